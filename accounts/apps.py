@@ -1,0 +1,8 @@
+from django.apps import AppConfig
+
+
+class AccountsConfig(AppConfig):
+    """Users, registration, JWT endpoints, login pages, closing a user's sockets."""
+
+    name = "accounts"
+    default_auto_field = "django.db.models.BigAutoField"

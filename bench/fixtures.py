@@ -1,0 +1,110 @@
+"""Everything the bench knows about the project's models, in one small module.
+
+Users, rooms and tokens for the `project` target, and the two read-outs the reports
+need (presence rows left, a room's last `seq`). If the models change, adapt this file
+only: the load generator calls nothing else of the app.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from datetime import timedelta
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+USER_PREFIX = "bench_"
+TOKEN_LIFETIME = timedelta(hours=6)  # longer than any bench run: no 4401 mid-run
+
+
+def setup_django() -> None:
+    """Configure Django (realtime.settings by default) unless it already is."""
+    from django.conf import settings
+
+    if settings.configured:
+        return
+    if str(PROJECT_ROOT) not in sys.path:
+        sys.path.insert(0, str(PROJECT_ROOT))
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "realtime.settings")
+    import django
+
+    django.setup()
+
+
+def username(i: int) -> str:
+    """The bench user number i."""
+    return f"{USER_PREFIX}{i:05d}"
+
+
+def ensure_fixtures(*, n_users: int, room_slugs: list[str]) -> list[str]:
+    """Create (idempotently) n_users users and the public rooms; return one token each.
+
+    Token i belongs to user i, so the caller can give every socket its own user.
+    """
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.hashers import make_password
+    from rest_framework_simplejwt.tokens import AccessToken
+
+    from chat.models import Room
+
+    User = get_user_model()
+    names = [username(i) for i in range(n_users)]
+    existing = set(
+        User.objects.filter(username__in=names).values_list("username", flat=True)
+    )
+    missing = [n for n in names if n not in existing]
+    if missing:
+        password = make_password("bench-password")  # hashed once, shared: speed
+        User.objects.bulk_create(
+            [User(username=n, password=password) for n in missing],
+            batch_size=1000,
+            ignore_conflicts=True,
+        )
+    users = {u.username: u for u in User.objects.filter(username__in=names)}
+    owner = users[names[0]]
+    have = set(Room.objects.filter(slug__in=room_slugs).values_list("slug", flat=True))
+    Room.objects.bulk_create(
+        [
+            Room(slug=s, name=s, is_private=False, owner=owner)
+            for s in room_slugs
+            if s not in have
+        ],
+        batch_size=1000,
+        ignore_conflicts=True,
+    )
+    tokens = []
+    for n in names:
+        token = AccessToken.for_user(users[n])
+        token.set_exp(lifetime=TOKEN_LIFETIME)
+        tokens.append(str(token))
+    return tokens
+
+
+def presence_rows() -> int | None:
+    """Rows in the presence table now; None when the model is not there."""
+    try:
+        from chat.models import Presence
+    except ImportError:
+        return None
+    try:
+        return Presence.objects.count()
+    except Exception:  # a missing table is a report line, not a crash  # noqa: BLE001
+        return None
+
+
+def room_last_seq(slugs: list[str]) -> dict[str, int] | None:
+    """The highest stored `seq` per room (0 when empty); None if it cannot be read."""
+    from django.db.models import Max
+
+    try:
+        from chat.models import Message
+
+        rows = (
+            Message.objects.filter(room__slug__in=slugs)
+            .values("room__slug")
+            .annotate(last=Max("seq"))
+        )
+        found = {r["room__slug"]: r["last"] or 0 for r in rows}
+    except Exception:  # counting falls back to the body counter  # noqa: BLE001
+        return None
+    return {s: found.get(s, 0) for s in slugs}

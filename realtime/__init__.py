@@ -1,0 +1,1 @@
+"""The project's assembly (settings, ASGI app, URLs, socket routes) and, in ``ws/``, the socket plumbing."""

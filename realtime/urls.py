@@ -1,0 +1,27 @@
+"""URLs of the whole project: pages, the API of each app, health, metrics, schema, admin."""
+
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from realtime.ws import health
+
+handler400 = "realtime.ws.http.json_or_page_400"
+handler403 = "realtime.ws.http.json_or_page_403"
+handler404 = "realtime.ws.http.json_or_page_404"
+handler500 = "realtime.ws.http.json_or_page_500"
+
+urlpatterns = [
+    path("healthz", health.healthz, name="healthz"),
+    path("readyz", health.readyz, name="readyz"),
+    path("metrics", health.metrics_view, name="metrics"),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+    path("api/auth/", include("accounts.urls")),
+    path("api/", include("chat.urls")),
+    path("api/", include("notifications.urls")),
+    path("admin/", admin.site.urls),
+    path("", include("accounts.pages")),
+    path("", include("chat.pages")),
+    path("", include("notifications.pages")),
+]

@@ -1,0 +1,59 @@
+"""Socket credentials: access JWTs through simplejwt's own validation, or the Django session."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AbstractBaseUser
+from rest_framework_simplejwt.exceptions import TokenError
+from rest_framework_simplejwt.settings import api_settings
+from rest_framework_simplejwt.tokens import AccessToken
+
+from realtime.ws.errors import SocketError
+
+
+class BadCredentials(SocketError):
+    """Credentials were presented and are not good: missing user, forged, expired, inactive."""
+
+
+@dataclass(frozen=True, slots=True)
+class Credentials:
+    """Who a socket is, and until when (None: a session, which does not expire in-band)."""
+
+    user: AbstractBaseUser
+    method: str  # "token" or "session"
+    exp: float | None
+
+
+def validate_access_token(raw: str) -> dict[str, Any]:
+    """The claims of a valid access token (not a refresh token), or BadCredentials."""
+    if not raw or len(raw) > 4096:
+        raise BadCredentials("malformed token")
+    try:
+        token = AccessToken(raw)  # signature, algorithm allow-list, exp, token_type=access
+    except TokenError as exc:
+        raise BadCredentials(str(exc)) from None
+    return dict(token.payload)
+
+
+def user_for_claims(claims: dict[str, Any]) -> AbstractBaseUser:
+    """The active user a token names (a sync call: it reads the database)."""
+    user_id = claims.get(api_settings.USER_ID_CLAIM)
+    if user_id is None:
+        raise BadCredentials("token names no user")
+    try:
+        user = get_user_model().objects.get(**{api_settings.USER_ID_FIELD: user_id})
+    except (get_user_model().DoesNotExist, ValueError, TypeError):
+        raise BadCredentials("no such user") from None
+    if not user.is_active:
+        raise BadCredentials("inactive user")
+    return user
+
+
+def credentials_from_token(raw: str) -> Credentials:
+    """Validate `raw` and load its user (sync)."""
+    claims = validate_access_token(raw)
+    user = user_for_claims(claims)
+    return Credentials(user=user, method="token", exp=float(claims["exp"]))

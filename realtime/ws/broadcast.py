@@ -1,0 +1,44 @@
+"""The one way events leave a service: after commit, to a topic, cluster-wide.
+
+Choosing the topic (who receives) is the caller's job and is security-critical.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.db import transaction
+
+from realtime.ws.conf import is_cluster
+from realtime.ws.envelope import dumps
+from realtime.ws.hub import RELAY_TYPE, Event, hub
+
+
+def publish(topic: str, frame: Mapping[str, Any]) -> None:
+    """Send `frame` to every socket on `topic` once the current transaction commits."""
+    event = Event(text=dumps(frame), kind=str(frame.get("type", "")))
+    transaction.on_commit(lambda: dispatch(topic, event))
+
+
+def close_sockets(topic: str, code: int, *, user_id: int | None = None) -> None:
+    """After commit, close every socket on `topic` (only `user_id`'s, when given) with `code`."""
+    event = Event(close_code=int(code), user_id=user_id, kind="close")
+    transaction.on_commit(lambda: dispatch(topic, event))
+
+
+def dispatch(topic: str, event: Event) -> None:
+    """Deliver now: through this process's hub, the channel layer, or the outbox."""
+    if hub.running:
+        hub.publish_threadsafe(topic, event)
+    elif is_cluster():
+        message = {"type": RELAY_TYPE, "topic": topic, "origin": "command", "event": event.to_wire()}
+        async_to_sync(get_channel_layer().group_send)(topic, message)
+    else:
+        # Embedded mode, from a process that serves no sockets (a manage.py command):
+        # the serving process polls the outbox.
+        from realtime.ws.services import outbox_put
+
+        outbox_put(topic=topic, event=event.to_wire())

@@ -1,0 +1,124 @@
+"""HTTP plumbing: the request's trace context and access line, and JSON errors under /api/."""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from asgiref.sync import iscoroutinefunction, markcoroutinefunction
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from rest_framework.views import exception_handler
+
+from realtime.ws.logs import redact, trace_from_headers
+from realtime.ws.logs import trace_id as log_trace_id
+
+access_log = logging.getLogger("realtime.access")
+
+
+class RequestContextMiddleware:
+    """Sets the trace id (from `traceparent`/`X-Request-ID`, else new) and logs one access line."""
+
+    sync_capable = True
+    async_capable = True
+
+    def __init__(self, get_response: Any) -> None:
+        self.get_response = get_response
+        if iscoroutinefunction(get_response):
+            markcoroutinefunction(self)
+
+    def _start(self, request: HttpRequest) -> float:
+        headers = [
+            (b"traceparent", request.META["HTTP_TRACEPARENT"].encode("latin-1"))
+        ] if "HTTP_TRACEPARENT" in request.META else []
+        if "HTTP_X_REQUEST_ID" in request.META:
+            headers.append((b"x-request-id", request.META["HTTP_X_REQUEST_ID"].encode("latin-1")))
+        trace = trace_from_headers(headers)
+        log_trace_id.set(trace)
+        request.trace_id = trace  # type: ignore[attr-defined]
+        return time.perf_counter()
+
+    def _finish(self, request: HttpRequest, response: HttpResponse, started: float) -> None:
+        response["X-Request-ID"] = request.trace_id  # type: ignore[attr-defined]
+        path = request.get_full_path()
+        access_log.info(
+            "%s %s %s",
+            request.method,
+            redact(path),
+            response.status_code,
+            extra={
+                "status": response.status_code,
+                "duration": round(time.perf_counter() - started, 4),
+                "client": request.META.get("REMOTE_ADDR"),
+            },
+        )
+
+    def __call__(self, request: HttpRequest) -> Any:
+        if iscoroutinefunction(self):
+            return self.__acall__(request)
+        started = self._start(request)
+        response = _json_for_api(request, self.get_response(request))
+        self._finish(request, response, started)
+        return response
+
+    async def __acall__(self, request: HttpRequest) -> HttpResponse:
+        started = self._start(request)
+        response = _json_for_api(request, await self.get_response(request))
+        self._finish(request, response, started)
+        return response
+
+
+def _json_for_api(request: HttpRequest, response: HttpResponse) -> HttpResponse:
+    """Under /api/ an error is JSON, even Django's own HTML pages (debug 404 and 500)."""
+    if (
+        request.path.startswith("/api/")
+        and response.status_code >= 400
+        and response.get("Content-Type", "").startswith("text/html")
+    ):
+        return JsonResponse({"detail": response.reason_phrase}, status=response.status_code)
+    return response
+
+
+def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Any:
+    """DRF's handler; anything it does not know becomes a JSON 500, never an HTML page."""
+    response = exception_handler(exc, context)
+    if response is None:
+        logging.getLogger("realtime.api").exception("unhandled API error", exc_info=exc)
+        return JsonResponse({"detail": "Internal server error."}, status=500)
+    return response
+
+
+def json_or_page_404(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    """A JSON 404 under /api/, Django's page elsewhere."""
+    if request.path.startswith("/api/"):
+        return JsonResponse({"detail": "Not found."}, status=404)
+    from django.views.defaults import page_not_found
+
+    return page_not_found(request, exception)
+
+
+def json_or_page_500(request: HttpRequest) -> HttpResponse:
+    """A JSON 500 under /api/, Django's page elsewhere."""
+    if request.path.startswith("/api/"):
+        return JsonResponse({"detail": "Internal server error."}, status=500)
+    from django.views.defaults import server_error
+
+    return server_error(request)
+
+
+def json_or_page_400(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    """A JSON 400 under /api/ (a bad Host, say), Django's page elsewhere."""
+    if request.path.startswith("/api/"):
+        return JsonResponse({"detail": "Bad request."}, status=400)
+    from django.views.defaults import bad_request
+
+    return bad_request(request, exception)
+
+
+def json_or_page_403(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    """A JSON 403 under /api/ (CSRF failures included), Django's page elsewhere."""
+    if request.path.startswith("/api/"):
+        return JsonResponse({"detail": "Forbidden."}, status=403)
+    from django.views.defaults import permission_denied
+
+    return permission_denied(request, exception)

@@ -1,0 +1,125 @@
+"""The gate in front of every socket route: capacity, handshake rate, Origin, credentials.
+
+Each refusal happens before `accept` and before any database work it can avoid: the
+server answers the handshake with HTTP 403 and nothing else is sent (PROTOCOL.md 3).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from asgiref.sync import sync_to_async
+from channels.auth import get_user
+from channels.db import database_sync_to_async
+from channels.sessions import CookieMiddleware, SessionMiddleware
+from django.contrib.auth.models import AnonymousUser
+from django.http.request import split_domain_port, validate_host
+
+from realtime.ws import metrics
+from realtime.ws.auth import BadCredentials, Credentials, credentials_from_token
+from realtime.ws.conf import setting
+from realtime.ws.hub import hub
+from realtime.ws.logs import redact, trace_from_headers
+from realtime.ws.ratelimit import KeyedBuckets
+
+log = logging.getLogger("realtime.gate")
+
+
+def route_of(path: str) -> str:
+    """The metrics label of a socket path: /ws/chat/x/ -> "chat"."""
+    parts = [p for p in path.split("/") if p]
+    if len(parts) >= 2 and parts[0] == "ws" and parts[1] in {"echo", "chat", "notify"}:
+        return parts[1]
+    return "other"
+
+
+def origin_allowed(origin: str | None, allowed_hosts: list[str]) -> bool:
+    """A missing Origin is allowed (non-browser clients); a present one must be an allowed host."""
+    if origin is None:
+        return True
+    parsed = urlsplit(origin)
+    if parsed.scheme not in {"http", "https"} or not parsed.hostname:
+        return False
+    domain, _port = split_domain_port(parsed.netloc)
+    return bool(domain) and validate_host(domain, allowed_hosts)
+
+
+def bearer_from_headers(headers: list[tuple[bytes, bytes]]) -> str | None:
+    """The token of an `Authorization: Bearer` header, if any."""
+    for name, value in headers:
+        if name.lower() == b"authorization":
+            scheme, _, token = value.decode("latin-1").partition(" ")
+            if scheme.lower() == "bearer":
+                return token.strip()
+    return None
+
+
+class SocketGate:
+    """ASGI middleware for the websocket routes; see the module docstring."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self._handshakes: KeyedBuckets | None = None
+
+    def _handshake_buckets(self) -> KeyedBuckets:
+        if self._handshakes is None:
+            rate = float(setting("WS_HANDSHAKE_RATE"))
+            self._handshakes = KeyedBuckets(rate, max(rate * 2, 1.0))
+        return self._handshakes
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> Any:
+        route = route_of(scope.get("path", ""))
+        headers = scope.get("headers", [])
+        scope["trace_id"] = trace_from_headers(headers)
+        if hub.draining:
+            return await self._refuse(receive, send, route, "refused_draining")
+        if len(hub.sockets) >= int(setting("WS_MAX_CONNECTIONS")):
+            return await self._refuse(receive, send, route, "refused_capacity")
+        client = (scope.get("client") or ("unknown", 0))[0]
+        if not self._handshake_buckets().take(client):
+            metrics.RATE_LIMITED.labels(route=route).inc()
+            return await self._refuse(receive, send, route, "refused_rate")
+        origin = next((v.decode("latin-1") for k, v in headers if k.lower() == b"origin"), None)
+        if not origin_allowed(origin, list(setting("ALLOWED_HOSTS"))):
+            return await self._refuse(receive, send, route, "refused_origin")
+
+        query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+        raw = (query.get("token") or [None])[0]
+        if raw is None:
+            raw = bearer_from_headers(headers)
+        try:
+            creds = await self._credentials(scope, raw)
+        except BadCredentials as exc:
+            log.info("socket refused: %s", exc, extra={"route": route, "trace_id": scope["trace_id"]})
+            return await self._refuse(receive, send, route, "refused_auth")
+        scope["user"] = creds.user if creds else AnonymousUser()
+        scope["credentials"] = creds
+        return await self.inner(scope, receive, send)
+
+    async def _credentials(self, scope: dict[str, Any], raw: str | None) -> Credentials | None:
+        if raw is not None:
+            return await database_sync_to_async(credentials_from_token)(raw)
+        if "session" in scope:
+            user = await get_user(scope)
+            if user is not None and user.is_authenticated:
+                if not user.is_active:
+                    raise BadCredentials("inactive user")
+                return Credentials(user=user, method="session", exp=None)
+        return None
+
+    @staticmethod
+    async def _refuse(receive: Any, send: Any, route: str, outcome: str) -> None:
+        metrics.HANDSHAKES.labels(route=route, outcome=outcome).inc()
+        message = await receive()
+        if message["type"] == "websocket.connect":
+            await send({"type": "websocket.close", "code": 1008})
+
+
+def socket_gate(inner: Any) -> Any:
+    """The full stack: cookies and session (lazy) for browser clients, then the gate."""
+    return CookieMiddleware(SessionMiddleware(SocketGate(inner)))
+
+
+__all__ = ["SocketGate", "socket_gate", "origin_allowed", "route_of", "redact", "sync_to_async"]

@@ -1,0 +1,140 @@
+"""Writes of the socket plumbing: process leases, the connection registry, the outbox."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import socket
+from dataclasses import dataclass
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.db import transaction
+from django.utils import timezone
+
+from realtime.ws.models import Connection, Outbox, ServerProcess
+from realtime.ws.signals import connections_closed
+
+
+@dataclass(frozen=True, slots=True)
+class ClosedConnection:
+    """What the registry tells apps about a socket that is gone (presence leaves)."""
+
+    connection_id: str
+    user_id: int
+    route: str
+    room_key: str
+
+
+def process_register(*, process_id: str, lease_seconds: float) -> None:
+    """Record this serving process with a fresh lease."""
+    ServerProcess.objects.update_or_create(
+        id=process_id,
+        defaults={
+            "hostname": socket.gethostname()[:255],
+            "pid": os.getpid(),
+            "lease_until": timezone.now() + dt.timedelta(seconds=lease_seconds),
+        },
+    )
+
+
+def process_renew(*, process_id: str, lease_seconds: float) -> None:
+    """Extend this process's lease (re-creating its row if a survivor swept it by mistake)."""
+    updated = ServerProcess.objects.filter(id=process_id).update(
+        lease_until=timezone.now() + dt.timedelta(seconds=lease_seconds)
+    )
+    if not updated:
+        process_register(process_id=process_id, lease_seconds=lease_seconds)
+
+
+@transaction.atomic
+def processes_sweep(*, exclude: str | None = None) -> list[ClosedConnection]:
+    """Remove processes whose lease ran out, with their sockets; apps hear of each socket."""
+    expired = ServerProcess.objects.filter(lease_until__lt=timezone.now())
+    if exclude:
+        expired = expired.exclude(id=exclude)
+    ids = list(expired.values_list("id", flat=True))
+    if not ids:
+        return []
+    rows = Connection.objects.filter(process_id__in=ids)
+    closed = [
+        ClosedConnection(c.id, c.user_id, c.route, c.room_key)
+        for c in rows.only("id", "user_id", "route", "room_key")
+    ]
+    rows.delete()
+    ServerProcess.objects.filter(id__in=ids).delete()
+    if closed:
+        connections_closed.send(sender=ServerProcess, connections=closed)
+    return closed
+
+
+@transaction.atomic
+def process_release(*, process_id: str) -> list[ClosedConnection]:
+    """A clean exit: remove this process's sockets and its row."""
+    rows = Connection.objects.filter(process_id=process_id)
+    closed = [ClosedConnection(c.id, c.user_id, c.route, c.room_key) for c in rows]
+    rows.delete()
+    ServerProcess.objects.filter(id=process_id).delete()
+    if closed:
+        connections_closed.send(sender=ServerProcess, connections=closed)
+    return closed
+
+
+@transaction.atomic
+def connection_open(
+    *,
+    connection_id: str,
+    process_id: str,
+    user_id: int,
+    route: str,
+    room_key: str = "",
+    max_per_user: int,
+    lease_seconds: float,
+) -> bool:
+    """Register a socket; False (nothing written) when the user is at their cluster-wide cap."""
+    if max_per_user > 0:
+        # Lock the user's row so two handshakes cannot both take the last place.
+        list(get_user_model().objects.select_for_update().filter(pk=user_id).values_list("pk"))
+        count = Connection.objects.filter(user_id=user_id).count()
+        if count >= max_per_user:
+            return False
+    if not ServerProcess.objects.filter(id=process_id).exists():
+        process_register(process_id=process_id, lease_seconds=lease_seconds)
+    Connection.objects.create(
+        id=connection_id, process_id=process_id, user_id=user_id, route=route, room_key=room_key
+    )
+    return True
+
+
+@transaction.atomic
+def connection_close(*, connection_id: str) -> ClosedConnection | None:
+    """Remove a socket's row; apps hear of it (presence). None when it was already gone."""
+    row = Connection.objects.filter(id=connection_id).first()
+    if row is None:
+        return None
+    row.delete()
+    closed = ClosedConnection(row.id, row.user_id, row.route, row.room_key)
+    connections_closed.send(sender=Connection, connections=[closed])
+    return closed
+
+
+def outbox_put(*, topic: str, event: dict[str, Any]) -> None:
+    """Queue an event for the serving process (embedded mode, from a command)."""
+    Outbox.objects.create(topic=topic, payload=event)
+
+
+def outbox_take(*, after_id: int, limit: int = 500) -> list[tuple[int, str, dict[str, Any]]]:
+    """Events queued after `after_id`, oldest first; old rows are pruned on the way."""
+    rows = list(
+        Outbox.objects.filter(id__gt=after_id).order_by("id").values_list("id", "topic", "payload")[
+            :limit
+        ]
+    )
+    Outbox.objects.filter(created__lt=timezone.now() - dt.timedelta(minutes=5)).delete()
+    return rows
+
+
+def outbox_last_id() -> int:
+    """The newest outbox id: a starting process skips what was queued before it."""
+    last = Outbox.objects.order_by("-id").values_list("id", flat=True).first()
+    return last or 0
