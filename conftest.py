@@ -1,0 +1,88 @@
+"""Fixtures every test may use: real servers, PostgreSQL, Redis, users."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from realtime import testing
+
+
+def _require(what: str, factory: Callable[[], object]) -> object:
+    try:
+        return factory()
+    except testing.ServiceUnavailable as exc:
+        # Never a quiet skip: a missing service is a failure that says what to install.
+        pytest.fail(f"{what} is required by this test: {exc}", pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[testing.Postgres]:
+    """The machine's PostgreSQL, or a throwaway one started for the session."""
+    pg = _require("PostgreSQL", testing.find_or_start_postgres)
+    yield pg  # type: ignore[misc]
+    pg.stop()  # type: ignore[attr-defined]
+
+
+@pytest.fixture
+def pg_database(postgres: testing.Postgres) -> Iterator[str]:
+    """A fresh, empty PostgreSQL database URL, dropped afterwards."""
+    name = f"rt_test_{uuid.uuid4().hex[:10]}"
+    url = postgres.create_database(name)
+    yield url
+    postgres.drop_database(name)
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[testing.Redis]:
+    """The machine's Redis (never stopped by tests), or a throwaway one."""
+    server = _require("Redis", testing.find_or_start_redis)
+    yield server  # type: ignore[misc]
+    server.stop()  # type: ignore[attr-defined]  # stops only one the tests started
+
+
+@pytest.fixture
+def own_redis() -> Iterator[testing.Redis]:
+    """A redis-server of this test's own, which it may stop and start."""
+    server = _require("redis-server", testing.own_redis)
+    yield server  # type: ignore[misc]
+    server.stop()  # type: ignore[attr-defined]
+
+
+@pytest.fixture
+def server_factory(tmp_path: Path) -> Iterator[Callable[..., testing.Server]]:
+    """Start real `manage.py serve` processes: `make(**env)`; all stopped at the end.
+
+    Servers made by one factory share one migrated SQLite database unless DATABASE_URL
+    is given (a cluster test passes PostgreSQL and REDIS_URL).
+    """
+    servers: list[testing.Server] = []
+    migrated: set[str] = set()
+
+    def make(start: bool = True, **env: object) -> testing.Server:
+        env.setdefault("DATABASE_URL", testing.sqlite_url(tmp_path))
+        full = testing.base_env(**env)
+        if full["DATABASE_URL"] not in migrated:
+            testing.manage(full, "migrate", "--noinput", "-v0")
+            migrated.add(full["DATABASE_URL"])
+        server = testing.Server(env=full, workdir=tmp_path)
+        servers.append(server)
+        return server.start() if start else server
+
+    yield make
+    for server in servers:
+        server.stop()
+
+
+@pytest.fixture
+def live_server_proc(server_factory: Callable[..., testing.Server]) -> testing.Server:
+    """One real server with the default test environment."""
+    return server_factory()
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    return f"REQUIRE_SERVICES={os.environ.get('REQUIRE_SERVICES', '0')}"

@@ -1,0 +1,23 @@
+"""Settings for pytest: the real settings, with test defaults put into the environment first."""
+
+import os
+import tempfile
+from pathlib import Path
+
+from realtime.testing import FAST_HASHER, TEST_SECRET
+
+os.environ.setdefault("DJANGO_SECRET_KEY", TEST_SECRET)
+os.environ.setdefault("DJANGO_DEBUG", "0")
+os.environ.setdefault("LOG_FORMAT", "text")
+os.environ.setdefault("API_AUTH_THROTTLE", "")
+os.environ.setdefault("WS_HANDSHAKE_RATE", "0")
+os.environ.setdefault("PASSWORD_HASHERS", FAST_HASHER)
+
+from realtime.settings import *  # noqa: E402,F403
+from realtime.settings import DATABASES  # noqa: E402
+
+if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
+    # A file, not memory: tests of concurrent writers need several real connections.
+    DATABASES["default"]["TEST"] = {
+        "NAME": str(Path(tempfile.gettempdir()) / f"realtime-test-{os.getpid()}.sqlite3")
+    }

@@ -1,0 +1,390 @@
+"""Test support: real server processes, a small REST client, and the services tests need.
+
+End-to-end tests start `manage.py serve` (the same server `make run` starts) in a
+subprocess, on a free port, with its own database, and talk to it over real sockets.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+TEST_SECRET = "test-secret-key-not-for-production-6f1b2c3d4e5f60718293a4b5c6d7e8f9"
+FAST_HASHER = "django.contrib.auth.hashers.MD5PasswordHasher"
+PASSWORD = "correct horse battery staple"
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def port_open(host: str, port: int, timeout: float = 0.5) -> bool:
+    """Whether something accepts TCP connections on host:port."""
+    with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=timeout):
+        return True
+    return False
+
+
+def base_env(**overrides: Any) -> dict[str, str]:
+    """The environment a test server runs with: production mode, JSON logs, limits relaxed."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("WS_", "DJANGO_", "JWT_", "API_")) and k not in {"DATABASE_URL", "REDIS_URL"}
+    }
+    env.update(
+        {
+            "DJANGO_SECRET_KEY": TEST_SECRET,
+            "DJANGO_DEBUG": "0",
+            "DJANGO_SETTINGS_MODULE": "realtime.settings",
+            "LOG_FORMAT": "json",
+            "LOG_LEVEL": "INFO",
+            "PASSWORD_HASHERS": FAST_HASHER,
+            "API_AUTH_THROTTLE": "",
+            "WS_HANDSHAKE_RATE": "0",
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
+    env.update({k: str(v) for k, v in overrides.items()})
+    return env
+
+
+def manage(env: dict[str, str], *args: str, timeout: float = 120, check: bool = True) -> str:
+    """Run a manage.py command with `env`; its combined output."""
+    result = subprocess.run(
+        [sys.executable, str(BASE_DIR / "manage.py"), *args],
+        env=env,
+        cwd=BASE_DIR,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    if check and result.returncode != 0:
+        raise RuntimeError(f"manage.py {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
+    return result.stdout + result.stderr
+
+
+class Api:
+    """A tiny JSON client for the REST API of a test server."""
+
+    def __init__(self, base: str) -> None:
+        self.base = base
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        *,
+        token: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> tuple[int, Any]:
+        """(status, decoded JSON or text) of one request."""
+        data = None if body is None else json.dumps(body).encode()
+        req = urllib.request.Request(self.base + path, data=data, method=method)
+        req.add_header("Content-Type", "application/json")
+        if token:
+            req.add_header("Authorization", f"Bearer {token}")
+        for key, value in (headers or {}).items():
+            req.add_header(key, value)
+        try:
+            with urllib.request.urlopen(req, timeout=30) as resp:
+                status, raw = resp.status, resp.read()
+        except urllib.error.HTTPError as exc:
+            status, raw = exc.code, exc.read()
+        try:
+            return status, json.loads(raw) if raw else None
+        except ValueError:
+            return status, raw.decode(errors="replace")
+
+    def get(self, path: str, **kw: Any) -> tuple[int, Any]:
+        return self.request("GET", path, **kw)
+
+    def post(self, path: str, body: Any = None, **kw: Any) -> tuple[int, Any]:
+        return self.request("POST", path, body if body is not None else {}, **kw)
+
+    def delete(self, path: str, body: Any = None, **kw: Any) -> tuple[int, Any]:
+        return self.request("DELETE", path, body, **kw)
+
+    def register(self, username: str, password: str = PASSWORD) -> int:
+        """Create a user; their id."""
+        status, body = self.post("/api/auth/register/", {"username": username, "password": password})
+        assert status == 201, (status, body)
+        return body["id"]
+
+    def tokens(self, username: str, password: str = PASSWORD) -> dict[str, str]:
+        """`{access, refresh}` for a user."""
+        status, body = self.post("/api/auth/token/", {"username": username, "password": password})
+        assert status == 200, (status, body)
+        return body
+
+    def user(self, username: str) -> User:
+        """Register `username` and sign in: id and tokens."""
+        user_id = self.register(username)
+        tokens = self.tokens(username)
+        return User(user_id, username, tokens["access"], tokens["refresh"])
+
+
+@dataclass
+class User:
+    """A test user with its tokens."""
+
+    id: int
+    username: str
+    access: str
+    refresh: str
+
+    def frame(self) -> dict[str, Any]:
+        return {"id": self.id, "username": self.username}
+
+
+@dataclass
+class Server:
+    """One `manage.py serve` process on a free port, with its log captured to a file."""
+
+    env: dict[str, str]
+    workdir: Path
+    port: int = field(default_factory=free_port)
+    proc: subprocess.Popen[bytes] | None = None
+    log_path: Path | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}"
+
+    @property
+    def api(self) -> Api:
+        return Api(self.url)
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
+
+    def start(self, timeout: float = 60) -> Server:
+        """Start and wait until /healthz answers."""
+        self.log_path = self.workdir / f"server-{self.port}-{int(time.time() * 1000)}.log"
+        log = self.log_path.open("wb")
+        self.proc = subprocess.Popen(
+            [sys.executable, str(BASE_DIR / "manage.py"), "serve", "--port", str(self.port)],
+            env=self.env,
+            cwd=BASE_DIR,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited at start:\n{self.log_text()}")
+            try:
+                with urllib.request.urlopen(self.url + "/healthz", timeout=1) as resp:
+                    if resp.status == 200:
+                        return self
+            except OSError:
+                time.sleep(0.1)
+        raise RuntimeError(f"server did not answer /healthz in {timeout}s:\n{self.log_text()}")
+
+    def log_text(self) -> str:
+        """Everything the server wrote so far (stdout and stderr)."""
+        return self.log_path.read_text(errors="replace") if self.log_path else ""
+
+    def log_lines(self) -> list[dict[str, Any]]:
+        """The server's JSON log lines, decoded (other lines skipped)."""
+        lines = []
+        for line in self.log_text().splitlines():
+            with contextlib.suppress(ValueError):
+                lines.append(json.loads(line))
+        return lines
+
+    def manage(self, *args: str, **kw: Any) -> str:
+        """A manage.py command against this server's database and channel layer."""
+        return manage(self.env, *args, **kw)
+
+    def terminate(self) -> None:
+        """SIGTERM: the graceful drain."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+
+    def kill(self) -> None:
+        """SIGKILL: a crash that closes nothing."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+
+    def wait(self, timeout: float = 30) -> int:
+        assert self.proc is not None
+        return self.proc.wait(timeout)
+
+    def stop(self) -> None:
+        """Terminate, then kill if it lingers."""
+        if self.proc and self.proc.poll() is None:
+            self.terminate()
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+
+def sqlite_url(workdir: Path) -> str:
+    return f"sqlite:///{workdir / 'db.sqlite3'}"
+
+
+# --- PostgreSQL and Redis: the machine's, or throwaway ones ----------------------------------
+
+
+class ServiceUnavailable(RuntimeError):
+    """A service the tests need is neither running nor startable here."""
+
+
+@dataclass
+class Postgres:
+    """A PostgreSQL server tests may create databases in."""
+
+    host: str
+    port: int
+    user: str
+    _proc_dir: Path | None = None
+
+    def url(self, dbname: str) -> str:
+        return f"postgres://{self.user}@{self.host}:{self.port}/{dbname}"
+
+    def _psql(self, sql: str) -> None:
+        import psycopg
+
+        with psycopg.connect(
+            host=self.host, port=self.port, user=self.user, dbname="postgres", autocommit=True
+        ) as conn:
+            conn.execute(sql)
+
+    def create_database(self, name: str) -> str:
+        self._psql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        self._psql(f'CREATE DATABASE "{name}"')
+        return self.url(name)
+
+    def drop_database(self, name: str) -> None:
+        with contextlib.suppress(Exception):
+            self._psql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+    def stop(self) -> None:
+        if self._proc_dir is not None:
+            pg_ctl = shutil.which("pg_ctl") or _pg_bin("pg_ctl")
+            subprocess.run([pg_ctl, "-D", str(self._proc_dir / "data"), "-m", "immediate", "stop"],
+                           capture_output=True)
+            shutil.rmtree(self._proc_dir, ignore_errors=True)
+
+
+def _pg_bin(name: str) -> str | None:
+    for base in sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True):
+        if (base / name).exists():
+            return str(base / name)
+    return shutil.which(name)
+
+
+def find_or_start_postgres() -> Postgres:
+    """The machine's PostgreSQL on 127.0.0.1:5432, or a throwaway initdb cluster."""
+    host = os.environ.get("TEST_PGHOST", "127.0.0.1")
+    port = int(os.environ.get("TEST_PGPORT", "5432"))
+    user = os.environ.get("TEST_PGUSER", "postgres")
+    if port_open(host, port):
+        return Postgres(host, port, user)
+    initdb, pg_ctl = _pg_bin("initdb"), _pg_bin("pg_ctl")
+    if not (initdb and pg_ctl):
+        raise ServiceUnavailable(
+            "PostgreSQL is not reachable on 127.0.0.1:5432 and its binaries are missing: "
+            "install it (Debian: apt-get install postgresql) or start a server."
+        )
+    workdir = Path(tempfile.mkdtemp(prefix="rt-pg-"))
+    port = free_port()
+    runas: list[str] = []
+    if os.geteuid() == 0:  # initdb refuses root: run it as the postgres user
+        os.chown(workdir, *_uid_gid("postgres"))
+        runas = ["runuser", "-u", "postgres", "--"]
+    subprocess.run([*runas, initdb, "-D", str(workdir / "data"), "-A", "trust", "-U", "postgres"],
+                   check=True, capture_output=True)
+    subprocess.run(
+        [*runas, pg_ctl, "-D", str(workdir / "data"), "-l", str(workdir / "log"), "-w", "-o",
+         f"-p {port} -k {workdir} -c listen_addresses=127.0.0.1", "start"],
+        check=True, capture_output=True,
+    )
+    return Postgres("127.0.0.1", port, "postgres", workdir)
+
+
+def _uid_gid(name: str) -> tuple[int, int]:
+    import pwd
+
+    entry = pwd.getpwnam(name)
+    return entry.pw_uid, entry.pw_gid
+
+
+@dataclass
+class Redis:
+    """A Redis server; `proc` is set when the tests started it (and may stop it)."""
+
+    port: int
+    proc: subprocess.Popen[bytes] | None = None
+    workdir: Path | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def stop(self) -> None:
+        """Stop a Redis the tests started (never the machine's)."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(10)
+
+    def start(self) -> Redis:
+        """(Re)start a Redis the tests own, on the same port."""
+        binary = shutil.which("redis-server")
+        if binary is None:
+            raise ServiceUnavailable(
+                "redis-server is not installed: install it (Debian: apt-get install redis-server)."
+            )
+        self.workdir = self.workdir or Path(tempfile.mkdtemp(prefix="rt-redis-"))
+        self.proc = subprocess.Popen(
+            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "no", "--dir", str(self.workdir)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 10
+        while not port_open("127.0.0.1", self.port):
+            if time.monotonic() > deadline or self.proc.poll() is not None:
+                raise ServiceUnavailable("redis-server did not start")
+            time.sleep(0.05)
+        return self
+
+
+def find_or_start_redis() -> Redis:
+    """The machine's Redis on 127.0.0.1:6379, or a throwaway redis-server."""
+    port = int(os.environ.get("TEST_REDIS_PORT", "6379"))
+    if port_open("127.0.0.1", port):
+        return Redis(port)
+    return own_redis()
+
+
+def own_redis() -> Redis:
+    """A redis-server of the test's own, on a free port (chaos tests stop and start it)."""
+    return Redis(free_port()).start()
