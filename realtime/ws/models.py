@@ -48,3 +48,6 @@ class Outbox(models.Model):
     topic = models.CharField(max_length=100)
     payload = models.JSONField()
     created = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    def __str__(self) -> str:
+        return f"{self.topic} #{self.pk}"
