@@ -195,15 +195,18 @@ export class RealtimeClient {
     this._refreshToken = o.refreshToken ?? null;
 
     const parsed = new URL(resolveSocketUrl(url, o.location ?? globalThis.location));
-    // Token and since live in the client, not in the URL: each connect writes the latest.
-    const urlToken = parsed.searchParams.get('token');
-    const urlSince = parsed.searchParams.get('since');
-    parsed.searchParams.delete('token');
-    parsed.searchParams.delete('since');
-    this._url = parsed.toString();
-    this._token = o.token ?? urlToken ?? null;
     /** The room slug; resume and backfill are on only when it is set. */
     this.room = o.room ?? roomFromPath(parsed.pathname);
+    // Token and since live in the client, not in the URL: each connect writes the latest.
+    const urlToken = parsed.searchParams.get('token');
+    parsed.searchParams.delete('token');
+    let urlSince = null;
+    if (this.room != null) {
+      urlSince = parsed.searchParams.get('since');
+      parsed.searchParams.delete('since');
+    }
+    this._url = parsed.toString();
+    this._token = o.token ?? urlToken ?? null;
     this._lastSeq = o.lastSeq ?? (urlSince !== null && /^\d+$/.test(urlSince) ? Number(urlSince) : null);
     this._expectWelcome = o.expectWelcome ?? !/^\/ws\/echo\/?$/.test(parsed.pathname);
     const restBase = (o.restBase ?? httpOrigin(parsed)).replace(/\/+$/, '');
@@ -263,8 +266,8 @@ export class RealtimeClient {
   /** Copies of the 'message' frames not yet echoed by the server, oldest first. */
   get pending() { return [...this._pending.values()].map((p) => ({ ...p.frame })); }
 
-  /** Number of frames waiting for a socket. */
-  get queued() { return this._outboxSize(); }
+  /** Number of frames waiting for a socket (unconfirmed messages count while offline). */
+  get queued() { return this._isLive() ? this._queue.length : this._outboxSize(); }
 
   /** Subscribe to an event; returns a function that unsubscribes. */
   on(type, handler) {
@@ -429,9 +432,12 @@ export class RealtimeClient {
       ws = new this._WebSocket(url.toString());
     } catch (err) {
       // The constructor throws only for a malformed URL: retrying cannot help.
+      const reason = String(err?.message ?? err);
       this._reportError(err);
-      this._finish({ code: null, reason: String(err?.message ?? err) });
-      this._emit('fatal', { code: null, reason: String(err?.message ?? err), kind: 'client_bug' });
+      this._finish({ code: null, reason });
+      this._emit('fatal', {
+        code: null, reason, kind: 'client_bug', meaning: 'the WebSocket constructor refused the URL',
+      });
       return;
     }
     this._ws = ws;
@@ -508,7 +514,6 @@ export class RealtimeClient {
   }
 
   _handleDrop(code, reason) {
-    if (this._closedByUser) return;
     const policy = closePolicy(code);
     if (policy.action !== 'refresh') this._authStreak = 0;
     switch (policy.action) {
@@ -685,7 +690,10 @@ export class RealtimeClient {
     if (!this._refreshToken) return;
     const exp = jwtExp(this._activeToken);
     if (exp === null) return;
-    const delay = Math.min(MAX_TIMER, Math.max(0, exp * 1000 - this._opts.refreshSkew - this._now()));
+    const remaining = exp * 1000 - this._now();
+    // Half the remaining life when the token is shorter-lived than refreshSkew, so a
+    // server issuing short tokens cannot put the client in a tight refresh loop.
+    const delay = Math.max(0, remaining - this._opts.refreshSkew, remaining / 2);
     this._refreshTimer = this._later(() => {
       this._refreshTimer = null;
       this._refreshOnSocket();

@@ -151,7 +151,8 @@ test('4401 answered again and again after refreshing ends in auth_required', asy
 
 test('close 1012 reconnects at once with a jitter under one second', () => {
   for (const r of [0, 0.5, 0.999]) {
-    const ctx = setup({ random: () => r });
+    // A 5 s base delay tells the restart jitter apart from the first backoff step.
+    const ctx = setup({ random: () => r, baseDelay: 5000 });
     connectAndWelcome(ctx).serverClose(1012);
     const { delay } = ctx.of('retry')[0];
     assert.equal(delay, Math.floor(r * 1000));
@@ -197,3 +198,15 @@ for (const code of [4503, 1011, 1013, 4408, 1006, 1001, 4999]) {
     assert.equal(ctx.WS.last.params.get('since'), '9');
   });
 }
+
+test('a URL the WebSocket constructor refuses is a client_bug fatal, not a retry loop', () => {
+  class Refusing {
+    constructor() { throw new SyntaxError('bad url'); }
+  }
+  const ctx = setup({ WebSocket: Refusing });
+  ctx.client.connect();
+  assert.equal(ctx.client.state, 'closed');
+  assert.equal(ctx.of('fatal')[0].kind, 'client_bug');
+  assert.equal(ctx.errors[0].message, 'bad url');
+  assert.equal(ctx.clock.size, 0);
+});
