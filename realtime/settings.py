@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import warnings
 from datetime import timedelta
 from pathlib import Path
 
@@ -52,6 +53,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "realtime.ws.health.ProbeMiddleware",  # before anything reads the Host header
     "realtime.ws.http.RequestContextMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -90,6 +92,9 @@ DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / '
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # psycopg 3's pool: sockets do many short queries from one thread per process.
     DATABASES["default"]["CONN_MAX_AGE"] = 0
+    # A pooled connection that died with the server (restart, failover) is replaced at
+    # checkout instead of failing the next socket frame.
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
     DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
         "min_size": env.int("DB_POOL_MIN_SIZE", default=2),
         "max_size": env.int("DB_POOL_MAX_SIZE", default=20),
@@ -110,6 +115,10 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # --- channel layer: in-memory for one process, Redis for a cluster -------------------
 REDIS_URL = env.str("REDIS_URL", default="")
 if REDIS_URL:
+    # Pub/sub, not the core (list-based) layer: the hub sends one group message per
+    # process per event batch, and pub/sub relays those about 7x faster across processes
+    # (docs/cluster.md has the figure and the command). Its fire-and-forget delivery costs
+    # nothing here: the database is the source of truth and clients backfill by seq.
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
@@ -182,6 +191,9 @@ WS_RATE_ABUSE_LIMIT = env.int("WS_RATE_ABUSE_LIMIT", default=20)
 WS_MAX_OUTBOUND_BACKLOG = env.int("WS_MAX_OUTBOUND_BACKLOG", default=1000)
 WS_PROCESS_LEASE_SECONDS = env.float("WS_PROCESS_LEASE_SECONDS", default=30.0)
 DRAIN_TIMEOUT = env.float("DRAIN_TIMEOUT", default=10.0)
+# After its sockets are closed a draining process keeps answering (503) this long, so
+# load balancers see it leave before its port closes.
+DRAIN_LINGER_SECONDS = env.float("DRAIN_LINGER_SECONDS", default=1.0)
 METRICS_ALLOWED_CIDRS = [
     ipaddress.ip_network(c.strip(), strict=False)
     for c in env.list(
@@ -209,7 +221,9 @@ STORAGES = {
         else "django.contrib.staticfiles.storage.StaticFilesStorage"
     },
 }
-WHITENOISE_USE_FINDERS = True
+WHITENOISE_USE_FINDERS = True  # serve from the app folders too: no collectstatic needed to run
+# Without collectstatic (make run, tests) STATIC_ROOT is absent; the finders serve instead.
+warnings.filterwarnings("ignore", message="No directory at", module="whitenoise.base")
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"

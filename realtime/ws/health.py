@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+from typing import Any
+
+from asgiref.sync import markcoroutinefunction, sync_to_async
 
 from django.conf import settings
 from django.db import connection
@@ -34,8 +37,6 @@ def _database_ok() -> bool:
 
 async def readyz(request: HttpRequest) -> JsonResponse:
     """Readiness: 200 when the database and channel layer answer; 503 naming what fails."""
-    from asgiref.sync import sync_to_async
-
     failing: list[str] = []
     if hub.draining:
         failing.append("draining")
@@ -79,3 +80,28 @@ def metrics_view(request: HttpRequest) -> HttpResponse:
         log.debug("pool stats unavailable")
     metrics.DRAINING.set(1 if hub.draining else 0)
     return HttpResponse(generate_latest(), content_type=CONTENT_TYPE_LATEST)
+
+
+class ProbeMiddleware:
+    """Answers the probes before anything checks the Host header.
+
+    Kubernetes probes and Prometheus scrapes come as `Host: <pod IP>:8000`, which
+    ALLOWED_HOSTS rightly refuses elsewhere; these three paths reveal nothing host-bound.
+    """
+
+    sync_capable = False
+    async_capable = True
+
+    def __init__(self, get_response: Any) -> None:
+        self.get_response = get_response
+        markcoroutinefunction(self)
+
+    async def __call__(self, request: HttpRequest) -> HttpResponse:
+        path = request.path_info
+        if path == "/healthz":
+            return healthz(request)
+        if path == "/readyz":
+            return await readyz(request)
+        if path == "/metrics":
+            return await sync_to_async(metrics_view)(request)
+        return await self.get_response(request)

@@ -26,6 +26,12 @@ app.kubernetes.io/name: {{ include "realtime.name" . }}
 app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end }}
 
+{{/* Selects the server pods only (never the migrate Job's pod). */}}
+{{- define "realtime.serverSelectorLabels" -}}
+{{ include "realtime.selectorLabels" . }}
+app.kubernetes.io/component: server
+{{- end }}
+
 {{- define "realtime.labels" -}}
 helm.sh/chart: {{ include "realtime.chart" . }}
 {{ include "realtime.selectorLabels" . }}
