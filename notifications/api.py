@@ -1,0 +1,165 @@
+"""REST: list, mark read, mark all read (owner); send (staff)."""
+
+from __future__ import annotations
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import status
+from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.generics import GenericAPIView
+from rest_framework.pagination import PageNumberPagination
+from rest_framework.permissions import IsAdminUser, IsAuthenticated
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from notifications import selectors, services
+from notifications.serializers import (
+    NotificationSendSerializer,
+    NotificationSerializer,
+    SendResultSerializer,
+    UnreadSerializer,
+)
+
+_TRUE = {"1", "true", "yes"}
+_FALSE = {"0", "false", "no", ""}
+_MAX_ID = 2**63 - 1
+
+
+class NotificationPagination(PageNumberPagination):
+    """`?page=N`, `?page_size=N` (at most 200)."""
+
+    page_size = 50
+    page_size_query_param = "page_size"
+    max_page_size = 200
+
+
+def _flag(request: Request, name: str) -> bool:
+    raw = request.query_params.get(name, "").strip().lower()
+    if raw in _TRUE:
+        return True
+    if raw in _FALSE:
+        return False
+    raise ValidationError({name: ["Use 1 or 0."]})
+
+
+class NotificationListView(GenericAPIView):
+    """GET: the user's own notifications, newest first. POST: a staff send."""
+
+    serializer_class = NotificationSerializer
+    pagination_class = NotificationPagination
+
+    def get_queryset(self):
+        """The caller's own notifications (the browsable renderer asks for it too)."""
+        unread = self.request.query_params.get("unread", "").strip().lower() in _TRUE
+        return selectors.notification_list(
+            user_id=self.request.user.pk, unread_only=unread
+        )
+
+    def get_permissions(self):
+        if self.request.method == "POST":
+            return [IsAuthenticated(), IsAdminUser()]
+        return [IsAuthenticated()]
+
+    @extend_schema(
+        summary="List own notifications",
+        parameters=[
+            OpenApiParameter(
+                "unread",
+                OpenApiTypes.INT,
+                description="1: only unread ones",
+                enum=[0, 1],
+            )
+        ],
+        responses=NotificationSerializer(many=True),
+    )
+    def get(self, request: Request) -> Response:
+        _flag(request, "unread")  # a bad value is a 400 before anything is read
+        page = self.paginate_queryset(self.get_queryset())
+        return self.get_paginated_response(NotificationSerializer(page, many=True).data)
+
+    @extend_schema(
+        summary="Send a notification (staff)",
+        request=NotificationSendSerializer,
+        responses={
+            201: SendResultSerializer,
+            400: OpenApiResponse(
+                description="field errors; unknown usernames or ids listed"
+            ),
+            403: OpenApiResponse(description="not staff"),
+        },
+    )
+    def post(self, request: Request) -> Response:
+        serializer = NotificationSendSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        recipients, errors = _recipients(
+            data.get("usernames", []), data.get("user_ids", [])
+        )
+        if errors:
+            raise ValidationError(errors)
+        try:
+            count = services.notifications_create_bulk(
+                user_ids=recipients,
+                title=data["title"],
+                body=data["body"],
+                level=data["level"],
+                link=data["link"],
+            )
+        except DjangoValidationError as exc:
+            raise ValidationError(exc.message_dict) from None
+        return Response({"count": count}, status=status.HTTP_201_CREATED)
+
+
+def _recipients(usernames: list[str], user_ids: list[int]) -> tuple[list[int], dict]:
+    """The user ids named, and errors listing the names and ids that match no user."""
+    errors: dict[str, list[str]] = {}
+    ids: list[int] = []
+    if usernames:
+        found, unknown = selectors.users_by_usernames(usernames=usernames)
+        ids += found
+        if unknown:
+            errors["usernames"] = [f"Unknown usernames: {', '.join(unknown)}"]
+    if user_ids:
+        found_ids, unknown_ids = selectors.users_by_ids(user_ids=user_ids)
+        ids += found_ids
+        if unknown_ids:
+            errors["user_ids"] = [
+                f"Unknown user ids: {', '.join(map(str, unknown_ids))}"
+            ]
+    return ids, errors
+
+
+class NotificationReadView(APIView):
+    """POST: mark one of the user's notifications read."""
+
+    @extend_schema(
+        summary="Mark a notification read",
+        request=None,
+        responses={
+            200: UnreadSerializer,
+            404: OpenApiResponse(description="not yours"),
+        },
+    )
+    def post(self, request: Request, pk: int) -> Response:
+        count = None
+        if pk <= _MAX_ID:
+            count = services.notification_mark_read(
+                notification_id=pk, user_id=request.user.pk
+            )
+        if count is None:
+            raise NotFound()  # someone else's id and no such id answer alike
+        return Response({"unread": count})
+
+
+class NotificationReadAllView(APIView):
+    """POST: mark every notification of the user read."""
+
+    @extend_schema(
+        summary="Mark all notifications read", request=None, responses=UnreadSerializer
+    )
+    def post(self, request: Request) -> Response:
+        return Response(
+            {"unread": services.notifications_mark_all_read(user_id=request.user.pk)}
+        )

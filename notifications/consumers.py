@@ -1,0 +1,71 @@
+"""`/ws/notify/user/<id>/`: one user's notifications, unread count and read sync."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from channels.db import database_sync_to_async
+
+from notifications import selectors, services
+from notifications.schemas import OUTBOUND_KINDS, ReadIn
+from notifications.topics import notify_topic
+from realtime.ws.closecodes import CloseCode
+from realtime.ws.conf import setting
+from realtime.ws.consumer import SocketConsumer
+from realtime.ws.errors import Invalid, Refused
+from realtime.ws.hub import Event
+
+
+def is_own_path_id(raw: object, user_id: int) -> bool:
+    """Whether the id in the path is exactly the user's own (canonical decimal).
+
+    A pure comparison, no lookup: another user's id, a missing user and junk text take
+    the same path and the same time, so a refusal never tells whether that user exists.
+    """
+    return isinstance(raw, str) and raw == str(int(user_id))
+
+
+class NotifyConsumer(SocketConsumer):
+    """The notify socket; heartbeat, `auth`, limits and expiry come from the base."""
+
+    route = "notify"
+    handlers = {"read": (ReadIn, "on_read")}
+
+    async def authorize(self) -> None:
+        raw = self.scope.get("url_route", {}).get("kwargs", {}).get("user_id")
+        if not is_own_path_id(raw, self.user.pk):
+            raise Refused(CloseCode.FORBIDDEN, "not your notifications")
+
+    def subscriptions(self) -> list[str]:
+        return [notify_topic(self.user.pk)]
+
+    async def welcome(self) -> dict[str, Any]:
+        unread, backlog = await database_sync_to_async(selectors.notification_backlog)(
+            user_id=self.user.pk
+        )
+        return {
+            "type": "welcome",
+            "user": {"id": self.user.pk, "username": self.user.get_username()},
+            "connection_id": self.connection_id,
+            "heartbeat_interval": int(float(setting("WS_HEARTBEAT_INTERVAL"))),
+            "unread": unread,
+            "notifications": backlog,
+        }
+
+    def accepts(self, event: Event) -> bool:
+        # The user topic also carries other apps' frames: forward only notify ones.
+        return event.kind in OUTBOUND_KINDS
+
+    async def on_read(self, frame: ReadIn) -> None:
+        """Mark one or all read; the new count reaches every notify socket of the user."""
+        if frame.all:
+            await database_sync_to_async(services.notifications_mark_all_read)(
+                user_id=self.user.pk
+            )
+            return
+        count = await database_sync_to_async(services.notification_mark_read)(
+            notification_id=frame.id, user_id=self.user.pk
+        )
+        if count is None:
+            # The same answer for someone else's id and for no such id.
+            raise Invalid("no such notification", errors={"id": "not found"})

@@ -1,0 +1,138 @@
+"""Every notify frame, in and out (PROTOCOL.md section 4, "Notify")."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    model_validator,
+)
+
+from realtime.ws.envelope import dumps
+
+Level = Literal["info", "success", "warning", "error"]
+
+
+# --- client to server -----------------------------------------------------------------------
+class ReadIn(BaseModel):
+    """`{"type":"read","id":int}` or `{"type":"read","all":true}`: exactly one of the two."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["read"]
+    id: StrictInt | None = Field(default=None, ge=1, le=2**63 - 1)
+    all: StrictBool | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> ReadIn:
+        if (self.id is None) == (self.all is None):
+            raise ValueError("give exactly one of 'id' and 'all'")
+        if self.all is False:
+            raise ValueError("'all' must be true")
+        return self
+
+
+# --- server to client -----------------------------------------------------------------------
+class UserOut(BaseModel):
+    """The protocol's user object."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: int
+    username: str
+
+
+class NotificationOut(BaseModel):
+    """`{"type":"notification","id","title","body","level","ts","read"}`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["notification"] = "notification"
+    id: int
+    title: str
+    body: str
+    level: Level
+    ts: str
+    read: bool
+
+
+class UnreadOut(BaseModel):
+    """`{"type":"unread","count":int}`: sent to every notify socket of the user."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["unread"] = "unread"
+    count: int = Field(ge=0)
+
+
+class WelcomeOut(BaseModel):
+    """The first frame: the user, the unread count and up to 100 unread, newest first."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["welcome"] = "welcome"
+    user: UserOut
+    connection_id: str
+    heartbeat_interval: int
+    unread: int = Field(ge=0)
+    notifications: list[NotificationOut] = Field(max_length=100)
+
+
+#: every frame type a notify socket forwards from its topics
+OUTBOUND_KINDS = frozenset({"notification", "unread", "system"})
+
+
+# --- encoders (hot path: plain dicts and string splicing, the models above document them) ----
+def iso(when: dt.datetime) -> str:
+    """ISO 8601 UTC with a `Z`, as every frame carries times."""
+    return when.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
+
+
+def notification_frame(
+    *, id: int, title: str, body: str, level: str, created: dt.datetime, read: bool
+) -> dict[str, object]:
+    """One notification as a frame (also the items of the welcome's list)."""
+    return {
+        "type": "notification",
+        "id": id,
+        "title": title,
+        "body": body,
+        "level": level,
+        "ts": iso(created),
+        "read": read,
+    }
+
+
+class NotificationEncoder:
+    """Encodes one notification sent to many users once; each user's frame differs by `id`."""
+
+    _HEAD = '{"type":"notification","id":'
+
+    def __init__(
+        self, *, title: str, body: str, level: str, created: dt.datetime
+    ) -> None:
+        rest = dumps(
+            {
+                "title": title,
+                "body": body,
+                "level": level,
+                "ts": iso(created),
+                "read": False,
+            }
+        )
+        self._tail = "," + rest[1:]  # `,"title":...}`
+
+    def encode(self, notification_id: int) -> str:
+        """The frame for the row with this id."""
+        return f"{self._HEAD}{int(notification_id)}{self._tail}"
+
+
+def unread_frame(count: int) -> dict[str, object]:
+    """`{"type":"unread","count":N}`."""
+    return {"type": "unread", "count": int(count)}

@@ -1,0 +1,91 @@
+"""Reads of notifications; every one is scoped to one user (the caller picks which)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.db.models import QuerySet
+
+from notifications import schemas
+from notifications.models import Notification
+
+BACKLOG_LIMIT = 100
+
+
+def notification_list(
+    *, user_id: int, unread_only: bool = False
+) -> QuerySet[Notification]:
+    """The user's notifications, newest first (optionally only the unread ones)."""
+    qs = Notification.objects.filter(user_id=user_id)
+    if unread_only:
+        qs = qs.filter(read_at__isnull=True)
+    return qs.order_by("-created", "-id")
+
+
+def notification_unread_count(*, user_id: int) -> int:
+    """How many of the user's notifications are unread."""
+    return Notification.objects.filter(user_id=user_id, read_at__isnull=True).count()
+
+
+def notification_backlog(
+    *, user_id: int, limit: int = BACKLOG_LIMIT
+) -> tuple[int, list[dict[str, Any]]]:
+    """(unread count, up to `limit` unread notifications as frames, newest first)."""
+    rows = notification_list(user_id=user_id, unread_only=True).values_list(
+        "id", "title", "body", "level", "created"
+    )[:limit]
+    frames = [
+        schemas.notification_frame(
+            id=pk, title=title, body=body, level=level, created=created, read=False
+        )
+        for pk, title, body, level, created in rows
+    ]
+    count = (
+        len(frames)
+        if len(frames) < limit
+        else notification_unread_count(user_id=user_id)
+    )
+    return count, frames
+
+
+#: SQLite's default cap on the parameters of one statement is 999 in old builds
+_CHUNK = 900
+
+
+def users_by_usernames(*, usernames: list[str]) -> tuple[list[int], list[str]]:
+    """(ids of the users named, the names that match no user), in the order given."""
+    wanted = list(dict.fromkeys(usernames))
+    found: dict[str, int] = {}
+    for start in range(0, len(wanted), _CHUNK):
+        chunk = wanted[start : start + _CHUNK]
+        found.update(
+            get_user_model()
+            .objects.filter(username__in=chunk)
+            .values_list("username", "id")
+        )
+    return [found[n] for n in wanted if n in found], [
+        n for n in wanted if n not in found
+    ]
+
+
+def users_by_ids(*, user_ids: list[int]) -> tuple[list[int], list[int]]:
+    """(the ids that name a user, the ones that do not), in the order given."""
+    wanted = list(dict.fromkeys(int(i) for i in user_ids))
+    found: set[int] = set()
+    for start in range(0, len(wanted), _CHUNK):
+        chunk = wanted[start : start + _CHUNK]
+        found.update(
+            get_user_model().objects.filter(pk__in=chunk).values_list("id", flat=True)
+        )
+    return [i for i in wanted if i in found], [i for i in wanted if i not in found]
+
+
+def active_user_ids() -> list[int]:
+    """Every active user's id (a send to all users)."""
+    return list(
+        get_user_model()
+        .objects.filter(is_active=True)
+        .order_by("id")
+        .values_list("id", flat=True)
+    )

@@ -1,0 +1,203 @@
+"""REST: own list, mark read, mark all read; staff-only send; the OpenAPI schema."""
+
+from __future__ import annotations
+
+import orjson
+import pytest
+from django.contrib.auth import get_user_model
+from rest_framework.test import APIClient
+
+from notifications import services
+from notifications.models import Notification
+from notifications.topics import notify_topic
+from realtime.ws.models import Outbox
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def alice():
+    return get_user_model().objects.create_user("alice", password="pw-alice-1234")
+
+
+@pytest.fixture
+def bob():
+    return get_user_model().objects.create_user("bob", password="pw-bob-1234")
+
+
+@pytest.fixture
+def staff():
+    return get_user_model().objects.create_user(
+        "root", password="pw-root-1234", is_staff=True
+    )
+
+
+def client_for(user=None) -> APIClient:
+    client = APIClient()
+    if user is not None:
+        client.force_authenticate(user)
+    return client
+
+
+def test_list_shows_only_own_notifications_newest_first_paginated(alice, bob):
+    for i in range(3):
+        services.notification_create(user_id=alice.pk, title=f"a{i}", link="/rooms/x/")
+    services.notification_create(user_id=bob.pk, title="b")
+    resp = client_for(alice).get("/api/notifications/?page_size=2")
+    assert resp.status_code == 200
+    body = resp.json()
+    assert body["count"] == 3 and body["next"] and len(body["results"]) == 2
+    first = body["results"][0]
+    assert (
+        first["title"] == "a2" and first["read"] is False and first["read_at"] is None
+    )
+    assert set(first) == {
+        "id",
+        "title",
+        "body",
+        "level",
+        "link",
+        "ts",
+        "read",
+        "read_at",
+    }
+    assert first["link"] == "/rooms/x/" and first["ts"].endswith("Z")
+    page2 = client_for(alice).get(body["next"]).json()
+    assert [n["title"] for n in page2["results"]] == ["a0"]
+
+
+def test_list_unread_filter(alice):
+    one = services.notification_create(user_id=alice.pk, title="one")
+    services.notification_create(user_id=alice.pk, title="two")
+    services.notification_mark_read(notification_id=one.pk, user_id=alice.pk)
+    unread = client_for(alice).get("/api/notifications/?unread=1").json()
+    assert [n["title"] for n in unread["results"]] == ["two"]
+    everything = client_for(alice).get("/api/notifications/?unread=0").json()
+    assert [n["title"] for n in everything["results"]] == ["two", "one"]
+    assert everything["results"][1]["read"] is True
+    resp = client_for(alice).get("/api/notifications/?unread=maybe")
+    assert resp.status_code == 400 and "unread" in resp.json()
+
+
+@pytest.mark.parametrize(
+    "method,path",
+    [
+        ("get", "/api/notifications/"),
+        ("post", "/api/notifications/read-all/"),
+        ("post", "/api/notifications/1/read/"),
+        ("post", "/api/notifications/"),
+    ],
+)
+def test_anonymous_callers_get_401_json(method, path):
+    resp = getattr(client_for(), method)(path, {}, format="json")
+    assert resp.status_code == 401
+    assert "detail" in resp.json()
+
+
+def test_mark_read_answers_the_new_count_and_hides_other_users_ids(alice, bob):
+    mine = services.notification_create(user_id=alice.pk, title="mine")
+    services.notification_create(user_id=alice.pk, title="also mine")
+    resp = client_for(alice).post(f"/api/notifications/{mine.pk}/read/")
+    assert resp.status_code == 200 and resp.json() == {"unread": 1}
+    other = client_for(bob).post(f"/api/notifications/{mine.pk}/read/")
+    missing = client_for(bob).post(f"/api/notifications/{mine.pk + 100}/read/")
+    assert other.status_code == missing.status_code == 404
+    assert other.json() == missing.json()
+
+
+@pytest.mark.parametrize("raw", ["99999999999999999999", "abc", "-1"])
+def test_junk_ids_in_the_read_path_are_404_json_never_500(alice, raw):
+    resp = client_for(alice).post(f"/api/notifications/{raw}/read/")
+    assert resp.status_code == 404
+    assert resp["Content-Type"].startswith("application/json")
+
+
+def test_read_all_marks_everything_and_pushes_zero(
+    alice, django_capture_on_commit_callbacks
+):
+    services.notifications_create_bulk(user_ids=[alice.pk], title="1")
+    services.notifications_create_bulk(user_ids=[alice.pk], title="2")
+    Outbox.objects.all().delete()
+    with django_capture_on_commit_callbacks(execute=True):
+        resp = client_for(alice).post("/api/notifications/read-all/")
+    assert resp.status_code == 200 and resp.json() == {"unread": 0}
+    assert not Notification.objects.filter(read_at__isnull=True).exists()
+    [row] = Outbox.objects.all()
+    assert row.topic == notify_topic(alice.pk)
+    assert orjson.loads(row.payload["text"]) == {"type": "unread", "count": 0}
+
+
+def test_non_staff_may_not_send(alice, bob):
+    resp = client_for(alice).post(
+        "/api/notifications/", {"usernames": ["bob"], "title": "spam"}, format="json"
+    )
+    assert resp.status_code == 403
+    assert not Notification.objects.exists()
+
+
+def test_staff_send_by_usernames_and_ids_stores_and_pushes(
+    staff, alice, bob, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        resp = client_for(staff).post(
+            "/api/notifications/",
+            {
+                "usernames": ["alice"],
+                "user_ids": [bob.pk, alice.pk],
+                "title": "Hello",
+                "body": "world",
+                "level": "warning",
+            },
+            format="json",
+        )
+    assert resp.status_code == 201, resp.json()
+    assert resp.json() == {"count": 2}
+    stored = {n.user_id: n for n in Notification.objects.all()}
+    assert set(stored) == {alice.pk, bob.pk}
+    assert stored[bob.pk].level == "warning" and stored[bob.pk].body == "world"
+    assert {row.topic for row in Outbox.objects.all()} == {
+        notify_topic(alice.pk),
+        notify_topic(bob.pk),
+    }
+
+
+def test_unknown_usernames_are_a_400_that_lists_them_and_sends_nothing(staff, alice):
+    resp = client_for(staff).post(
+        "/api/notifications/",
+        {"usernames": ["alice", "ghost", "nobody"], "title": "Hi"},
+        format="json",
+    )
+    assert resp.status_code == 400
+    assert resp.json() == {"usernames": ["Unknown usernames: ghost, nobody"]}
+    assert not Notification.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        {"title": "no one"},
+        {"usernames": ["alice"]},
+        {"usernames": ["alice"], "title": "x", "level": "fatal"},
+        {"user_ids": [0], "title": "x"},
+        {"usernames": "alice", "title": "x"},
+    ],
+)
+def test_bad_sends_are_400_field_errors(staff, alice, payload):
+    resp = client_for(staff).post("/api/notifications/", payload, format="json")
+    assert resp.status_code == 400
+    assert resp.json()
+    assert not Notification.objects.exists()
+
+
+def test_the_openapi_schema_documents_the_notifications_api():
+    resp = client_for().get("/api/schema/?format=json")
+    assert resp.status_code == 200
+    schema = orjson.loads(resp.content)
+    paths = schema["paths"]
+    assert {"get", "post"} <= set(paths["/api/notifications/"])
+    assert "post" in paths["/api/notifications/{id}/read/"]
+    assert "post" in paths["/api/notifications/read-all/"]
+    send = schema["components"]["schemas"]["NotificationSend"]["properties"]
+    assert {"usernames", "user_ids", "title", "body", "level"} <= set(send)
+    params = {p["name"] for p in paths["/api/notifications/"]["get"]["parameters"]}
+    assert {"unread", "page"} <= params
