@@ -60,6 +60,8 @@ def base_env(**overrides: Any) -> dict[str, str]:
             "API_AUTH_THROTTLE": "",
             "WS_HANDSHAKE_RATE": "0",
             "PYTHONUNBUFFERED": "1",
+            # Topics like user.1 exist in every run: keep runs apart on a shared Redis.
+            "CHANNEL_LAYER_PREFIX": f"rt-test-{os.getpid()}",
         }
     )
     env.update({k: str(v) for k, v in overrides.items()})
