@@ -80,31 +80,49 @@ def ensure_fixtures(*, n_users: int, room_slugs: list[str]) -> list[str]:
     return tokens
 
 
+def presence_counts() -> dict[str, int]:
+    """Rows in each presence table there is: live sockets and announced users."""
+    from django.apps import apps
+
+    out: dict[str, int] = {}
+    for label in ("chat.Presence", "ws.Connection", "chat.AnnouncedPresence"):
+        try:
+            model = apps.get_model(label)
+        except LookupError:
+            continue
+        try:
+            out[label] = model.objects.count()
+        except Exception:  # a missing table is a report line, not a crash  # noqa: BLE001
+            continue
+    return out
+
+
 def presence_rows() -> int | None:
-    """Rows in the presence table now; None when the model is not there."""
-    try:
-        from chat.models import Presence
-    except ImportError:
-        return None
-    try:
-        return Presence.objects.count()
-    except Exception:  # a missing table is a report line, not a crash  # noqa: BLE001
-        return None
+    """Presence rows left in all presence tables; None when there is no such table."""
+    counts = presence_counts()
+    return sum(counts.values()) if counts else None
 
 
 def room_last_seq(slugs: list[str]) -> dict[str, int] | None:
-    """The highest stored `seq` per room (0 when empty); None if it cannot be read."""
+    """The highest `seq` given per room (0 when none); None if it cannot be read."""
     from django.db.models import Max
 
-    try:
-        from chat.models import Message
+    from chat.models import Room
 
-        rows = (
-            Message.objects.filter(room__slug__in=slugs)
-            .values("room__slug")
-            .annotate(last=Max("seq"))
-        )
-        found = {r["room__slug"]: r["last"] or 0 for r in rows}
+    try:
+        if hasattr(Room, "last_seq"):
+            found = dict(
+                Room.objects.filter(slug__in=slugs).values_list("slug", "last_seq")
+            )
+        else:
+            from chat.models import Message
+
+            rows = (
+                Message.objects.filter(room__slug__in=slugs)
+                .values("room__slug")
+                .annotate(last=Max("seq"))
+            )
+            found = {r["room__slug"]: r["last"] or 0 for r in rows}
     except Exception:  # counting falls back to the body counter  # noqa: BLE001
         return None
     return {s: found.get(s, 0) for s in slugs}

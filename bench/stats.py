@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from array import array
 from collections.abc import Iterable, Sequence
 
 PERCENTILES = (50.0, 95.0, 99.0)
@@ -23,18 +24,33 @@ def latency_summary(
     samples_ns: Iterable[int], scale: float = 1e-6
 ) -> dict[str, float | int | None]:
     """p50/p95/p99/max/mean of latency samples in ns, returned in ms (by default)."""
-    values = sorted(samples_ns)
-    out: dict[str, float | int | None] = {"samples": len(values)}
+    values = _sorted(samples_ns)
+    n = len(values)
+    out: dict[str, float | int | None] = {"samples": n}
     for p in PERCENTILES:
         v = percentile(values, p)
         out[f"p{int(p)}_ms"] = None if v is None else round(v * scale, 3)
-    if values:
-        out["max_ms"] = round(values[-1] * scale, 3)
-        out["mean_ms"] = round(sum(values) / len(values) * scale, 3)
+    if n:
+        out["max_ms"] = round(float(values[-1]) * scale, 3)
+        total = values.sum() if hasattr(values, "sum") else sum(values)
+        out["mean_ms"] = round(float(total) / n * scale, 3)
     else:
         out["max_ms"] = None
         out["mean_ms"] = None
     return out
+
+
+def _sorted(samples: Iterable[int]) -> Sequence[int]:
+    # Millions of samples: numpy sorts an int64 array in a fraction of sorted()'s time.
+    try:
+        import numpy as np
+    except ImportError:
+        return sorted(samples)
+    if isinstance(samples, array):
+        arr = np.frombuffer(samples, dtype=np.int64) if samples.itemsize == 8 else None
+        if arr is not None:
+            return np.sort(arr)
+    return np.sort(np.fromiter(samples, dtype=np.int64))
 
 
 def mark(seen: bytearray, index: int) -> bool:
@@ -101,7 +117,10 @@ def slice_rates(ready_times: Sequence[float], t0: float, size: int) -> list[dict
 
 
 def saturation_point(
-    points: Sequence[dict], *, delivered_ratio: float = 0.99, p99_bound_ms: float = 500.0
+    points: Sequence[dict],
+    *,
+    delivered_ratio: float = 0.99,
+    p99_bound_ms: float = 500.0,
 ) -> dict | None:
     """The highest offered rate whose point delivered almost all frames with p99 bounded."""
     best = None

@@ -1,0 +1,1 @@
+"""The stock Channels peer: the tutorial chat consumer, nothing added."""

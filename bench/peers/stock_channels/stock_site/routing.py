@@ -1,0 +1,9 @@
+"""The tutorial's route, on the same path as the project's chat socket."""
+
+from django.urls import re_path
+
+from . import consumers
+
+websocket_urlpatterns = [
+    re_path(r"ws/chat/(?P<room_name>[\w.-]+)/$", consumers.ChatConsumer.as_asgi()),
+]

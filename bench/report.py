@@ -1,0 +1,488 @@
+"""Render BENCHMARKS.md from the load generator's JSON-lines records."""
+
+from __future__ import annotations
+
+import os
+import platform
+import sys
+from importlib import metadata
+from pathlib import Path
+
+TARGETS = ("project", "stock", "ws")
+PACKAGES = (
+    "Django",
+    "channels",
+    "daphne",
+    "channels-redis",
+    "redis",
+    "websockets",
+    "uvloop",
+    "orjson",
+    "uvicorn",
+    "psycopg",
+)
+
+
+def machine_info() -> dict[str, str]:
+    """CPU model, cores, kernel, Python and the versions of the packages that matter."""
+    cpu = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    versions = []
+    for name in PACKAGES:
+        try:
+            versions.append(f"{name} {metadata.version(name)}")
+        except metadata.PackageNotFoundError:
+            continue
+    return {
+        "cpu": cpu,
+        "cores": str(os.cpu_count()),
+        "kernel": f"{platform.system()} {platform.release()}",
+        "python": sys.version.split()[0],
+        "packages": ", ".join(versions),
+    }
+
+
+def _fmt(v: object, digits: int = 1) -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, float):
+        return f"{v:,.{digits}f}"
+    if isinstance(v, int):
+        return f"{v:,}"
+    return str(v)
+
+
+def _ratio(a: float | None, b: float | None) -> str:
+    if a is None or b is None or not b:
+        return "-"
+    return f"{a / b:.2f}x"
+
+
+def _last(records: list[dict], **match: str) -> dict | None:
+    found = None
+    for r in records:
+        if all(r.get(k) == v for k, v in match.items()):
+            found = r
+    return found
+
+
+def _chat_figures(records: list[dict], scenario: str, target: str) -> dict:
+    sweep = _last(records, kind="sweep", scenario=scenario, target=target)
+    if sweep is not None:
+        return sweep
+    point = _last(records, kind="point", scenario=scenario, target=target)
+    if point is None:
+        return {}
+    return {
+        "saturation_delivered_per_s": point["delivered_per_s"] if point["ok"] else None,
+        "max_delivered_per_s": point["delivered_per_s"],
+        "max_clean_delivered_per_s": (
+            point["delivered_per_s"]
+            if point["expected"] and point["delivered"] >= 0.99 * point["expected"]
+            else None
+        ),
+        "p99_at_half_saturation_ms": None,
+        "server_us_per_frame_at_saturation": point["server"]["us_per_frame"],
+        "room_size": point["room_size"],
+    }
+
+
+def _slice_at(cap: dict, at: int) -> float | None:
+    for s in cap.get("slices", []):
+        if s["from"] <= at < s["to"]:
+            return s["per_s"]
+    return None
+
+
+def summary_rows(records: list[dict]) -> list[tuple[str, dict[str, object], bool]]:
+    """(figure, value per target, higher_is_better) for the summary table."""
+    rows: list[tuple[str, dict[str, object], bool]] = []
+    for scenario in ("fanout", "rooms"):
+        figs = {t: _chat_figures(records, scenario, t) for t in TARGETS}
+        if not any(figs.values()):
+            continue
+        some = next(f for f in figs.values() if f)
+        pts = [
+            r for r in records if r.get("kind") == "point" and r["scenario"] == scenario
+        ]
+        shape = (
+            f"{pts[0]['rooms']} room(s) of {pts[0]['room_size']:g}"
+            if pts
+            else f"rooms of {some.get('room_size')}"
+        )
+        rows.append(
+            (
+                f"{scenario} ({shape}): delivered frames/s at saturation (p99 bounded)",
+                {t: f.get("saturation_delivered_per_s") for t, f in figs.items()},
+                True,
+            )
+        )
+        rows.append(
+            (
+                f"{scenario}: highest delivered frames/s with < 1% lost",
+                {t: f.get("max_clean_delivered_per_s") for t, f in figs.items()},
+                True,
+            )
+        )
+        rows.append(
+            (
+                f"{scenario}: highest delivered frames/s seen",
+                {t: f.get("max_delivered_per_s") for t, f in figs.items()},
+                True,
+            )
+        )
+        rows.append(
+            (
+                f"{scenario}: saturation rate (messages/s)",
+                {t: f.get("saturation_rate") for t, f in figs.items()},
+                True,
+            )
+        )
+        rows.append(
+            (
+                f"{scenario}: p99 ms at half the saturation rate",
+                {t: f.get("p99_at_half_saturation_ms") for t, f in figs.items()},
+                False,
+            )
+        )
+        rows.append(
+            (
+                f"{scenario}: server CPU us per delivered frame (at saturation)",
+                {
+                    t: f.get("server_us_per_frame_at_saturation")
+                    for t, f in figs.items()
+                },
+                False,
+            )
+        )
+    caps = {t: _last(records, kind="capacity", target=t) for t in TARGETS}
+    if any(caps.values()):
+        n = next(c for c in caps.values() if c)["sockets"]
+        rows.append(
+            (
+                f"capacity ({n:,} idle sockets): handshakes/s",
+                {t: c and c["handshakes_per_s"] for t, c in caps.items()},
+                True,
+            )
+        )
+        if n >= 2000:
+            rows.append(
+                (
+                    "capacity: handshakes/s in the slice at 5,000 sockets",
+                    {t: c and _slice_at(c, min(5000, n - 1)) for t, c in caps.items()},
+                    True,
+                )
+            )
+            rows.append(
+                (
+                    "capacity: handshakes/s in the last 1,000-socket slice",
+                    {
+                        t: c and (c["slices"][-1]["per_s"] if c["slices"] else None)
+                        for t, c in caps.items()
+                    },
+                    True,
+                )
+            )
+        rows.append(
+            (
+                "capacity: server RSS KB per idle socket",
+                {t: c and c["rss_per_socket_kb"] for t, c in caps.items()},
+                False,
+            )
+        )
+        rows.append(
+            (
+                "capacity: sockets that failed to open",
+                {t: c and sum(c["failures"].values()) for t, c in caps.items()},
+                False,
+            )
+        )
+    soaks = {t: _last(records, kind="soak", target=t) for t in TARGETS}
+    if any(soaks.values()):
+        n = next(s for s in soaks.values() if s)["cycles"]
+        rows.append(
+            (
+                f"soak ({n:,} connect/disconnect cycles): cycles/s",
+                {t: s and s["cycles_per_s"] for t, s in soaks.items()},
+                True,
+            )
+        )
+        rows.append(
+            (
+                "soak: RSS growth % after warm-up",
+                {t: s and s["rss_growth_pct"] for t, s in soaks.items()},
+                False,
+            )
+        )
+        rows.append(
+            (
+                "soak: file descriptors left after close",
+                {t: s and s["fds_left"] for t, s in soaks.items()},
+                False,
+            )
+        )
+        rows.append(
+            (
+                "soak: presence rows left after close",
+                {t: s and s["presence_rows_after_close"] for t, s in soaks.items()},
+                False,
+            )
+        )
+        rows.append(
+            (
+                "soak: failed cycles",
+                {t: s and sum(s["failures"].values()) for t, s in soaks.items()},
+                False,
+            )
+        )
+    return rows
+
+
+def target_checks(records: list[dict]) -> list[tuple[str, str]]:
+    """Issue 7's targets for the project, each with its verdict."""
+    out: list[tuple[str, str]] = []
+
+    def verdict(ok: bool | None, detail: str) -> str:
+        return ("n/a" if ok is None else ("met" if ok else "MISSED")) + f" ({detail})"
+
+    f = {t: _chat_figures(records, "fanout", t) for t in TARGETS}
+    p, s = (
+        f["project"].get("max_clean_delivered_per_s"),
+        f["stock"].get("max_clean_delivered_per_s"),
+    )
+    if f["project"]:
+        out.append(
+            (
+                "fanout: delivered frames/s (< 1% lost) >= 10x stock",
+                verdict(None if not (p and s) else p >= 10 * s, _ratio(p, s)),
+            )
+        )
+        p99 = f["project"].get("p99_at_half_saturation_ms")
+        out.append(
+            (
+                "fanout p99 < 100 ms at half saturation",
+                verdict(None if p99 is None else p99 < 100, f"{_fmt(p99)} ms"),
+            )
+        )
+    r = {t: _chat_figures(records, "rooms", t) for t in TARGETS}
+    if r["project"]:
+        p, s = (
+            r["project"].get("max_clean_delivered_per_s"),
+            r["stock"].get("max_clean_delivered_per_s"),
+        )
+        out.append(
+            (
+                "rooms: delivered frames/s (< 1% lost) >= 3x stock",
+                verdict(None if not (p and s) else p >= 3 * s, _ratio(p, s)),
+            )
+        )
+    cap = _last(records, kind="capacity", target="project")
+    cap_s = _last(records, kind="capacity", target="stock")
+    if cap:
+        kb = cap["rss_per_socket_kb"]
+        out.append(
+            (
+                f"capacity: {cap['sockets']:,} sockets at <= 25 KB each",
+                verdict(
+                    None if kb is None else kb <= 25 and cap["opened"] >= 10000,
+                    f"{_fmt(kb, 2)} KB, {cap['opened']:,} opened",
+                ),
+            )
+        )
+        if cap_s:
+            out.append(
+                (
+                    "capacity: handshakes/s >= stock's",
+                    verdict(
+                        cap["handshakes_per_s"] >= cap_s["handshakes_per_s"],
+                        _ratio(cap["handshakes_per_s"], cap_s["handshakes_per_s"]),
+                    ),
+                )
+            )
+        if cap["sockets"] >= 2000 and cap["slices"]:
+            mid = _slice_at(cap, min(5000, cap["sockets"] - 1))
+            last = cap["slices"][-1]["per_s"]
+            out.append(
+                (
+                    "capacity: handshakes/s flat to the last slice (>= 80% of 5,000's)",
+                    verdict(
+                        None if not (mid and last) else last >= 0.8 * mid,
+                        _ratio(last, mid),
+                    ),
+                )
+            )
+    soak = _last(records, kind="soak", target="project")
+    if soak:
+        g = soak["rss_growth_pct"]
+        out.append(
+            (
+                f"soak: {soak['cycles']:,} cycles (target 100,000), RSS growth < 5%",
+                verdict(
+                    None if g is None else g < 5 and soak["cycles"] >= 100000,
+                    f"{_fmt(g, 2)}% over {soak['cycles']:,} cycles",
+                ),
+            )
+        )
+        out.append(
+            (
+                "soak: no fd or presence row left",
+                verdict(
+                    soak["fds_left"] <= 0 and not soak["presence_rows_after_close"],
+                    f"fds {soak['fds_left']}, rows "
+                    f"{_fmt(soak['presence_rows_after_close'])}",
+                ),
+            )
+        )
+    return out
+
+
+def _points_table(records: list[dict], scenario: str) -> list[str]:
+    pts = [r for r in records if r.get("kind") == "point" and r["scenario"] == scenario]
+    if not pts:
+        return []
+    lines = [
+        "| target | msgs/s | offered frames/s | delivered frames/s | p50 ms | p95 ms | "
+        "p99 ms | max ms | lost | dup | server CPU | us/frame | loadgen CPU | ok |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    for t in TARGETS:
+        for p in sorted((p for p in pts if p["target"] == t), key=lambda p: p["rate"]):
+            lat = p["latency"]
+            lines.append(
+                f"| {t} | {_fmt(p['rate'], 0)} | {_fmt(p['offered_frames_per_s'], 0)} | "
+                f"{_fmt(p['delivered_per_s'], 0)} | {_fmt(lat['p50_ms'])} | "
+                f"{_fmt(lat['p95_ms'])} | {_fmt(lat['p99_ms'])} | {_fmt(lat['max_ms'])} | "
+                f"{p['lost']:,} | {p['dup']:,} | {_fmt(p['server']['cpu_util'], 2)} | "
+                f"{_fmt(p['server']['us_per_frame'])} | {_fmt(p['client_cpu_util'], 2)} | "
+                f"{'yes' if p['ok'] else 'no'} |"
+            )
+    return lines
+
+
+def render(
+    by_mode: dict[str, list[dict]],
+    *,
+    command: str,
+    machine: dict[str, str],
+    plot: str | None,
+    commands: list[str] | None = None,
+    quick: bool = False,
+) -> str:
+    """The whole BENCHMARKS.md."""
+    out = ["# Benchmarks", ""]
+    if quick:
+        out += [
+            "**Quick run (CI smoke): small N, seconds; these figures mean nothing.**",
+            "",
+        ]
+    out += [
+        "Generated by `bench/run_all.py`; do not edit by hand.",
+        "",
+        "## Machine",
+        "",
+        f"- CPU: {machine['cpu']}, {machine['cores']} cores; {machine['kernel']}",
+        f"- Python {machine['python']}; {machine['packages']}",
+        "- Server pinned to core 0, load generator to core 1 (`taskset`); one server "
+        "process; the load generator is one asyncio process.",
+        "",
+        "## Command",
+        "",
+        f"    {command}",
+        "",
+    ]
+    if plot:
+        out += [f"![latency against offered rate]({plot})", ""]
+    out += [
+        "Targets: `project` is this project (`manage.py serve`), `stock` the Channels "
+        "tutorial consumer on daphne (`bench/peers/stock_channels/`), `ws` a bare "
+        "`websockets` broadcast server (`bench/peers/ws_broadcast.py`). Ratios are "
+        "project / peer. Saturation: the highest offered rate whose delivered frames "
+        "were at least 99% of sent x members with p99 under the bound.",
+        "",
+    ]
+    for mode, records in by_mode.items():
+        layer = (
+            "in-memory layer, SQLite"
+            if mode == "embedded"
+            else "Redis (pub/sub layer for the peer), PostgreSQL"
+        )
+        out += [
+            f"## Mode: {mode} ({layer})",
+            "",
+            "### Summary",
+            "",
+            "| figure | project | stock | ws | project/stock | project/ws |",
+            "|---|---:|---:|---:|---:|---:|",
+        ]
+        for name, vals, _higher in summary_rows(records):
+            pv = vals.get("project")
+            out.append(
+                f"| {name} | {_fmt(vals.get('project'))} | {_fmt(vals.get('stock'))} | "
+                f"{_fmt(vals.get('ws'))} | {_ratio(pv, vals.get('stock'))} | "
+                f"{_ratio(pv, vals.get('ws'))} |"  # type: ignore[arg-type]
+            )
+        checks = target_checks(records)
+        if checks:
+            out += [
+                "",
+                "### Issue 7 targets (project)",
+                "",
+                "| target | verdict |",
+                "|---|---|",
+            ]
+            out += [f"| {name} | {v} |" for name, v in checks]
+        for scenario in ("fanout", "rooms"):
+            table = _points_table(records, scenario)
+            if table:
+                out += ["", f"### {scenario}: every rate", ""] + table
+        caps = [r for r in records if r.get("kind") == "capacity"]
+        if caps:
+            out += [
+                "",
+                "### capacity",
+                "",
+                "| target | sockets | opened | handshakes/s | per slice of 1,000 (or N/5), /s | "
+                "handshake p99 ms | server CPU ms/handshake | server / loadgen CPU | "
+                "RSS before KB | RSS open KB | KB/socket | fds open | fds after close |",
+                "|---|---:|---:|---:|---|---:|---:|---|---:|---:|---:|---:|---:|",
+            ]
+            for c in caps:
+                slices = ", ".join(_fmt(s["per_s"], 0) for s in c["slices"])
+                out.append(
+                    f"| {c['target']} | {c['sockets']:,} | {c['opened']:,} | "
+                    f"{_fmt(c['handshakes_per_s'])} | {slices} | "
+                    f"{_fmt(c['handshake']['p99_ms'])} | "
+                    f"{_fmt(c.get('server_cpu_ms_per_handshake'), 2)} | "
+                    f"{_fmt(c.get('server_cpu_util'), 2)} / "
+                    f"{_fmt(c.get('client_cpu_util'), 2)} | {c['rss_before_kb']:,} | "
+                    f"{c['rss_open_kb']:,} | {_fmt(c['rss_per_socket_kb'], 2)} | "
+                    f"{c['fds_open']:,} | {c['fds_after_close']:,} |"
+                )
+        soaks = [r for r in records if r.get("kind") == "soak"]
+        if soaks:
+            out += [
+                "",
+                "### soak",
+                "",
+                "| target | cycles | seconds | cycles/s | failed | RSS warm KB | "
+                "RSS end KB | growth % | RSS max KB | fds left | presence rows |",
+                "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+            ]
+            for s in soaks:
+                out.append(
+                    f"| {s['target']} | {s['cycles']:,} | {_fmt(s['seconds'])} | "
+                    f"{_fmt(s['cycles_per_s'])} | {sum(s['failures'].values())} | "
+                    f"{_fmt(s['rss_warm_kb'])} | {_fmt(s['rss_end_kb'])} | "
+                    f"{_fmt(s['rss_growth_pct'], 2)} | {_fmt(s['rss_max_kb'])} | "
+                    f"{s['fds_left']} | {_fmt(s['presence_rows_after_close'])} |"
+                )
+        out.append("")
+    if commands:
+        out += ["## Every load generator command", "", "```"] + commands + ["```", ""]
+    return "\n".join(out)

@@ -1,0 +1,297 @@
+"""Run every scenario against the project and both peers, then write BENCHMARKS.md.
+
+    python bench/run_all.py                       # embedded mode, full size
+    python bench/run_all.py --mode both           # embedded, then cluster (Redis + PG)
+    python bench/run_all.py --quick --targets stock,ws --outdir /tmp/b   # seconds
+
+Each server is started fresh for each scenario and pinned to core 0; the load generator
+runs pinned to core 1. The project gets a throwaway database (SQLite in a temp dir, or a
+PostgreSQL database created and dropped here) and its abuse limits raised.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+if __package__ in (None, ""):  # run as a script: import as the bench package
+    sys.path[0] = str(Path(__file__).resolve().parent.parent)
+
+import orjson
+
+from bench import plot as plot_mod
+from bench import report, servers
+from bench.loadgen import check_url
+
+SCENARIOS = ("capacity", "fanout", "rooms", "soak")
+TARGETS = ("project", "stock", "ws")
+
+# Scenario arguments, full size (issue 7's anchors) and quick (CI smoke, seconds).
+FULL = {
+    "capacity": "--sockets 10000 --room-size 100 --concurrency 100 --hold 5 --settle 3",
+    "fanout": "--members 1000 --publishers 10 --duration 10 --settle 3 --drain 10"
+    " --sweep 1,2,5,10,20,50,100,200,500",
+    "rooms": "--rooms 500 --room-size 4 --duration 10 --settle 3 --drain 10"
+    " --sweep 50,100,200,500,1000,2000,5000,10000,20000",
+    "soak": "--cycles 100000 --concurrency 50 --rooms 10 --max-duration 300 --settle 5"
+    " --source-ips 4",
+}
+QUICK = {
+    "capacity": "--sockets 100 --room-size 20 --concurrency 50 --hold 1 --settle 1",
+    "fanout": "--members 20 --publishers 4 --duration 3 --sweep 5,10 --settle 1.5"
+    " --drain 5",
+    "rooms": "--rooms 10 --room-size 4 --duration 3 --sweep 10,20 --settle 1.5 --drain 5",
+    "soak": "--cycles 150 --concurrency 10 --rooms 5 --max-duration 30 --settle 1"
+    " --sample-interval 0.5",
+}
+# Wall-clock bound of one load generator run (it also bounds itself).
+TIMEOUT = {"capacity": 900, "fanout": 1800, "rooms": 1800, "soak": 900}
+
+
+def log(line: str) -> None:
+    print(f"[run_all] {line}", file=sys.stderr, flush=True)
+
+
+class Mode:
+    """The databases and layer of one mode; cluster creates and drops its own PG db."""
+
+    def __init__(self, name: str, args: argparse.Namespace, workdir: Path) -> None:
+        self.name = name
+        self.args = args
+        self.workdir = workdir
+        self.pg_db: str | None = None
+        self.redis_url = args.redis_url if name == "cluster" else None
+        self.project_env: dict[str, str] | None = None
+
+    def __enter__(self) -> Mode:
+        if "project" not in self.args.targets:
+            return self
+        if self.name == "cluster":
+            import psycopg
+
+            self.pg_db = f"bench_{int(time.time())}_{os.getpid()}"
+            with psycopg.connect(self.args.pg_admin_url, autocommit=True) as conn:
+                conn.execute(f'CREATE DATABASE "{self.pg_db}"')
+            db_url = self.args.pg_admin_url.rsplit("/", 1)[0] + f"/{self.pg_db}"
+        else:
+            db_url = f"sqlite:///{self.workdir / 'bench.sqlite3'}"
+        self.project_env = servers.project_env(
+            database_url=db_url, redis_url=self.redis_url
+        )
+        log(f"{self.name}: migrating the project database")
+        servers.migrate(self.project_env, self.workdir / "migrate.log")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.pg_db is not None:
+            import psycopg
+
+            with psycopg.connect(self.args.pg_admin_url, autocommit=True) as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{self.pg_db}" WITH (FORCE)')
+            log(f"{self.name}: dropped database {self.pg_db}")
+
+    def start(self, target: str, log_path: Path) -> servers.Server:
+        cpu = self.args.server_cpu
+        if target == "project":
+            assert self.project_env is not None
+            return servers.start_project(self.project_env, cpu=cpu, log_path=log_path)
+        if target == "stock":
+            return servers.start_stock_peer(
+                cpu=cpu, redis_url=self.redis_url, log_path=log_path
+            )
+        return servers.start_ws_peer(cpu=cpu, log_path=log_path)
+
+
+def loadgen_cmd(
+    scenario: str,
+    target: str,
+    server: servers.Server,
+    out: Path,
+    mode: str,
+    quick: bool,
+    client_cpu: int | None,
+) -> list[str]:
+    cmd = [
+        sys.executable,
+        str(servers.BENCH_DIR / "loadgen.py"),
+        scenario,
+        "--target",
+        target,
+        "--url",
+        server.url,
+        "--server-pid",
+        str(server.pid),
+        "--out",
+        str(out),
+        "--label",
+        mode,
+    ]
+    cmd += (QUICK if quick else FULL)[scenario].split()
+    return servers.pinned(cmd, client_cpu)
+
+
+def run_mode(
+    mode: Mode, args: argparse.Namespace, out: Path, commands: list[str]
+) -> bool:
+    """Every scenario against every target; False if anything failed to run."""
+    ok = True
+    # Full runs start a fresh server per scenario (clean RSS and fd baselines); quick
+    # runs keep one per target, as their figures mean nothing anyway.
+    if args.quick:
+        plan = [(t, list(args.scenarios)) for t in args.targets]
+    else:
+        plan = [(t, [s]) for s in args.scenarios for t in args.targets]
+    for target, scenarios in plan:
+        server_log = out.parent / f"{target}-{'-'.join(scenarios)}.log"
+        try:
+            server = mode.start(target, server_log)
+        except servers.ServerError as exc:
+            log(f"{target} did not start: {exc}")
+            ok = False
+            continue
+        try:
+            for scenario in scenarios:
+                log(f"{mode.name}: {scenario} against {target}")
+                ok = run_one(mode, args, scenario, target, server, out, commands) and ok
+        finally:
+            server.stop()
+    return ok
+
+
+def run_one(
+    mode: Mode,
+    args: argparse.Namespace,
+    scenario: str,
+    target: str,
+    server: servers.Server,
+    out: Path,
+    commands: list[str],
+) -> bool:
+    """One load generator run, pinned, bounded in time."""
+    cmd = loadgen_cmd(
+        scenario, target, server, out, mode.name, args.quick, args.client_cpu
+    )
+    shown = (
+        shlex.join(cmd)
+        .replace(sys.executable, "python")
+        .replace(f"{servers.PROJECT_ROOT}/", "")
+    )
+    commands.append(shown)
+    env = mode.project_env if target == "project" else servers.base_env()
+    try:
+        rc = subprocess.run(
+            cmd,
+            cwd=servers.PROJECT_ROOT,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            timeout=TIMEOUT[scenario],
+        ).returncode
+    except subprocess.TimeoutExpired:
+        log(f"load generator timed out: {shown}")
+        rc = -1
+    if rc != 0:
+        log(f"load generator failed ({rc}); server log: {server.log_path}")
+    return rc == 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="small N, seconds (CI)")
+    parser.add_argument(
+        "--mode", choices=("embedded", "cluster", "both"), default="embedded"
+    )
+    parser.add_argument("--targets", default=",".join(TARGETS))
+    parser.add_argument("--scenarios", default=",".join(SCENARIOS))
+    parser.add_argument("--outdir", type=Path, help="default bench/results[/quick]")
+    parser.add_argument(
+        "--report",
+        type=Path,
+        help="default BENCHMARKS.md (quick: OUTDIR/BENCHMARKS.md)",
+    )
+    parser.add_argument("--server-cpu", type=int, default=0)
+    parser.add_argument("--client-cpu", type=int, default=1)
+    parser.add_argument("--no-pin", action="store_true", help="do not use taskset")
+    parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/0")
+    parser.add_argument(
+        "--pg-admin-url", default="postgresql://postgres@127.0.0.1:5432/postgres"
+    )
+    args = parser.parse_args(argv)
+    args.targets = [t for t in args.targets.split(",") if t]
+    args.scenarios = [s for s in args.scenarios.split(",") if s]
+    bad = [t for t in args.targets if t not in TARGETS] + [
+        s for s in args.scenarios if s not in SCENARIOS
+    ]
+    if bad:
+        parser.error(f"unknown target or scenario: {', '.join(bad)}")
+    for url in (args.redis_url, args.pg_admin_url):
+        host = (
+            url.split("://", 1)[1].split("/", 1)[0].rsplit("@", 1)[-1].rsplit(":", 1)[0]
+        )
+        check_url(f"ws://{host}/")  # the same loopback-only rule as the load generator
+    if args.no_pin:
+        args.server_cpu = args.client_cpu = None
+    outdir = args.outdir or servers.BENCH_DIR / "results" / (
+        "quick" if args.quick else ""
+    )
+    report_path = args.report or (
+        outdir / "BENCHMARKS.md"
+        if args.quick
+        else servers.PROJECT_ROOT / "BENCHMARKS.md"
+    )
+    modes = ["embedded", "cluster"] if args.mode == "both" else [args.mode]
+    ok = True
+    commands: list[str] = []
+    by_mode: dict[str, list[dict]] = {}
+    for name in modes:
+        out = outdir / name / "results.jsonl"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_bytes(b"")
+        with (
+            tempfile.TemporaryDirectory(prefix=f"bench-{name}-") as tmp,
+            Mode(name, args, Path(tmp)) as mode,
+        ):
+            ok = run_mode(mode, args, out, commands) and ok
+        by_mode[name] = [
+            orjson.loads(x) for x in out.read_bytes().splitlines() if x.strip()
+        ]
+    # Keep the other mode's section when only one mode was run now.
+    for other in ("embedded", "cluster"):
+        prev = outdir / other / "results.jsonl"
+        if other not in by_mode and prev.exists() and prev.stat().st_size:
+            by_mode[other] = [
+                orjson.loads(x) for x in prev.read_bytes().splitlines() if x.strip()
+            ]
+    plot_rel = None
+    if any(r.get("kind") == "point" for rs in by_mode.values() for r in rs):
+        png = plot_mod.plot(
+            [r for rs in by_mode.values() for r in rs], outdir / "latency.png"
+        )
+        try:
+            plot_rel = str(png.resolve().relative_to(report_path.resolve().parent))
+        except ValueError:
+            plot_rel = str(png)
+    command = "python bench/run_all.py " + shlex.join(
+        argv if argv is not None else sys.argv[1:]
+    )
+    text = report.render(
+        by_mode,
+        command=command.strip(),
+        machine=report.machine_info(),
+        plot=plot_rel,
+        commands=commands,
+        quick=args.quick,
+    )
+    report_path.parent.mkdir(parents=True, exist_ok=True)
+    report_path.write_text(text)
+    log(f"wrote {report_path}")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

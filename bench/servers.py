@@ -1,0 +1,240 @@
+"""Start and stop the three servers under test: the project, the stock peer, the ws peer."""
+
+from __future__ import annotations
+
+import http.client
+import os
+import resource
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+
+BENCH_DIR = Path(__file__).resolve().parent
+PROJECT_ROOT = BENCH_DIR.parent
+WS_PEER = BENCH_DIR / "peers" / "ws_broadcast.py"
+STOCK_PEER = BENCH_DIR / "peers" / "stock_channels" / "run.py"
+
+# The project's limits, raised or turned off so the bench measures the socket path,
+# not the abuse guards (names from PROTOCOL.md section 1).
+PROJECT_BENCH_ENV = {
+    "DJANGO_DEBUG": "0",
+    "DJANGO_ALLOWED_HOSTS": "localhost,127.0.0.1",
+    "WS_MAX_CONNECTIONS": "50000",
+    "WS_MAX_CONNECTIONS_PER_USER": "1000",
+    "WS_HANDSHAKE_RATE": "0",
+    "WS_MESSAGE_RATE": "1000000",
+    "WS_MESSAGE_BURST": "1000000",
+    "API_AUTH_THROTTLE": "",
+}
+
+
+class ServerError(RuntimeError):
+    """A server under test did not start or died."""
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def pinned(cmd: list[str], cpu: int | None) -> list[str]:
+    """cmd run on one core (taskset) when a core is given and taskset exists."""
+    if cpu is None or shutil.which("taskset") is None:
+        return cmd
+    return ["taskset", "-c", str(cpu), *cmd]
+
+
+@dataclass
+class Server:
+    """A started server process and where it listens."""
+
+    name: str
+    proc: subprocess.Popen
+    port: int
+    log_path: Path | None = None
+    _log: IO[bytes] | None = field(default=None, repr=False)
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    @property
+    def url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}"
+
+    def _signal(self, sig: int) -> None:
+        # The group was made for this server (start_new_session): its workers go too.
+        try:
+            os.killpg(self.proc.pid, sig)
+        except ProcessLookupError:
+            pass
+
+    def log_tail(self, n: int = 30) -> str:
+        if self.log_path is None or not self.log_path.exists():
+            return ""
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-n:])
+
+    def stop(self, timeout: float = 15.0) -> None:
+        """SIGTERM to the server's own process group, SIGKILL after the timeout."""
+        if self.proc.poll() is None:
+            self._signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self._signal(signal.SIGKILL)
+                self.proc.wait(5)
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+
+
+def wait_ready(
+    server: Server, timeout: float = 60.0, http_path: str | None = None
+) -> None:
+    """Poll until the port accepts (and http_path answers 200), or fail with the log."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.proc.poll() is not None:
+            raise ServerError(
+                f"{server.name} exited with {server.proc.returncode}:\n{server.log_tail()}"
+            )
+        try:
+            if http_path is None:
+                with socket.create_connection(("127.0.0.1", server.port), timeout=1):
+                    return
+            else:
+                conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=2)
+                conn.request("GET", http_path)
+                if conn.getresponse().status == 200:
+                    conn.close()
+                    return
+                conn.close()
+        except OSError:
+            pass
+        time.sleep(0.1)
+    server.stop()
+    raise ServerError(f"{server.name} not ready in {timeout}s:\n{server.log_tail()}")
+
+
+def _raise_fd_limit() -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+def _start(
+    name: str,
+    cmd: list[str],
+    port: int,
+    *,
+    env: dict[str, str],
+    cpu: int | None,
+    log_path: Path | None,
+    cwd: Path = PROJECT_ROOT,
+) -> Server:
+    log = open(log_path, "ab") if log_path else None  # noqa: SIM115 (closed by stop)
+    proc = subprocess.Popen(
+        pinned(cmd, cpu),
+        cwd=cwd,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=log or subprocess.DEVNULL,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+        preexec_fn=_raise_fd_limit,
+    )
+    return Server(name, proc, port, log_path, log)
+
+
+def base_env() -> dict[str, str]:
+    """This environment less what would steer a server elsewhere."""
+    env = dict(os.environ)
+    for k in ("DATABASE_URL", "REDIS_URL", "DJANGO_SETTINGS_MODULE"):
+        env.pop(k, None)
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+def start_ws_peer(
+    port: int | None = None, *, cpu: int | None = None, log_path: Path | None = None
+) -> Server:
+    """The bare websockets broadcast server."""
+    port = port or free_port()
+    cmd = [sys.executable, str(WS_PEER), "--port", str(port)]
+    server = _start("ws", cmd, port, env=base_env(), cpu=cpu, log_path=log_path)
+    wait_ready(server)
+    return server
+
+
+def start_stock_peer(
+    port: int | None = None,
+    *,
+    cpu: int | None = None,
+    redis_url: str | None = None,
+    log_path: Path | None = None,
+) -> Server:
+    """The Channels tutorial consumer on daphne (pub/sub layer when redis_url is given)."""
+    port = port or free_port()
+    env = base_env()
+    if redis_url:
+        env["REDIS_URL"] = redis_url
+    cmd = [sys.executable, str(STOCK_PEER), "--port", str(port)]
+    server = _start("stock", cmd, port, env=env, cpu=cpu, log_path=log_path)
+    wait_ready(server, http_path="/healthz")
+    return server
+
+
+def project_env(
+    *, database_url: str, redis_url: str | None = None, secret_key: str | None = None
+) -> dict[str, str]:
+    """Environment for the project server AND the load generator (same DB, same key)."""
+    env = base_env()
+    env.update(PROJECT_BENCH_ENV)
+    env["DJANGO_SETTINGS_MODULE"] = "realtime.settings"
+    env["DJANGO_SECRET_KEY"] = secret_key or "bench-" + secrets.token_urlsafe(40)
+    env["DATABASE_URL"] = database_url
+    if redis_url:
+        env["REDIS_URL"] = redis_url
+    return env
+
+
+def migrate(env: dict[str, str], log_path: Path | None = None) -> None:
+    """manage.py migrate against env's database."""
+    out = subprocess.run(
+        [sys.executable, "manage.py", "migrate", "--noinput"],
+        cwd=PROJECT_ROOT,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    if log_path is not None:
+        log_path.write_text(out.stdout + out.stderr)
+    if out.returncode != 0:
+        raise ServerError(f"migrate failed ({out.returncode}):\n{out.stderr[-3000:]}")
+
+
+def start_project(
+    env: dict[str, str],
+    port: int | None = None,
+    *,
+    cpu: int | None = None,
+    log_path: Path | None = None,
+) -> Server:
+    """`manage.py serve` with env (see project_env), ready when /healthz answers 200."""
+    port = port or free_port()
+    env = {**env, "HOST": "127.0.0.1", "PORT": str(port)}
+    cmd = [sys.executable, "manage.py", "serve"]
+    server = _start("project", cmd, port, env=env, cpu=cpu, log_path=log_path)
+    wait_ready(server, timeout=120, http_path="/healthz")
+    return server
