@@ -1,0 +1,41 @@
+"""Pages of the browser UI for rooms; live data comes from the REST API and the socket."""
+
+from django.conf import settings
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.views.decorators.http import require_GET
+
+from chat import selectors
+
+
+@require_GET
+@login_required
+def room_list(request: HttpRequest) -> HttpResponse:
+    """The rooms the user may enter, and the create-room form."""
+    return render(request, "chat/room_list.html")
+
+
+@require_GET
+@login_required
+def room_detail(request: HttpRequest, slug: str) -> HttpResponse:
+    """One room: live messages, scrollback, presence, composer, whitelist (owner)."""
+    access = selectors.room_access(slug=slug, user=request.user)
+    if access.room is None or not access.allowed:
+        return render(
+            request,
+            "chat/room_unavailable.html",
+            {"slug": slug, "missing": access.room is None},
+            status=404 if access.room is None else 403,
+        )
+    room = access.room
+    return render(
+        request,
+        "chat/room.html",
+        {
+            "room": room,
+            "slug": room.slug,
+            "is_owner": room.owner_id == request.user.pk,
+            "max_body_chars": settings.WS_MAX_BODY_CHARS,
+        },
+    )

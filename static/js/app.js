@@ -1,0 +1,229 @@
+/**
+ * app.js: what every signed-in page runs: the notify socket, the bell with its unread
+ * count and dropdown, and toasts for new notifications.
+ *
+ * Other page modules import `notifications` from here (ES modules are singletons per
+ * URL, so the notifications page shares this socket instead of opening a second one).
+ */
+import { RealtimeClient } from './realtime-client.js';
+import {
+  api, currentUser, el, level, listOf, markLoggingOut, paintAvatars, reLogin, relativeTime, safeLink,
+  toast,
+} from './ui.js';
+
+const MAX_TOASTS_ON_RESUME = 3;
+
+/**
+ * The user's notifications as this page knows them, kept live by the notify socket.
+ * Events (on `bus`): 'change' (detail: {reason}), 'notification' (detail: the item).
+ */
+class NotificationStore {
+  constructor(user) {
+    this.user = user;
+    this.bus = new EventTarget();
+    this.items = new Map(); // id -> notification
+    this.unread = 0;
+    this.welcomed = false;
+    this.client = new RealtimeClient(`/ws/notify/user/${user.id}/`);
+    this.client.on('welcome', (w) => this._onWelcome(w));
+    this.client.on('notification', (n) => this._onNotification(n));
+    this.client.on('unread', (f) => this._setUnread(f.count, 'unread'));
+    this.client.on('auth_required', reLogin);
+    this.client.on('state', () => this._emit('change', { reason: 'state' }));
+  }
+
+  start() {
+    this.client.connect();
+    return this;
+  }
+
+  /** Newest first. */
+  list() {
+    return [...this.items.values()].sort((a, b) => b.id - a.id);
+  }
+
+  /** Merge notifications from REST (a page of the list) without toasting them. */
+  merge(items) {
+    for (const n of items) if (n && Number.isInteger(n.id)) this.items.set(n.id, { ...this.items.get(n.id), ...n });
+    this._emit('change', { reason: 'merge' });
+  }
+
+  async markRead(id) {
+    const item = this.items.get(id);
+    const res = await api('POST', `/api/notifications/${id}/read/`);
+    if (!res.ok) {
+      toast({ title: 'Could not mark as read', body: res.data?.detail ?? '', level: 'error' });
+      return false;
+    }
+    if (item) item.read = true;
+    // The answer carries the new count (every notify socket also gets an unread frame).
+    const count = Number.isInteger(res.data?.unread) ? res.data.unread : Math.max(0, this.unread - 1);
+    this._setUnread(count, 'read');
+    this._emit('change', { reason: 'read', id });
+    return true;
+  }
+
+  async markAllRead() {
+    const res = await api('POST', '/api/notifications/read-all/');
+    if (!res.ok) {
+      toast({ title: 'Could not mark all as read', body: res.data?.detail ?? '', level: 'error' });
+      return false;
+    }
+    for (const item of this.items.values()) item.read = true;
+    this._setUnread(Number.isInteger(res.data?.unread) ? res.data.unread : 0, 'read-all');
+    return true;
+  }
+
+  _onWelcome(w) {
+    const known = this.items.size > 0 ? Math.max(...this.items.keys()) : 0;
+    const incoming = Array.isArray(w.notifications) ? w.notifications : [];
+    // Only what arrived while this page was offline earns a toast, and only a few.
+    const missed = this.welcomed ? incoming.filter((n) => n.id > known) : [];
+    for (const n of incoming) this.items.set(n.id, { ...n, read: false });
+    // Items we hold as unread that the server no longer lists were read elsewhere.
+    const unreadIds = new Set(incoming.map((n) => n.id));
+    if (incoming.length < 100) {
+      for (const item of this.items.values()) if (!unreadIds.has(item.id)) item.read = true;
+    }
+    this.welcomed = true;
+    this._setUnread(Number(w.unread) || 0, 'welcome');
+    missed.slice(0, MAX_TOASTS_ON_RESUME).forEach((n) => this._toast(n));
+  }
+
+  _onNotification(n) {
+    if (!Number.isInteger(n.id) || this.items.has(n.id)) return;
+    const item = { ...n, read: Boolean(n.read) };
+    this.items.set(n.id, item);
+    if (!item.read) this._setUnread(this.unread + 1, 'notification');
+    this._toast(item);
+    this._emit('notification', item);
+  }
+
+  _toast(n) {
+    toast({ title: n.title, body: n.body, level: n.level, href: safeLink(n.link) ?? '/notifications/' });
+  }
+
+  _setUnread(count, reason) {
+    this.unread = Math.max(0, Number(count) || 0);
+    this._emit('change', { reason });
+  }
+
+  _emit(type, detail) {
+    this.bus.dispatchEvent(new CustomEvent(type, { detail }));
+  }
+}
+
+/** The bell in base.html's header: count badge, dropdown, keyboard handling. */
+class Bell {
+  constructor(root, store) {
+    this.root = root;
+    this.store = store;
+    this.button = root.querySelector('[data-bell-button]');
+    this.label = root.querySelector('[data-bell-label]');
+    this.count = root.querySelector('[data-bell-count]');
+    this.panel = root.querySelector('[data-bell-panel]');
+    this.list = root.querySelector('[data-bell-list]');
+    this.empty = root.querySelector('[data-bell-empty]');
+    this.readAll = root.querySelector('[data-bell-read-all]');
+    this.fetched = false;
+
+    this.button.addEventListener('click', () => this.toggle());
+    this.readAll.addEventListener('click', () => store.markAllRead());
+    document.addEventListener('click', (e) => {
+      if (this.isOpen() && !root.contains(e.target)) this.close(false);
+    });
+    // On the document, not the bell: focus may be on <body> after a row re-rendered.
+    document.addEventListener('keydown', (e) => {
+      if (e.key === 'Escape' && this.isOpen()) {
+        e.preventDefault();
+        this.close(true);
+      }
+    });
+    store.bus.addEventListener('change', () => this.render());
+    store.bus.addEventListener('notification', () => this.render());
+    this.render();
+  }
+
+  isOpen() {
+    return !this.panel.hidden;
+  }
+
+  toggle() {
+    if (this.isOpen()) this.close(true);
+    else this.open();
+  }
+
+  async open() {
+    this.panel.hidden = false;
+    this.button.setAttribute('aria-expanded', 'true');
+    this.render();
+    if (!this.fetched) {
+      // The welcome frame lists unread ones only: show the latest read ones too.
+      const res = await api('GET', '/api/notifications/');
+      if (res.ok) {
+        this.fetched = true;
+        this.store.merge(listOf(res.data));
+      }
+    }
+  }
+
+  close(focusButton) {
+    this.panel.hidden = true;
+    this.button.setAttribute('aria-expanded', 'false');
+    if (focusButton) this.button.focus();
+  }
+
+  render() {
+    const { unread } = this.store;
+    this.count.hidden = unread === 0;
+    this.count.textContent = unread > 99 ? '99+' : String(unread);
+    this.label.textContent = unread ? `Notifications, ${unread} unread` : 'Notifications';
+    this.root.classList.toggle('bell--offline', this.store.client.state !== 'open');
+    const base = document.title.replace(/^\(\d+\+?\) /, '');
+    document.title = unread ? `(${unread > 99 ? '99+' : unread}) ${base}` : base;
+    this.readAll.disabled = unread === 0;
+    if (!this.isOpen()) return;
+    const items = this.store.list().slice(0, 8);
+    this.empty.hidden = items.length > 0;
+    this.list.replaceChildren(...items.map((n) => this.item(n)));
+  }
+
+  item(n) {
+    const row = el(
+      'li',
+      { class: `bell-item${n.read ? '' : ' is-unread'}`, dataset: { id: n.id } },
+      el('span', { class: `level-dot level-dot--${level(n.level)}`, 'aria-hidden': 'true' }),
+      el(
+        'div',
+        { class: 'bell-item__text' },
+        el('p', { class: 'bell-item__title' }, n.title),
+        n.body ? el('p', { class: 'bell-item__body' }, n.body) : null,
+        el('p', { class: 'bell-item__time' }, relativeTime(n.ts)),
+      ),
+    );
+    if (!n.read) {
+      row.append(el('button', {
+        type: 'button',
+        class: 'link-button bell-item__read',
+        'aria-label': `Mark "${n.title}" as read`,
+        onclick: async (e) => {
+          e.stopPropagation();
+          await this.store.markRead(n.id);
+          // The row was re-rendered without this button: keep focus in the panel.
+          if (!this.panel.contains(document.activeElement)) this.panel.focus();
+        },
+      }, 'Mark read'));
+    }
+    return row;
+  }
+}
+
+const user = currentUser();
+
+/** The page's notification store, or null for a signed-out visitor. */
+export const notifications = user ? new NotificationStore(user).start() : null;
+
+paintAvatars();
+document.querySelector('.logout-form')?.addEventListener('submit', markLoggingOut);
+const bellRoot = document.querySelector('[data-bell]');
+if (notifications && bellRoot) new Bell(bellRoot, notifications);

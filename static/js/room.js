@@ -1,0 +1,576 @@
+/**
+ * room.js: one chat room. Live messages, scrollback over REST (`before`), the online
+ * list (welcome + presence diffs), the connection badge, a composer that keeps working
+ * offline (pending -> confirmed by client_id), and the owner's whitelist manager.
+ *
+ * The socket authenticates with the session cookie (same origin); REST calls carry the
+ * session and the CSRF token (ui.js api()).
+ */
+import { ClientClosedError, QueueFullError, RealtimeClient } from './realtime-client.js';
+import {
+  api, avatar, currentUser, el, errorText, listOf, reLogin, samePath, timeEl,
+} from './ui.js';
+
+const PAGE = 50; // scrollback page size
+const GROUP_MS = 5 * 60 * 1000; // consecutive messages of one author within this are grouped
+const NEAR_BOTTOM_PX = 120;
+
+const root = document.querySelector('[data-room]');
+const slug = root.dataset.room;
+const maxBody = Number(root.dataset.maxBody) || 4000;
+const me = currentUser();
+
+const $ = (sel) => root.querySelector(sel);
+const ui = {
+  conn: $('[data-conn]'),
+  connText: $('[data-conn-text]'),
+  connAnnounce: $('[data-conn-announce]'),
+  connRetry: $('[data-conn-retry]'),
+  fatal: $('[data-room-fatal]'),
+  scroll: $('[data-scroll]'),
+  messages: $('[data-messages]'),
+  loadOlder: $('[data-load-older]'),
+  historyStart: $('[data-history-start]'),
+  jump: $('[data-jump]'),
+  composer: $('[data-composer]'),
+  input: $('[data-composer-input]'),
+  send: $('[data-composer-send]'),
+  composerStatus: $('[data-composer-status]'),
+  online: $('[data-online]'),
+  onlineCount: $('[data-online-count]'),
+  onlineMore: $('[data-online-more]'),
+  whitelist: $('[data-whitelist]'),
+  whitelistForm: $('[data-whitelist-form]'),
+  whitelistError: $('[data-whitelist-error]'),
+  whitelistList: $('[data-whitelist-list]'),
+};
+
+const client = new RealtimeClient(`/ws/chat/${encodeURIComponent(slug)}/`);
+
+// ---- messages ------------------------------------------------------------------------
+
+const byId = new Map(); // message id -> <li>
+const byClientId = new Map(); // client_id -> <li> (pending, or confirmed with that id)
+let oldestSeq = null; // smallest seq shown, for scrollback
+let reachedStart = false;
+let loadingOlder = false;
+let olderFailed = false;
+
+function nearBottom() {
+  const s = ui.scroll;
+  return s.scrollHeight - s.scrollTop - s.clientHeight < NEAR_BOTTOM_PX;
+}
+
+function scrollToBottom() {
+  ui.scroll.scrollTop = ui.scroll.scrollHeight;
+  ui.jump.hidden = true;
+}
+
+function messageEl({ user, body, ts, pending }) {
+  const own = me && user && user.id === me.id;
+  const li = el(
+    'li',
+    { class: `msg${own ? ' msg--own' : ''}${pending ? ' msg--pending' : ''}` },
+    avatar(user?.username ?? '?'),
+    el(
+      'div',
+      { class: 'msg__main' },
+      el(
+        'div',
+        { class: 'msg__head' },
+        el('span', { class: 'msg__author' }, user?.username ?? 'unknown'),
+        timeEl(ts, { withDay: true }),
+      ),
+      // A body is text: textContent, never innerHTML.
+      el('p', { class: 'msg__body' }, body),
+    ),
+  );
+  li.dataset.userId = String(user?.id ?? '');
+  li.dataset.ts = ts ?? new Date().toISOString();
+  return li;
+}
+
+function setStatus(li, text, kind = '') {
+  let node = li.querySelector('.msg__status');
+  if (!text) {
+    node?.remove();
+    return;
+  }
+  if (!node) {
+    node = el('span', { class: 'msg__status' });
+    li.querySelector('.msg__main').append(node);
+  }
+  node.className = `msg__status${kind ? ` msg__status--${kind}` : ''}`;
+  node.textContent = text;
+}
+
+function fillConfirmed(li, msg) {
+  li.dataset.id = String(msg.id);
+  li.dataset.seq = String(msg.seq);
+  li.dataset.ts = msg.ts;
+  li.classList.remove('msg--pending', 'msg--failed');
+  li.removeAttribute('aria-label');
+  const time = li.querySelector('time');
+  if (time && msg.ts) time.replaceWith(timeEl(msg.ts, { withDay: true }));
+  setStatus(li, '');
+  byId.set(msg.id, li);
+}
+
+/** Put a confirmed message in seq order; pending ones always stay below. */
+function placeConfirmed(li, seq) {
+  let after = null;
+  for (let node = ui.messages.lastElementChild; node; node = node.previousElementSibling) {
+    if (node === li || !node.dataset.seq) continue; // pending, failed and system lines
+    if (Number(node.dataset.seq) < seq) {
+      after = node;
+      break;
+    }
+  }
+  if (after) after.after(li);
+  else ui.messages.prepend(li);
+  regroup(li);
+  if (oldestSeq === null || seq < oldestSeq) oldestSeq = seq;
+}
+
+/** A message continues its author's run when the previous one is theirs and recent. */
+function regroup(li) {
+  for (const node of [li, li.nextElementSibling]) {
+    if (!node) continue;
+    const prev = node.previousElementSibling;
+    const cont = prev
+      && prev.dataset.userId === node.dataset.userId
+      && Math.abs(Date.parse(node.dataset.ts) - Date.parse(prev.dataset.ts)) < GROUP_MS;
+    node.classList.toggle('msg--cont', Boolean(cont));
+  }
+}
+
+/** Show a message from the socket, a backfill or scrollback, once. */
+function showMessage(msg, { live = false } = {}) {
+  if (!msg || !Number.isInteger(msg.id) || byId.has(msg.id)) return;
+  const stick = nearBottom();
+  const mine = me && msg.user && msg.user.id === me.id;
+  const waiting = typeof msg.client_id === 'string' ? byClientId.get(msg.client_id) : null;
+  let li;
+  if (waiting && mine && !waiting.dataset.id) {
+    li = waiting;
+  } else {
+    li = messageEl({ user: msg.user, body: msg.body, ts: msg.ts });
+    if (typeof msg.client_id === 'string' && mine) byClientId.set(msg.client_id, li);
+  }
+  fillConfirmed(li, msg);
+  placeConfirmed(li, msg.seq);
+  if (live) {
+    if (stick || mine) scrollToBottom();
+    else ui.jump.hidden = false;
+  }
+}
+
+function addPending(frame) {
+  const li = messageEl({ user: me, body: frame.body, ts: new Date().toISOString(), pending: true });
+  li.dataset.clientId = frame.client_id;
+  byClientId.set(frame.client_id, li);
+  ui.messages.append(li);
+  regroup(li);
+  refreshPending();
+  scrollToBottom();
+}
+
+function refreshPending() {
+  const online = client.state === 'open';
+  for (const li of ui.messages.querySelectorAll('.msg--pending')) {
+    setStatus(li, online ? 'Sending…' : 'Queued: sends when you are back online', online ? 'sending' : 'queued');
+    li.setAttribute('aria-label', online ? 'Sending' : 'Queued, not sent yet');
+  }
+}
+
+function markFailed(clientId, why) {
+  const li = byClientId.get(clientId);
+  if (!li || li.dataset.id) return;
+  li.classList.remove('msg--pending');
+  li.classList.add('msg--failed');
+  setStatus(li, `Not sent: ${why}`, 'failed');
+  const dismiss = el('button', {
+    type: 'button',
+    class: 'link-button',
+    onclick: () => {
+      li.remove();
+      byClientId.delete(clientId);
+    },
+  }, 'Remove');
+  li.querySelector('.msg__status').append(' ', dismiss);
+}
+
+// ---- scrollback -------------------------------------------------------------------------
+
+function updateHistoryEdge() {
+  const empty = byId.size === 0;
+  const atStart = reachedStart || oldestSeq === 1 || (empty && client.state === 'open');
+  ui.historyStart.hidden = !atStart;
+  ui.loadOlder.hidden = atStart || oldestSeq === null;
+  ui.loadOlder.textContent = olderFailed ? 'Could not load earlier messages: retry' : 'Load earlier messages';
+}
+
+async function loadOlder() {
+  if (loadingOlder || reachedStart || oldestSeq === null || oldestSeq <= 1) return;
+  loadingOlder = true;
+  ui.loadOlder.disabled = true;
+  ui.messages.setAttribute('aria-busy', 'true');
+  const res = await api('GET', `/api/rooms/${encodeURIComponent(slug)}/messages/?before=${oldestSeq}&limit=${PAGE}`);
+  if (res.ok) {
+    olderFailed = false;
+    const page = listOf(res.data).filter((m) => Number.isInteger(m.seq)).sort((a, b) => b.seq - a.seq);
+    const before = ui.scroll.scrollHeight;
+    const top = ui.scroll.scrollTop;
+    for (const msg of page) showMessage(msg);
+    // Keep what the reader was looking at in place while older messages appear above.
+    ui.scroll.scrollTop = top + (ui.scroll.scrollHeight - before);
+    // The API says whether older ones remain (`has_more`); a short page says it too.
+    if (res.data?.has_more === false || page.length < PAGE) reachedStart = true;
+  } else {
+    olderFailed = true;
+  }
+  ui.messages.removeAttribute('aria-busy');
+  ui.loadOlder.disabled = false;
+  loadingOlder = false;
+  updateHistoryEdge();
+}
+
+ui.loadOlder.addEventListener('click', loadOlder);
+// Reaching the top of the conversation loads the page before it (not after a failure).
+new IntersectionObserver((entries) => {
+  if (entries.some((e) => e.isIntersecting) && !olderFailed && client.state !== 'connecting') loadOlder();
+}, { root: ui.scroll, rootMargin: '200px 0px 0px 0px' }).observe(ui.loadOlder);
+
+ui.scroll.addEventListener('scroll', () => {
+  if (nearBottom()) ui.jump.hidden = true;
+}, { passive: true });
+ui.jump.addEventListener('click', () => {
+  scrollToBottom();
+  ui.input.focus();
+});
+
+// ---- online list --------------------------------------------------------------------------
+
+const online = new Map(); // user id -> user
+let onlineCount = 0;
+
+function renderOnline() {
+  const people = [...online.values()].sort((a, b) => {
+    if (me && a.id === me.id) return -1;
+    if (me && b.id === me.id) return 1;
+    return a.username.localeCompare(b.username);
+  });
+  ui.online.replaceChildren(...people.map((u) => el(
+    'li',
+    { class: 'person', dataset: { userId: u.id } },
+    el('span', { class: 'person__avatar' }, avatar(u.username, 'sm'), el('span', { class: 'presence-dot', 'aria-hidden': 'true' })),
+    el('span', { class: 'person__name' }, u.username),
+    me && u.id === me.id ? el('span', { class: 'muted small' }, '(you)') : null,
+  )));
+  const count = Math.max(onlineCount, online.size);
+  ui.onlineCount.textContent = String(count);
+  const more = count - online.size;
+  ui.onlineMore.hidden = more <= 0;
+  ui.onlineMore.textContent = more > 0 ? `and ${more} more` : '';
+}
+
+function isUser(u) {
+  return u && Number.isInteger(u.id) && typeof u.username === 'string';
+}
+
+// ---- connection badge ------------------------------------------------------------------------
+
+let countdown = null;
+let fatalShown = false;
+
+function renderConn() {
+  const { state } = client;
+  clearInterval(countdown);
+  countdown = null;
+  ui.conn.dataset.state = state;
+  root.dataset.conn = state;
+  ui.connRetry.hidden = true;
+  switch (state) {
+    case 'open':
+      ui.connText.textContent = 'Live';
+      break;
+    case 'idle':
+    case 'connecting':
+      ui.connText.textContent = 'Connecting…';
+      break;
+    case 'reconnecting': {
+      const tick = () => {
+        const at = client.nextRetryAt;
+        if (client.state !== 'reconnecting') return;
+        if (at === null) {
+          ui.connText.textContent = 'Offline, reconnecting…';
+          ui.connRetry.hidden = true;
+          return;
+        }
+        const s = Math.max(0, Math.ceil((at - Date.now()) / 1000));
+        const text = `Offline, retrying in ${s} s`;
+        // Only rewrite on change, so screen readers hear it once per second at most.
+        if (ui.connText.textContent !== text) ui.connText.textContent = text;
+        ui.connRetry.textContent = 'Retry now';
+        ui.connRetry.hidden = false;
+      };
+      tick();
+      countdown = setInterval(tick, 250);
+      break;
+    }
+    case 'closed':
+      ui.connText.textContent = 'Disconnected';
+      if (!fatalShown) {
+        ui.connRetry.textContent = 'Reconnect';
+        ui.connRetry.hidden = false;
+      }
+      break;
+    default:
+      ui.connText.textContent = state;
+  }
+  // Screen readers hear state changes, not the countdown ticking.
+  const announce = {
+    open: 'Connected.',
+    reconnecting: 'Connection lost. Retrying automatically.',
+    closed: 'Disconnected.',
+  }[state];
+  if (announce && ui.connAnnounce.textContent !== announce) ui.connAnnounce.textContent = announce;
+  const offline = state !== 'open';
+  ui.composerStatus.textContent = offline && !fatalShown && state !== 'connecting' && state !== 'idle'
+    ? 'You are offline. Messages you send now are queued and go out when the connection is back.'
+    : '';
+  refreshPending();
+}
+
+ui.connRetry.addEventListener('click', () => {
+  if (client.state === 'closed') client.connect();
+  else client.retryNow();
+});
+
+function showFatal(text) {
+  fatalShown = true;
+  ui.fatal.textContent = text;
+  ui.fatal.hidden = false;
+  ui.composer.classList.add('is-disabled');
+  ui.input.disabled = true;
+  ui.send.disabled = true;
+  root.classList.add('room--blocked');
+  renderConn();
+}
+
+// ---- socket events ----------------------------------------------------------------------------
+
+let welcomed = false;
+
+client.on('state', renderConn);
+
+client.on('welcome', (w) => {
+  online.clear();
+  for (const u of Array.isArray(w.online) ? w.online : []) if (isUser(u)) online.set(u.id, u);
+  onlineCount = Number(w.online_count) || online.size;
+  renderOnline();
+  if (!welcomed) ui.messages.setAttribute('aria-busy', 'true');
+});
+
+client.on('message', (msg, meta) => {
+  // After the first welcome everything is news, resumed history included.
+  showMessage(msg, { live: welcomed || meta?.source === 'live' });
+});
+
+// The client confirms our own echo by client_id (it may come before the message event,
+// or be a duplicate of one already shown after a resend).
+client.on('ack', ({ client_id: clientId, message }) => {
+  const li = byClientId.get(clientId);
+  if (!li || li.dataset.id) return;
+  if (byId.has(message.id)) {
+    li.remove();
+    return;
+  }
+  fillConfirmed(li, message);
+  placeConfirmed(li, message.seq);
+});
+
+client.on('state', ({ state }) => {
+  if (state !== 'open') return;
+  const first = !welcomed;
+  welcomed = true;
+  ui.messages.removeAttribute('aria-busy');
+  updateHistoryEdge();
+  if (first) scrollToBottom();
+});
+
+client.on('presence', (p) => {
+  for (const u of Array.isArray(p.joins) ? p.joins : []) if (isUser(u)) online.set(u.id, u);
+  for (const u of Array.isArray(p.leaves) ? p.leaves : []) if (isUser(u)) online.delete(u.id);
+  if (Number.isInteger(p.count)) onlineCount = p.count;
+  renderOnline();
+});
+
+client.on('system', (s) => {
+  const stick = nearBottom();
+  const li = el(
+    'li',
+    { class: `msg-system${s.degraded ? ' msg-system--warning' : ''}` },
+    el('span', { class: 'msg-system__body' }, s.body),
+    timeEl(s.ts),
+  );
+  // System lines are not in the seq order: they sit where they arrived, above pending ones.
+  const firstPending = ui.messages.querySelector('.msg--pending, .msg--failed');
+  if (firstPending) firstPending.before(li);
+  else ui.messages.append(li);
+  if (stick) scrollToBottom();
+});
+
+const ERROR_TEXT = {
+  rate_limited: 'You are sending too fast; waiting a moment before retrying.',
+  too_large: 'That message is too long.',
+  invalid: 'That message was refused.',
+};
+
+client.on('error', (err) => {
+  ui.composerStatus.textContent = ERROR_TEXT[err.code] ?? `Error: ${err.detail ?? err.code}`;
+  const pending = client.pending;
+  if (err.code === 'rate_limited') {
+    // Resend what is still unconfirmed once the bucket has refilled a little; the
+    // server dedupes by client_id, so a resend never makes a second message.
+    setTimeout(() => {
+      if (client.state !== 'open') return;
+      for (const frame of client.pending) client.send(frame);
+    }, 1500);
+  } else if ((err.code === 'invalid' || err.code === 'too_large') && pending.length === 1) {
+    // The one message in flight is the one refused: stop resending it.
+    client.discard(pending[0].client_id);
+    markFailed(pending[0].client_id, err.detail || ERROR_TEXT[err.code]);
+  }
+});
+
+client.on('fatal', ({ kind, code }) => {
+  if (kind === 'forbidden') showFatal('You are not on this room’s whitelist. Ask its owner to add you.');
+  else if (kind === 'not_found') showFatal(`There is no room called #${slug}.`);
+  else showFatal(`The connection was refused (code ${code ?? 'none'}). Reload the page to try again.`);
+});
+
+client.on('auth_required', reLogin);
+
+// ---- composer -----------------------------------------------------------------------------------
+
+function autosize() {
+  ui.input.style.height = 'auto';
+  ui.input.style.height = `${Math.min(ui.input.scrollHeight, 200)}px`;
+}
+
+function submit() {
+  const body = ui.input.value.trim();
+  if (!body) return;
+  if (body.length > maxBody) {
+    ui.composerStatus.textContent = `Messages are at most ${maxBody} characters (this one has ${body.length}).`;
+    return;
+  }
+  let frame;
+  try {
+    frame = client.sendMessage(body);
+  } catch (err) {
+    if (err instanceof QueueFullError) {
+      ui.composerStatus.textContent = 'Too many messages are waiting for the connection; try again once it is back.';
+    } else if (err instanceof ClientClosedError) {
+      ui.composerStatus.textContent = 'Disconnected: reconnect to send.';
+    } else {
+      throw err;
+    }
+    return;
+  }
+  ui.input.value = '';
+  autosize();
+  // The echo may already be here (a fast local server): only show it pending if not.
+  if (!byClientId.has(frame.client_id)) addPending(frame);
+}
+
+ui.composer.addEventListener('submit', (e) => {
+  e.preventDefault();
+  submit();
+  ui.input.focus();
+});
+ui.input.addEventListener('keydown', (e) => {
+  if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) {
+    e.preventDefault();
+    submit();
+  }
+});
+ui.input.addEventListener('input', autosize);
+
+// ---- the whitelist manager (rendered for the owner of a private room only) -----------------
+
+function memberOf(m) {
+  if (m && typeof m === 'object' && m.user && typeof m.user === 'object') return m.user;
+  if (m && typeof m === 'object') return { id: m.id ?? null, username: m.username };
+  return { id: null, username: String(m) };
+}
+
+async function loadMembers() {
+  const all = [];
+  let path = `/api/rooms/${encodeURIComponent(slug)}/members/`;
+  // Follow the API's page links (50 a page), up to a sane bound.
+  for (let page = 0; path && page < 40; page += 1) {
+    const res = await api('GET', path);
+    if (!res.ok) {
+      showWhitelistError(errorText(res.data, 'Could not load the whitelist.'));
+      return;
+    }
+    all.push(...listOf(res.data));
+    path = res.data?.next ? samePath(res.data.next) : null;
+  }
+  const owner = root.dataset.owner;
+  const members = all.map(memberOf).filter((m) => m.username)
+    .sort((a, b) => a.username.localeCompare(b.username));
+  ui.whitelistList.replaceChildren(...members.map((m) => el(
+    'li',
+    { class: 'person', dataset: { username: m.username } },
+    avatar(m.username, 'sm'),
+    el('span', { class: 'person__name' }, m.username),
+    m.username === owner
+      ? el('span', { class: 'tag' }, 'Owner')
+      : el('button', {
+        type: 'button',
+        class: 'icon-button icon-button--danger',
+        'aria-label': `Remove ${m.username} from the whitelist`,
+        title: `Remove ${m.username}`,
+        onclick: () => removeMember(m.username),
+      }, '×'),
+  )));
+}
+
+function showWhitelistError(text) {
+  ui.whitelistError.textContent = text;
+  ui.whitelistError.hidden = !text;
+}
+
+async function removeMember(username) {
+  showWhitelistError('');
+  const res = await api('DELETE', `/api/rooms/${encodeURIComponent(slug)}/members/`, { username });
+  if (!res.ok) showWhitelistError(errorText(res.data, `Could not remove ${username}.`));
+  await loadMembers();
+  ui.whitelistForm.elements.username.focus();
+}
+
+if (ui.whitelist) {
+  ui.whitelistForm.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    showWhitelistError('');
+    const input = ui.whitelistForm.elements.username;
+    const username = input.value.trim();
+    if (!username) return;
+    const res = await api('POST', `/api/rooms/${encodeURIComponent(slug)}/members/`, { username });
+    if (res.ok) {
+      input.value = '';
+      await loadMembers();
+    } else {
+      showWhitelistError(errorText(res.data, `Could not add ${username}.`));
+    }
+    input.focus();
+  });
+  loadMembers();
+}
+
+renderConn();
+renderOnline();
+client.connect();

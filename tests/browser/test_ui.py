@@ -1,0 +1,504 @@
+"""The browser UI in real headless Chromium against real `manage.py serve` processes.
+
+Every server here runs with DJANGO_DEBUG=0 (the test default), so the pages, the
+client module and the stylesheet are served by whitenoise from the finders, without
+collectstatic; one test checks the debug mode too.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from realtime import testing
+
+pytestmark = [pytest.mark.browser, pytest.mark.e2e]
+
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+WAIT = 20_000  # ms: any single wait, on a shared 2-core machine
+expect.set_options(timeout=WAIT)
+
+
+# ---- helpers ------------------------------------------------------------------------------
+
+
+def signed_in(
+    new_context, server: testing.Server, username: str, path: str = "/"
+) -> Page:
+    """A new browser context signed in as `username` through the login form, at `path`."""
+    context = new_context(
+        base_url=server.url,
+        viewport={"width": 1280, "height": 760},
+        device_scale_factor=1,
+    )
+    page = context.new_page()
+    page.errors = []  # uncaught exceptions in the page: a test fails on any
+    page.on("pageerror", lambda exc: page.errors.append(str(exc)))
+    page.goto("/login/?next=" + path)
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password").fill(testing.PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(re.compile(re.escape(server.url + path) + "$"))
+    return page
+
+
+def open_room(new_context, server: testing.Server, username: str, slug: str) -> Page:
+    page = signed_in(new_context, server, username, f"/rooms/{slug}/")
+    expect(page.locator("[data-conn-text]")).to_have_text("Live")
+    return page
+
+
+def say(page: Page, text: str) -> None:
+    box = page.get_by_label(re.compile("^Message #"))
+    box.fill(text)
+    box.press("Enter")
+
+
+def bodies(page: Page) -> list[str]:
+    return page.locator("[data-messages] .msg__body").all_text_contents()
+
+
+def online(page: Page):
+    return page.locator("[data-online] .person__name")
+
+
+def make_room(
+    server: testing.Server, owner: testing.User, slug: str, *, private: bool = False
+) -> None:
+    status, body = server.api.post(
+        "/api/rooms/",
+        {"slug": slug, "name": slug.replace("-", " ").title(), "is_private": private},
+        token=owner.access,
+    )
+    assert status == 201, (status, body)
+
+
+def post_message(
+    server: testing.Server, user: testing.User, slug: str, body: str
+) -> None:
+    status, answer = server.api.post(
+        f"/api/rooms/{slug}/messages/", {"body": body}, token=user.access
+    )
+    assert status == 201, (status, answer)
+
+
+def notify(
+    server: testing.Server, user: testing.User, *items: tuple[str, str, str]
+) -> None:
+    """Store and push notifications (title, body, level), in order, from one process."""
+    server.manage(
+        "shell",
+        "-c",
+        "from notifications.services import notification_create\n"
+        f"for title, body, level in {list(items)!r}:\n"
+        f"    notification_create(user_id={user.id}, title=title, body=body, level=level)",
+    )
+
+
+def until_live(page: Page, deadline: float) -> None:
+    """Wait for the badge to say Live, pressing "Retry now" whenever it is offered."""
+    badge = page.locator("[data-conn-text]")
+    retry = page.locator("[data-conn-retry]")
+    while badge.text_content() != "Live":
+        assert time.monotonic() < deadline, f"still {badge.text_content()!r}"
+        if retry.is_visible():
+            retry.click(timeout=2_000)
+        page.wait_for_timeout(200)  # polling, not synchronisation
+
+
+def no_page_errors(*pages: Page) -> None:
+    for page in pages:
+        assert page.errors == [], page.errors
+
+
+# ---- tests ----------------------------------------------------------------------------------
+
+
+def test_two_users_chat_live_and_see_each_other_online(server_factory, new_context):
+    server = server_factory()
+    alice, _ = server.api.user("alice"), server.api.user("bob")
+    carol = server.api.user("carol")
+    make_room(server, alice, "design-review")
+    post_message(
+        server,
+        carol,
+        "design-review",
+        "Morning! The new onboarding mockups are in the shared folder.",
+    )
+
+    page_a = open_room(new_context, server, "alice", "design-review")
+    page_b = open_room(new_context, server, "bob", "design-review")
+
+    # Presence: bob sees alice from his welcome, alice sees bob join through a diff.
+    expect(online(page_b)).to_have_text(["bob", "alice"])
+    expect(online(page_a)).to_have_text(["alice", "bob"])
+    expect(page_a.locator("[data-online-count]")).to_have_text("2")
+
+    say(page_a, "Thanks Carol! Bob, can you look at the sign-up flow today?")
+    expect(page_b.locator("[data-messages] .msg__body").last).to_have_text(
+        "Thanks Carol! Bob, can you look at the sign-up flow today?"
+    )
+    say(page_b, "On it. The password step feels long; I'll suggest a shorter one.")
+    expect(page_a.locator("[data-messages] .msg__body").last).to_have_text(
+        "On it. The password step feels long; I'll suggest a shorter one."
+    )
+    say(page_a, "Great, let's review it at 3 pm.")
+    say(page_a, "I'll bring the coffee.")
+    expect(page_b.locator("[data-messages] .msg__body").last).to_have_text(
+        "I'll bring the coffee."
+    )
+
+    expected = [
+        "Morning! The new onboarding mockups are in the shared folder.",
+        "Thanks Carol! Bob, can you look at the sign-up flow today?",
+        "On it. The password step feels long; I'll suggest a shorter one.",
+        "Great, let's review it at 3 pm.",
+        "I'll bring the coffee.",
+    ]
+    expect(page_a.locator("[data-messages] .msg--pending")).to_have_count(0)
+    assert bodies(page_a) == expected
+    assert bodies(page_b) == expected
+
+    # Production mode (DJANGO_DEBUG=0, no collectstatic): whitenoise serves from finders.
+    for path in ("/static/js/realtime-client.js", "/static/css/app.css"):
+        response = page_a.request.get(path)
+        assert response.ok and re.search(
+            "javascript|css", response.headers["content-type"]
+        )
+
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page_a.locator("[data-composer-input]").focus()
+    page_a.screenshot(path=str(SCREENSHOTS / "room.png"))
+
+    # Bob closes his tab: alice sees him leave.
+    page_b.context.close()
+    expect(online(page_a)).to_have_text(["alice"])
+    expect(page_a.locator("[data-online-count]")).to_have_text("1")
+    no_page_errors(page_a)
+
+
+def test_script_body_is_shown_as_text_and_never_runs(server_factory, new_context):
+    server = server_factory()
+    alice, _ = server.api.user("alice"), server.api.user("bob")
+    make_room(server, alice, "lobby")
+    page_a = open_room(new_context, server, "alice", "lobby")
+    page_b = open_room(new_context, server, "bob", "lobby")
+
+    evil = '<script>window.__owned = 1</script><img src=x onerror="window.__owned = 2"><b>bold</b>'
+    say(page_a, evil)
+    expect(page_b.locator("[data-messages] .msg__body").last).to_have_text(evil)
+    # From history too (a fresh page gets it in the welcome frame).
+    page_b.reload()
+    expect(page_b.locator("[data-messages] .msg__body").last).to_have_text(evil)
+    for page in (page_a, page_b):
+        assert page.evaluate("window.__owned") is None
+        assert (
+            page.locator(
+                "[data-messages] script, [data-messages] img, [data-messages] b"
+            ).count()
+            == 0
+        )
+    no_page_errors(page_a, page_b)
+
+
+def test_logging_out_in_one_tab_sends_the_other_tabs_to_the_login_page(
+    server_factory, new_context
+):
+    server = server_factory()
+    alice = server.api.user("alice")
+    make_room(server, alice, "lobby")
+    room_tab = open_room(new_context, server, "alice", "lobby")
+    other_tab = room_tab.context.new_page()
+    other_tab.goto("/notifications/")
+    other_tab.get_by_role("button", name="Log out").click()
+    other_tab.wait_for_url(re.compile(r"/login/$"))
+    # The server closes every socket of the user with 4401; a session page re-logs in.
+    room_tab.wait_for_url(re.compile(r"/login/\?next=/rooms/lobby/$"), timeout=WAIT)
+    expect(room_tab.get_by_role("heading", name="Sign in")).to_be_visible()
+    no_page_errors(room_tab)
+
+
+def test_notification_from_the_command_appears_as_a_toast_and_in_the_bell(
+    server_factory, new_context
+):
+    server = server_factory()
+    alice = server.api.user("alice")
+    for slug in ("general", "design-review"):
+        make_room(server, alice, slug)
+    make_room(server, alice, "launch-plans", private=True)
+    # Two are waiting when the page opens (the welcome frame carries them, no toast) ...
+    notify(
+        server,
+        alice,
+        ("Welcome aboard", "Create a room or join #general to say hello.", "info"),
+        ("Storage almost full", "Your team uses 92% of its file quota.", "warning"),
+    )
+    page = signed_in(new_context, server, "alice", "/")
+    bell = page.get_by_role("button", name=re.compile("^Notifications"))
+    expect(page.locator("[data-bell-count]")).to_have_text("2")
+    expect(page.locator("[data-rooms] .room-card")).to_have_count(3)
+
+    # ... and one arrives live, from the command, while the page is open.
+    server.manage(
+        "send_notification",
+        "alice",
+        "--title",
+        "Deploy finished",
+        "--body",
+        "<b>v2.4.1</b> is live on production.",
+        "--level",
+        "success",
+    )
+    toast = page.locator("[data-toasts] .toast", has_text="Deploy finished")
+    expect(toast).to_be_visible()
+    expect(toast.locator(".toast__body")).to_have_text(
+        "<b>v2.4.1</b> is live on production."
+    )
+    expect(toast).to_have_class(re.compile("toast--success"))
+    expect(page.locator("[data-bell-count]")).to_have_text("3")
+    expect(bell).to_have_accessible_name("Notifications, 3 unread")
+
+    bell.click()
+    expect(bell).to_have_attribute("aria-expanded", "true")
+    items = page.locator("[data-bell-list] .bell-item__title")
+    expect(items).to_have_text(
+        ["Deploy finished", "Storage almost full", "Welcome aboard"]
+    )
+    page.screenshot(path=str(SCREENSHOTS / "notifications.png"))
+
+    # Mark one read from the dropdown: the count follows, on this page and from the server.
+    page.get_by_role("button", name='Mark "Welcome aboard" as read').click()
+    expect(page.locator("[data-bell-count]")).to_have_text("2")
+    page.keyboard.press("Escape")
+    expect(bell).to_have_attribute("aria-expanded", "false")
+    expect(bell).to_be_focused()
+    status, body = server.api.get(
+        "/api/notifications/?unread=1", token=server.api.tokens("alice")["access"]
+    )
+    assert status == 200 and [n["title"] for n in body["results"]] == [
+        "Deploy finished",
+        "Storage almost full",
+    ]
+    no_page_errors(page)
+
+
+def test_notifications_page_marks_read_and_all_read(server_factory, new_context):
+    server = server_factory()
+    dana = server.api.user("dana")
+    notify(
+        server,
+        dana,
+        ("First", "", "info"),
+        ("Second", "", "info"),
+        ("Third", "", "info"),
+    )
+    page = signed_in(new_context, server, "dana", "/notifications/")
+    rows = page.locator("[data-notif-list] .notif")
+    expect(rows.locator(".notif__title")).to_have_text(
+        ["Unread: Third", "Unread: Second", "Unread: First"]
+    )
+    expect(page.locator("[data-unread-text]")).to_have_text("3 unread")
+
+    page.get_by_role("button", name='Mark "Second" as read').click()
+    expect(page.locator("[data-unread-text]")).to_have_text("2 unread")
+    expect(rows.nth(1)).not_to_have_class(re.compile("is-unread"))
+    expect(page.locator("[data-bell-count]")).to_have_text("2")
+
+    # A new one arrives live at the top of the list.
+    notify(server, dana, ("Fourth", "", "error"))
+    expect(rows.first.locator(".notif__title")).to_have_text("Unread: Fourth")
+    expect(page.locator("[data-unread-text]")).to_have_text("3 unread")
+
+    page.get_by_role("button", name="Mark all read").first.click()
+    expect(page.locator("[data-unread-text]")).to_have_text("All caught up.")
+    expect(page.locator("[data-notif-list] .notif.is-unread")).to_have_count(0)
+    expect(page.locator("[data-bell-count]")).to_be_hidden()
+
+    page.get_by_role("button", name="Unread").click()
+    expect(page.locator("[data-notif-status]")).to_have_text("No unread notifications.")
+    no_page_errors(page)
+
+
+def test_server_restart_mid_conversation_leaves_every_message_exactly_once(
+    server_factory, new_context
+):
+    server = server_factory()
+    alice, _ = server.api.user("alice"), server.api.user("bob")
+    make_room(server, alice, "ops")
+    page_a = open_room(new_context, server, "alice", "ops")
+    page_b = open_room(new_context, server, "bob", "ops")
+    say(page_a, "one")
+    expect(page_b.locator("[data-messages] .msg__body").last).to_have_text("one")
+    say(page_b, "two")
+    expect(page_a.locator("[data-messages] .msg__body").last).to_have_text("two")
+
+    server.terminate()
+    server.wait(30)
+    for page in (page_a, page_b):
+        expect(page.locator("[data-conn-text]")).to_contain_text("Offline")
+
+    # Typed while the server is down: shown at once, pending, queued.
+    say(page_a, "typed while offline")
+    pending = page_a.locator("[data-messages] .msg--pending")
+    expect(pending).to_have_count(1)
+    expect(pending.locator(".msg__body")).to_have_text("typed while offline")
+    expect(pending.locator(".msg__status")).to_contain_text("Queued")
+    expect(page_a.locator("[data-composer-status]")).to_contain_text("offline")
+
+    restarted = testing.Server(env=server.env, workdir=server.workdir, port=server.port)
+    try:
+        restarted.start()
+        deadline = time.monotonic() + 30
+        for page in (page_a, page_b):
+            until_live(page, deadline)
+        expect(pending).to_have_count(0)  # confirmed by its echo
+        expect(page_b.locator("[data-messages] .msg__body").last).to_have_text(
+            "typed while offline"
+        )
+        say(page_b, "three")
+        expect(page_a.locator("[data-messages] .msg__body").last).to_have_text("three")
+
+        expected = ["one", "two", "typed while offline", "three"]
+        assert bodies(page_a) == expected
+        assert bodies(page_b) == expected
+        # And the source of truth agrees: stored once each.
+        status, stored = restarted.api.get(
+            "/api/rooms/ops/messages/?after=0", token=alice.access
+        )
+        assert status == 200
+        stored = stored["results"] if isinstance(stored, dict) else stored
+        assert [m["body"] for m in stored] == expected
+        no_page_errors(page_a, page_b)
+    finally:
+        for page in (page_a, page_b):
+            page.context.close()  # before the drain, which would wait for their sockets
+        restarted.stop()
+
+
+def test_scrollback_pages_older_messages_in_once_each(server_factory, new_context):
+    server = server_factory()
+    erin = server.api.user("erin")
+    make_room(server, erin, "archive")
+    server.manage(  # one process for 70 messages, not 70 requests
+        "shell",
+        "-c",
+        "from accounts.models import User; from chat.models import Room; "
+        "from chat.services import message_create; "
+        "room = Room.objects.get(slug='archive'); user = User.objects.get(username='erin'); "
+        "[message_create(room=room, user=user, body=f'note {i}') for i in range(1, 71)]",
+    )
+    page = open_room(new_context, server, "erin", "archive")
+    # The welcome frame's history: the last 50.
+    expect(page.locator("[data-messages] .msg")).to_have_count(50)
+    assert bodies(page)[0] == "note 21"
+
+    expect(page.get_by_role("button", name="Load earlier messages")).to_be_attached()
+    # Scrolling up to the top of the conversation loads the page before it.
+    page.locator("[data-scroll]").hover()
+    page.mouse.wheel(0, -100_000)
+    expect(page.locator("[data-messages] .msg")).to_have_count(70)
+    expect(page.locator("[data-history-start]")).to_be_visible()
+    assert bodies(page) == [f"note {i}" for i in range(1, 71)]
+    no_page_errors(page)
+
+
+def test_owner_creates_a_private_room_and_manages_its_whitelist(
+    server_factory, new_context
+):
+    server = server_factory()
+    server.api.user("olga")
+    server.api.user("pete")
+    owner = signed_in(new_context, server, "olga", "/")
+    owner.get_by_label("Name").fill("Launch plans")
+    expect(owner.get_by_label("Address")).to_have_value("launch-plans")
+    owner.get_by_role("radio", name="Private").check()
+    owner.get_by_role("button", name="Create room").click()
+    owner.wait_for_url(re.compile(r"/rooms/launch-plans/$"))
+    expect(owner.locator("[data-conn-text]")).to_have_text("Live")
+    expect(owner.locator("[data-room-visibility]")).to_have_text("Private")
+    members = owner.locator("[data-whitelist-list] .person__name")
+    expect(members).to_have_text(["olga"])
+
+    # Not on the whitelist: refused, and told so.
+    guest = signed_in(new_context, server, "pete", "/rooms/launch-plans/")
+    assert guest.reload().status == 403
+    expect(guest.locator("[data-room-fatal]")).to_contain_text(
+        "not on this room’s whitelist"
+    )
+
+    owner.get_by_label("Username to add").fill("pete")
+    owner.get_by_role("button", name="Add").click()
+    expect(members).to_have_text(["olga", "pete"])
+
+    guest.reload()
+    expect(guest.locator("[data-conn-text]")).to_have_text("Live")
+    # Only the owner manages the whitelist.
+    expect(guest.locator("[data-whitelist]")).to_be_hidden()
+    say(guest, "thanks for the invite")
+    expect(owner.locator("[data-messages] .msg__body").last).to_have_text(
+        "thanks for the invite"
+    )
+
+    # Removed: the live socket is closed with 4403 and the page says why.
+    owner.get_by_role("button", name="Remove pete from the whitelist").click()
+    expect(members).to_have_text(["olga"])
+    expect(guest.locator("[data-room-fatal]")).to_contain_text(
+        "not on this room’s whitelist"
+    )
+    expect(guest.locator("[data-conn-text]")).to_have_text("Disconnected")
+
+    assert guest.goto("/rooms/no-such-room/").status == 404
+    expect(guest.locator("[data-room-fatal]")).to_have_text(
+        "There is no room called #no-such-room."
+    )
+
+    # The room list shows it to the member only.
+    owner.goto("/")
+    expect(owner.locator("[data-rooms] .room-card__name")).to_contain_text(
+        ["Launch plans"]
+    )
+    guest.goto("/")
+    expect(guest.locator("[data-rooms-status]")).to_have_text(
+        re.compile("room|No rooms")
+    )
+    expect(
+        guest.locator("[data-rooms] .room-card__name", has_text="Launch plans")
+    ).to_have_count(0)
+    no_page_errors(owner, guest)
+
+
+def test_debug_mode_serves_the_static_files_and_pages_need_a_session(server_factory):
+    # Every other test here runs DJANGO_DEBUG=0, where the UI working at all proves
+    # whitenoise serves static/ from the finders; this is the `make run` mode.
+    server = server_factory(DJANGO_DEBUG="1")
+
+    class NoRedirect(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, *args, **kwargs):
+            return None
+
+    opener = urllib.request.build_opener(NoRedirect)
+    for path in ("/", "/rooms/lobby/", "/notifications/"):
+        with pytest.raises(urllib.error.HTTPError) as err:
+            opener.open(server.url + path, timeout=10)
+        assert err.value.code == 302
+        assert err.value.headers["Location"].startswith("/login/?next=")
+
+    for path, kind in (
+        ("/static/js/realtime-client.js", "javascript"),
+        ("/static/js/room.js", "javascript"),
+        ("/static/js/app.js", "javascript"),
+        ("/static/css/app.css", "text/css"),
+    ):
+        with urllib.request.urlopen(server.url + path, timeout=10) as resp:
+            assert resp.status == 200
+            assert kind in resp.headers["Content-Type"]
+            assert len(resp.read()) > 500
+    with urllib.request.urlopen(server.url + "/login/", timeout=10) as resp:
+        page = resp.read().decode()
+    assert 'href="/static/css/app.css"' in page
