@@ -19,6 +19,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, ClassVar
 
 from channels.db import database_sync_to_async
+from django.db import InterfaceError, OperationalError
 from pydantic import BaseModel, ConfigDict, Field
 
 from realtime.ws import frames, metrics, services
@@ -85,7 +86,7 @@ class SocketConsumer:
         self.user: Any = None
         self.credentials: Credentials | None = None
         self.topics: list[str] = []
-        self._outbox: deque[str] = deque()
+        self._outbox: deque[str | bytes] = deque()
         self._writer: asyncio.Task[None] | None = None
         self._timers: list[asyncio.TimerHandle] = []
         self._last_frame = 0.0
@@ -93,6 +94,9 @@ class SocketConsumer:
         self._close_code: int | None = None
         self._invalid = 0
         self._rate_abuse = 0
+        # Hub events that arrive between subscribe and the welcome: held, so the welcome
+        # is always the first frame (None once it went out).
+        self._early: list[Event] | None = []
         self._bucket: Any = None
         self._table: dict[str, Handler] = {}
         self._schemas: dict[str, type[BaseModel]] = {}
@@ -176,6 +180,9 @@ class SocketConsumer:
             welcome = await self.welcome()
             if welcome is not None:
                 self.send_frame(welcome)
+            early, self._early = self._early or [], None
+            for event in early:
+                self.deliver(event)
             await self.opened()
         except Refused as refusal:
             metrics.HANDSHAKES.labels(route=self.route, outcome=f"closed_{refusal.close_code}").inc()
@@ -249,14 +256,20 @@ class SocketConsumer:
         if not self._bucket.take():
             await self._rate_limited()
             return
+        if self._bucket.tokens >= self._bucket.burst - 1.0001:
+            # The bucket was full: the client paused long enough, so earlier abuse is
+            # forgiven and only a sustained flood reaches WS_RATE_ABUSE_LIMIT.
+            self._rate_abuse = 0
         if text is None:
             if self.json_only:
                 metrics.ERRORS.labels(route=self.route, code="binary").inc()
                 await self.close(CloseCode.UNSUPPORTED_DATA)
                 return
+            metrics.FRAMES_IN.labels(route=self.route, type="binary").inc()
             await self.receive_bytes(data or b"")
             return
         if not self.json_only:
+            metrics.FRAMES_IN.labels(route=self.route, type="text").inc()
             await self.receive_text(text)
             return
         try:
@@ -272,6 +285,15 @@ class SocketConsumer:
             await self._frame_error(exc)
         except Refused as refusal:
             await self.close(refusal.close_code)
+        except (OperationalError, InterfaceError) as exc:
+            # The database is out: no acknowledgement, the socket stays; the service's
+            # transaction is whole or absent, so a client_id resend stores exactly one.
+            log.warning("database unavailable: %s", type(exc).__name__)
+            metrics.ERRORS.labels(route=self.route, code="unavailable").inc()
+            self.send_text(
+                frames.error_frame("unavailable", "storage is unavailable; resend later"),
+                kind="error",
+            )
 
     def max_body_chars(self) -> int | None:
         """The body limit this route applies (chat: WS_MAX_BODY_CHARS)."""
@@ -345,6 +367,13 @@ class SocketConsumer:
 
     def send_text(self, text: str, *, kind: str = "") -> None:
         """Queue an encoded frame; past the backlog bound the socket closes 4503."""
+        self._enqueue(text, kind)
+
+    def send_bytes(self, data: bytes, *, kind: str = "binary") -> None:
+        """Queue a binary frame, in order with text frames and under the same bound."""
+        self._enqueue(data, kind)
+
+    def _enqueue(self, text: str | bytes, kind: str) -> None:
         if self.closed:
             return
         if len(self._outbox) >= int(setting("WS_MAX_OUTBOUND_BACKLOG")):
@@ -362,8 +391,11 @@ class SocketConsumer:
 
     async def _drain(self) -> None:
         try:
-            while self._outbox and not self.closed:
-                await self.base_send({"type": "websocket.send", "text": self._outbox.popleft()})
+            # Runs on after close() began: close() waits for what was queued before it.
+            while self._outbox:
+                item = self._outbox.popleft()
+                key = "bytes" if isinstance(item, bytes) else "text"
+                await self.base_send({"type": "websocket.send", key: item})
         except Exception:
             # The peer went away mid-send; the disconnect message ends the consumer.
             self._outbox.clear()
@@ -372,6 +404,9 @@ class SocketConsumer:
 
     def deliver(self, event: Event) -> None:
         """A hub event: forward the frame, or close when told (only this user's, if named)."""
+        if self._early is not None:
+            self._early.append(event)
+            return
         if event.user_id is not None and (self.user is None or self.user.pk != event.user_id):
             return
         if event.close_code is not None:
@@ -394,7 +429,7 @@ class SocketConsumer:
             try:
                 await asyncio.wait_for(asyncio.shield(self._writer), timeout=1.0)
             except Exception:
-                pass  # the peer is slow or gone; close anyway
+                self._outbox.clear()  # the peer is slow or gone; close anyway
         try:
             await self._send_raw({"type": "websocket.close", "code": int(code)})
         except Exception:
@@ -405,6 +440,7 @@ class SocketConsumer:
 
     async def _teardown(self) -> None:
         self.closed = True
+        self._outbox.clear()
         for timer in self._timers:
             timer.cancel()
         self._timers.clear()

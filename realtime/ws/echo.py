@@ -16,6 +16,4 @@ class EchoConsumer(SocketConsumer):
         self.send_text(text, kind="echo")
 
     async def receive_bytes(self, data: bytes) -> None:
-        if self.closed:
-            return
-        await self.base_send({"type": "websocket.send", "bytes": data})
+        self.send_bytes(data, kind="echo")

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import logging
 from typing import Any
 
 from asgiref.sync import markcoroutinefunction, sync_to_async
-
 from django.conf import settings
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -24,6 +24,11 @@ def healthz(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"status": "ok"})
 
 
+#: seconds /readyz waits for the database: a probe must answer fast, and a dead database
+#: would otherwise hold it for the whole pool timeout (DB_POOL_TIMEOUT, 10 s)
+READY_DB_TIMEOUT = 2.0
+
+
 def _database_ok() -> bool:
     try:
         with connection.cursor() as cursor:
@@ -32,7 +37,20 @@ def _database_ok() -> bool:
     except Exception as exc:
         log.warning("readiness: database check failed: %s", type(exc).__name__)
         return False
+    finally:
+        connection.close()  # this worker thread's connection goes back (to the pool)
     return True
+
+
+async def _database_ready() -> bool:
+    # Off the shared sync thread: a hanging database must not stall every other
+    # database_sync_to_async call of the process while the probe waits.
+    check = sync_to_async(_database_ok, thread_sensitive=False)
+    try:
+        return await asyncio.wait_for(check(), READY_DB_TIMEOUT)
+    except TimeoutError:
+        log.warning("readiness: database check timed out")
+        return False
 
 
 async def readyz(request: HttpRequest) -> JsonResponse:
@@ -40,7 +58,7 @@ async def readyz(request: HttpRequest) -> JsonResponse:
     failing: list[str] = []
     if hub.draining:
         failing.append("draining")
-    if not await sync_to_async(_database_ok)():
+    if not await _database_ready():
         failing.append("database")
     if hub.degraded or not await hub.check_layer():
         failing.append("channel_layer")

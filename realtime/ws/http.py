@@ -69,14 +69,32 @@ class RequestContextMiddleware:
 
 
 def _json_for_api(request: HttpRequest, response: HttpResponse) -> HttpResponse:
-    """Under /api/ an error is JSON, even Django's own HTML pages (debug 404 and 500)."""
+    """Under /api/ an error is JSON, even Django's own pages.
+
+    The debug 404 is HTML; the debug 500 is text/plain for clients that ask for no HTML.
+    """
     if (
         request.path.startswith("/api/")
         and response.status_code >= 400
-        and response.get("Content-Type", "").startswith("text/html")
+        and not _is_json(response.get("Content-Type", ""))
     ):
-        return JsonResponse({"detail": response.reason_phrase}, status=response.status_code)
+        detail = _DETAILS.get(response.status_code, response.reason_phrase)
+        return JsonResponse({"detail": detail}, status=response.status_code)
     return response
+
+
+def _is_json(content_type: str) -> bool:
+    media = content_type.split(";")[0].strip().lower()
+    return media == "application/json" or media.endswith("+json")
+
+
+#: The words of the non-debug handlers below: DJANGO_DEBUG does not change the body.
+_DETAILS = {
+    400: "Bad request.",
+    403: "Forbidden.",
+    404: "Not found.",
+    500: "Internal server error.",
+}
 
 
 def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Any:

@@ -71,7 +71,24 @@ class RedactFilter(logging.Filter):
             message = str(record.msg)
         record.msg = redact(message)
         record.args = None
+        # Extras too: django.request logs the request, whose repr holds the query.
+        for key, value in list(vars(record).items()):
+            if key not in _STANDARD:
+                setattr(record, key, _redact_value(value))
         return True
+
+
+def _redact_value(value: Any) -> Any:
+    """An extra without credentials: containers keep their shape, objects turn text."""
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, dict):
+        return {str(k): _redact_value(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [_redact_value(v) for v in value]
+    return redact(str(value))
 
 
 class ContextFilter(logging.Filter):

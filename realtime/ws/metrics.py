@@ -33,3 +33,45 @@ CHANNEL_LAYER_UP = Gauge("realtime_channel_layer_up", "1 while the channel layer
 DEGRADED = Gauge("realtime_degraded", "1 while cross-process delivery is down.")
 READY = Gauge("realtime_ready", "1 while /readyz answers 200.")
 DRAINING = Gauge("realtime_draining", "1 while the process drains.")
+
+
+def _zero_known_series() -> None:
+    """Create the series of every known route and outcome at 0.
+
+    A fresh process then exposes each metric and `rate()` has a starting point
+    (Prometheus' advice on missing metrics).
+    """
+    routes = ("echo", "chat", "notify")
+    outcomes = (
+        "accepted",
+        "refused_auth",
+        "refused_origin",
+        "refused_capacity",
+        "refused_rate",
+        "refused_draining",
+        "refused_no_route",
+    )
+    codes = (
+        "bad_json",
+        "unknown_type",
+        "invalid",
+        "too_large",
+        "rate_limited",
+        "binary",
+        "internal",
+    )
+    for route in routes:
+        SOCKETS_OPEN.labels(route=route)
+        RATE_LIMITED.labels(route=route)
+        BACKLOG_CLOSED.labels(route=route)
+        FRAMES_IN.labels(route=route, type="heartbeat" if route != "echo" else "text")
+        FRAMES_OUT.labels(route=route, type="heartbeat" if route != "echo" else "echo")
+        for outcome in outcomes:
+            HANDSHAKES.labels(route=route, outcome=outcome)
+        for code in codes:
+            ERRORS.labels(route=route, code=code)
+    for reason in ("backlog", "relay_queue_full", "layer_down"):
+        FRAMES_DROPPED.labels(reason=reason)
+
+
+_zero_known_series()

@@ -96,7 +96,15 @@ class SocketGate:
             return await self._refuse(receive, send, route, "refused_auth")
         scope["user"] = creds.user if creds else AnonymousUser()
         scope["credentials"] = creds
-        return await self.inner(scope, receive, send)
+        try:
+            return await self.inner(scope, receive, send)
+        except ValueError as exc:
+            # Channels' URLRouter raises this for an unknown path before reading
+            # anything: refuse like the others (HTTP 403), not a 500 and a traceback.
+            if not str(exc).startswith("No route found"):
+                raise
+            log.info("socket refused: no such path", extra={"route": route})
+            return await self._refuse(receive, send, route, "refused_no_route")
 
     async def _credentials(self, scope: dict[str, Any], raw: str | None) -> Credentials | None:
         if raw is not None:

@@ -25,8 +25,9 @@ class TokenBucket:
         elapsed = now - self.stamp
         self.stamp = now
         self.tokens = min(self.burst, self.tokens + elapsed * self.rate)
-        if self.tokens >= 1.0:
-            self.tokens -= 1.0
+        # The epsilon: a client sending exactly at the rate must not lose to rounding.
+        if self.tokens >= 1.0 - 1e-9:
+            self.tokens = max(0.0, self.tokens - 1.0)
             return True
         return False
 
