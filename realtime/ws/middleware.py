@@ -85,7 +85,8 @@ class SocketGate:
         if not origin_allowed(origin, list(setting("ALLOWED_HOSTS"))):
             return await self._refuse(receive, send, route, "refused_origin")
 
-        query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+        # keep_blank_values: an empty `?token=` is a bad credential, not an absent one
+        query = parse_qs(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
         raw = (query.get("token") or [None])[0]
         if raw is None:
             raw = bearer_from_headers(headers)
