@@ -153,6 +153,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     # JSON only: every /api/ answer is JSON, whatever the Accept header asks for.
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "realtime.ws.http.JsonOnlyNegotiation",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
@@ -197,6 +198,13 @@ DRAIN_TIMEOUT = env.float("DRAIN_TIMEOUT", default=10.0)
 # After its sockets are closed a draining process keeps answering (503) this long, so
 # load balancers see it leave before its port closes.
 DRAIN_LINGER_SECONDS = env.float("DRAIN_LINGER_SECONDS", default=1.0)
+# Transport guards of `manage.py serve` (realtime/ws/server.py): a connection must send a
+# complete request head within HTTP_HEADER_TIMEOUT seconds (slowloris, bare connects) and
+# in at most HTTP_MAX_HEADER_BYTES (else 431); a socket closed while its peer does not
+# read is dropped WS_CLOSE_GRACE seconds after its close frame is queued.
+HTTP_HEADER_TIMEOUT = env.float("HTTP_HEADER_TIMEOUT", default=10.0)
+HTTP_MAX_HEADER_BYTES = env.int("HTTP_MAX_HEADER_BYTES", default=64 * 1024)
+WS_CLOSE_GRACE = env.float("WS_CLOSE_GRACE", default=2.0)
 METRICS_ALLOWED_CIDRS = [
     ipaddress.ip_network(c.strip(), strict=False)
     for c in env.list(

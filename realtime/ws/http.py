@@ -8,6 +8,8 @@ from typing import Any
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from rest_framework.exceptions import NotAcceptable
+from rest_framework.negotiation import BaseContentNegotiation, DefaultContentNegotiation
 from rest_framework.views import exception_handler
 
 from realtime.ws.logs import redact, trace_from_headers
@@ -140,3 +142,16 @@ def json_or_page_403(request: HttpRequest, exception: Exception | None = None) -
     from django.views.defaults import permission_denied
 
     return permission_denied(request, exception)
+
+
+class JsonOnlyNegotiation(BaseContentNegotiation):
+    """What the client accepts, else the view's first renderer (JSON): never a 406, never HTML."""
+
+    def select_parser(self, request: Any, parsers: list[Any]) -> Any:
+        return DefaultContentNegotiation().select_parser(request, parsers)
+
+    def select_renderer(self, request: Any, renderers: list[Any], format_suffix: Any = None) -> Any:
+        try:
+            return DefaultContentNegotiation().select_renderer(request, renderers, format_suffix)
+        except NotAcceptable:
+            return renderers[0], renderers[0].media_type
