@@ -6,3 +6,9 @@ class ChatConfig(AppConfig):
 
     name = "chat"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from chat.presence import on_connections_closed
+        from realtime.ws.signals import connections_closed
+
+        connections_closed.connect(on_connections_closed, dispatch_uid="chat.presence")

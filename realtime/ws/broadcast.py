@@ -5,7 +5,8 @@ Choosing the topic (who receives) is the caller's job and is security-critical.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import asyncio
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from asgiref.sync import async_to_sync
@@ -21,6 +22,17 @@ def publish(topic: str, frame: Mapping[str, Any]) -> None:
     """Send `frame` to every socket on `topic` once the current transaction commits."""
     event = Event(text=dumps(frame), kind=str(frame.get("type", "")))
     transaction.on_commit(lambda: dispatch(topic, event))
+
+
+def publish_many(items: Iterable[tuple[str, str]], *, kind: str) -> None:
+    """After commit, send pre-encoded frames `(topic, text)` of one `kind`, as one batch.
+
+    For a fan-out whose frame differs per recipient (a bulk notification): one hop for
+    the whole batch (one loop wake-up, one layer session, one outbox insert), not one each.
+    """
+    batch = [(topic, Event(text=text, kind=kind)) for topic, text in items]
+    if batch:
+        transaction.on_commit(lambda: dispatch_many(batch))
 
 
 def close_sockets(topic: str, code: int, *, user_id: int | None = None) -> None:
@@ -42,3 +54,41 @@ def dispatch(topic: str, event: Event) -> None:
         from realtime.ws.services import outbox_put
 
         outbox_put(topic=topic, event=event.to_wire())
+
+
+def dispatch_many(batch: Sequence[tuple[str, Event]]) -> None:
+    """dispatch() for many `(topic, event)` pairs at once, in order."""
+    if hub.running:
+        loop = hub.loop
+        assert loop is not None
+
+        def run() -> None:
+            for topic, event in batch:
+                hub.publish_nowait(topic, event)
+
+        try:
+            on_loop = asyncio.get_running_loop() is loop
+        except RuntimeError:
+            on_loop = False
+        if on_loop:
+            run()
+        else:
+            loop.call_soon_threadsafe(run)
+    elif is_cluster():
+
+        async def send_all() -> None:
+            layer = get_channel_layer()
+            for topic, event in batch:
+                message = {
+                    "type": RELAY_TYPE,
+                    "topic": topic,
+                    "origin": "command",
+                    "event": event.to_wire(),
+                }
+                await layer.group_send(topic, message)
+
+        async_to_sync(send_all)()
+    else:
+        from realtime.ws.services import outbox_put_many
+
+        outbox_put_many(events=[(topic, event.to_wire()) for topic, event in batch])

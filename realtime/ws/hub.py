@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
+import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -24,7 +26,17 @@ from realtime.ws.conf import PROCESS_ID, is_cluster
 log = logging.getLogger("realtime.hub")
 
 RELAY_TYPE = "hub.relay"
-DEGRADED_BODY = "Live delivery between servers is interrupted; messages are still stored."
+PROBE_TYPE = "hub.probe"
+DEGRADED_BODY = (
+    "Live delivery between servers is interrupted; messages are still stored."
+)
+RESTORED_BODY = "Live delivery between servers is back; fetch what you missed by seq."
+LAYER_TIMEOUT = 5.0  # bound on any one channel-layer call (pub/sub may hang, not raise)
+PROBE_INTERVAL = 1.0  # seconds between round-trip probes of the layer
+PROBE_TIMEOUT = 3.0
+RECOVER_MAX_DELAY = 4.0
+RELAY_BATCH = 200  # events per relay batch at most
+RELAY_BATCH_BYTES = 256 * 1024  # and about this many bytes of frames
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,7 +50,12 @@ class Event:
 
     def to_wire(self) -> dict[str, Any]:
         """The channel-layer form (msgpack-safe)."""
-        return {"text": self.text, "kind": self.kind, "close": self.close_code, "user": self.user_id}
+        return {
+            "text": self.text,
+            "kind": self.kind,
+            "close": self.close_code,
+            "user": self.user_id,
+        }
 
     @classmethod
     def from_wire(cls, data: dict[str, Any]) -> Event:
@@ -68,6 +85,13 @@ class Hub:
         self.channel: str | None = None
         self.degraded = False
         self.draining = False
+        self.probe_group = (
+            "hub.probe." + re.sub(r"[^a-zA-Z0-9_.-]", "-", PROCESS_ID)[:80]
+        )
+        self._probes: dict[str, asyncio.Future[bool]] = {}
+        self._stale: set[str] = (
+            set()
+        )  # topics left while degraded, to leave on recovery
         self._relay_queue: asyncio.Queue[tuple[str, dict[str, Any]]] | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._started = False
@@ -86,7 +110,8 @@ class Hub:
         loop = asyncio.get_running_loop()
         if self._started and self.loop is loop:
             return
-        if self._started:  # a previous loop is gone (tests run one loop each): start afresh
+        if self._started:
+            # A previous loop is gone (tests run one loop each): start afresh.
             self.__init__()  # type: ignore[misc]
         if self._start_lock is None:
             self._start_lock = asyncio.Lock()
@@ -97,15 +122,28 @@ class Hub:
             self._relay_queue = asyncio.Queue(maxsize=100_000)
             if is_cluster():
                 self.layer = get_channel_layer()
-                self.channel = await self.layer.new_channel(prefix=f"proc.{PROCESS_ID}.")
+                metrics.CHANNEL_LAYER_UP.set(1)
+                metrics.DEGRADED.set(0)
+                try:
+                    await self._open_channel()
+                    await self._rejoin()
+                except Exception as exc:
+                    # Serve anyway: local delivery works, the recovery loop joins later.
+                    log.error(
+                        "channel layer unreachable at start: %s", type(exc).__name__
+                    )
+                    await self._set_degraded(True)
                 self._tasks.append(self.loop.create_task(self._receive_loop()))
                 self._tasks.append(self.loop.create_task(self._send_loop()))
+                self._tasks.append(self.loop.create_task(self._probe_loop()))
             self._started = True
             for hook in self.on_start:
                 result = hook()
                 if asyncio.iscoroutine(result):
                     await result
-            log.info("hub started", extra={"process_id": PROCESS_ID, "cluster": is_cluster()})
+            log.info(
+                "hub started", extra={"process_id": PROCESS_ID, "cluster": is_cluster()}
+            )
 
     async def stop(self) -> None:
         """Stop the relay tasks and run the stop hooks (lease release)."""
@@ -129,7 +167,13 @@ class Hub:
         subs = self.topics.get(topic)
         if subs is None:
             subs = self.topics[topic] = set()
-            if self.layer is not None:
+            self._stale.discard(topic)
+            if (
+                self.layer is not None
+                and not self.degraded
+                and self.channel is not None
+            ):
+                # While degraded the recovery loop joins every topic held here.
                 await self._layer_call(self.layer.group_add(topic, self.channel))
         subs.add(sub)
 
@@ -141,8 +185,14 @@ class Hub:
         subs.discard(sub)
         if not subs:
             del self.topics[topic]
-            if self.layer is not None:
-                await self._layer_call(self.layer.group_discard(topic, self.channel))
+            if self.layer is None or self.channel is None:
+                return
+            if self.degraded:
+                self._stale.add(topic)
+            elif not await self._layer_call(
+                self.layer.group_discard(topic, self.channel)
+            ):
+                self._stale.add(topic)
 
     def local_subscribers(self, topic: str) -> Iterable[Subscriber]:
         """The local sockets on `topic` (a copy, safe to iterate while they close)."""
@@ -197,46 +247,138 @@ class Hub:
 
     # --- the cross-process relay -------------------------------------------------------------
     async def _send_loop(self) -> None:
-        """Relay queued events in publish order, one group message per topic per event."""
+        """Relay queued events in publish order: per topic, one group message per batch.
+
+        Under a burst the queue holds several events; they leave as one layer message per
+        topic (order kept), so a busy room costs one round trip per batch, not per event.
+        While the layer is down events are dropped at once (the database holds them; other
+        processes' clients backfill by seq), so a dead Redis never delays anything.
+        """
         assert self._relay_queue is not None
+        queue = self._relay_queue
         while True:
-            topic, wire = await self._relay_queue.get()
-            message = {"type": RELAY_TYPE, "topic": topic, "origin": PROCESS_ID, "event": wire}
-            ok = await self._layer_call(self.layer.group_send(topic, message))
-            if not ok:
-                # The database holds the message; clients on other processes backfill by seq.
-                metrics.FRAMES_DROPPED.labels(reason="layer_down").inc()
+            batch = [await queue.get()]
+            size = len(batch[0][1].get("text") or "")
+            while (
+                not queue.empty()
+                and len(batch) < RELAY_BATCH
+                and size < RELAY_BATCH_BYTES
+            ):
+                item = queue.get_nowait()
+                batch.append(item)
+                size += len(item[1].get("text") or "")
+            if self.degraded or self.channel is None:
+                metrics.FRAMES_DROPPED.labels(reason="layer_down").inc(len(batch))
+                continue
+            by_topic: dict[str, list[dict[str, Any]]] = {}
+            for topic, wire in batch:
+                by_topic.setdefault(topic, []).append(wire)
+            for topic, wires in by_topic.items():
+                message = {
+                    "type": RELAY_TYPE,
+                    "topic": topic,
+                    "origin": PROCESS_ID,
+                    "events": wires,
+                }
+                if not await self._layer_call(self.layer.group_send(topic, message)):
+                    metrics.FRAMES_DROPPED.labels(reason="layer_down").inc(len(wires))
 
     async def _receive_loop(self) -> None:
-        """Deliver events that other processes published to topics held here."""
+        """Deliver events that other processes published to topics held here.
+
+        It never ends while the hub runs: a failing receive (core layer) or none at all
+        (pub/sub, which waits quietly while Redis is gone) is the probe loop's business.
+        """
         while True:
+            if self.channel is None:
+                await asyncio.sleep(0.2)
+                continue
             try:
                 message = await self.layer.receive(self.channel)
             except asyncio.CancelledError:
                 raise
-            except Exception:
+            except Exception as exc:
+                log.warning("channel layer receive failed: %s", type(exc).__name__)
                 await self._set_degraded(True)
                 await asyncio.sleep(1.0)
                 continue
-            if message.get("type") != RELAY_TYPE or message.get("origin") == PROCESS_ID:
-                continue
-            topic = message.get("topic")
-            if isinstance(topic, str) and isinstance(message.get("event"), dict):
-                self.deliver_local(topic, Event.from_wire(message["event"]))
+            try:
+                self._on_layer_message(message)
+            except Exception:
+                log.exception("bad relay message dropped")
+
+    def _on_layer_message(self, message: dict[str, Any]) -> None:
+        kind = message.get("type")
+        if kind == PROBE_TYPE:
+            waiter = self._probes.pop(str(message.get("nonce")), None)
+            if waiter is not None and not waiter.done():
+                waiter.set_result(True)
+            return
+        if kind != RELAY_TYPE or message.get("origin") == PROCESS_ID:
+            return
+        topic = message.get("topic")
+        if not isinstance(topic, str):
+            return
+        wires = message.get("events")
+        if wires is None and isinstance(message.get("event"), dict):
+            wires = [
+                message["event"]
+            ]  # one event, as broadcast.dispatch sends from commands
+        for wire in wires or ():
+            if isinstance(wire, dict):
+                self.deliver_local(topic, Event.from_wire(wire))
 
     async def _layer_call(self, awaitable: Any) -> bool:
-        """Await a layer call; a failure flips degraded mode instead of raising."""
+        """Await a layer call, bounded; a failure flips degraded mode instead of raising.
+
+        Success never clears degraded mode: only the recovery loop does, after it has
+        re-joined every group this process holds.
+        """
         try:
-            await asyncio.wait_for(awaitable, timeout=5.0)
+            await asyncio.wait_for(awaitable, timeout=LAYER_TIMEOUT)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
             log.warning("channel layer call failed: %s", type(exc).__name__)
             await self._set_degraded(True)
             return False
-        if self.degraded:
-            await self._set_degraded(False)
         return True
+
+    async def _round_trip(self) -> None:
+        """Send a probe to this process's own probe group and wait for it to come back.
+
+        This proves both directions (publish and this process's subscription), which is
+        what cross-process delivery needs; raises on failure or timeout.
+        """
+        nonce = uuid.uuid4().hex
+        waiter = asyncio.get_running_loop().create_future()
+        self._probes[nonce] = waiter
+        try:
+            await asyncio.wait_for(
+                self.layer.group_send(
+                    self.probe_group, {"type": PROBE_TYPE, "nonce": nonce}
+                ),
+                PROBE_TIMEOUT,
+            )
+            await asyncio.wait_for(waiter, PROBE_TIMEOUT)
+        finally:
+            self._probes.pop(nonce, None)
+
+    async def _probe_loop(self) -> None:
+        """Notice a lost layer even when nothing is published (pub/sub never raises then)."""
+        while True:
+            await asyncio.sleep(PROBE_INTERVAL)
+            if self.degraded or self.channel is None:
+                continue
+            try:
+                await self._round_trip()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning(
+                    "channel layer probe failed: %s", type(exc).__name__ or "timeout"
+                )
+                await self._set_degraded(True)
 
     async def _set_degraded(self, value: bool) -> None:
         if value == self.degraded:
@@ -244,28 +386,62 @@ class Hub:
         self.degraded = value
         metrics.DEGRADED.set(1 if value else 0)
         metrics.CHANNEL_LAYER_UP.set(0 if value else 1)
+        from realtime.ws.frames import system_frame
+
         if value:
             log.error("channel layer unreachable: degraded mode")
-            from realtime.ws.frames import system_frame
-
-            self.broadcast_all(Event(text=system_frame(DEGRADED_BODY, degraded=True), kind="system"))
+            self.broadcast_all(
+                Event(text=system_frame(DEGRADED_BODY, degraded=True), kind="system")
+            )
             self._tasks.append(asyncio.get_running_loop().create_task(self._recover()))
         else:
             log.warning("channel layer back: cross-process delivery resumed")
+            self.broadcast_all(
+                Event(text=system_frame(RESTORED_BODY, degraded=False), kind="system")
+            )
+
+    async def _open_channel(self) -> None:
+        channel = await asyncio.wait_for(
+            self.layer.new_channel(prefix=f"proc.{PROCESS_ID}."), LAYER_TIMEOUT
+        )
+        self.channel = channel
+
+    async def _rejoin(self) -> None:
+        """Join the layer group of every topic held here (and the probe group); drop stale ones."""
+        assert self.channel is not None
+        await asyncio.wait_for(
+            self.layer.group_add(self.probe_group, self.channel), PROBE_TIMEOUT
+        )
+        for topic in list(self.topics):
+            await asyncio.wait_for(
+                self.layer.group_add(topic, self.channel), PROBE_TIMEOUT
+            )
+        for topic in list(self._stale):
+            if topic not in self.topics:
+                await asyncio.wait_for(
+                    self.layer.group_discard(topic, self.channel), PROBE_TIMEOUT
+                )
+            self._stale.discard(topic)
 
     async def _recover(self) -> None:
-        """Probe the layer until it answers, then re-join every group held here."""
+        """Until the layer answers a round trip: (re)open the channel, re-join every group."""
+        delay = 0.5
         while self.degraded:
-            await asyncio.sleep(1.0)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, RECOVER_MAX_DELAY)
             try:
-                for topic in list(self.topics):
-                    await asyncio.wait_for(self.layer.group_add(topic, self.channel), timeout=2.0)
-                await asyncio.wait_for(
-                    self.layer.group_send(f"probe.{PROCESS_ID}"[:99], {"type": "probe"}), 2.0
-                )
+                if self.channel is None:
+                    await self._open_channel()
+                await self._rejoin()
+                await self._round_trip()
+                # groups joined while the round trip ran are in self.topics: join them too
+                await self._rejoin()
             except asyncio.CancelledError:
                 raise
-            except Exception:
+            except Exception as exc:
+                log.info(
+                    "channel layer still down: %s", type(exc).__name__ or "timeout"
+                )
                 continue
             await self._set_degraded(False)
 
@@ -273,9 +449,13 @@ class Hub:
         """Whether the channel layer answers now (for /readyz)."""
         if not is_cluster():
             return True
-        layer = self.layer or get_channel_layer()
+        if self.running and self.layer is not None:
+            return not self.degraded and self.channel is not None
+        layer = get_channel_layer()
         try:
-            await asyncio.wait_for(layer.group_send(f"probe.{PROCESS_ID}"[:99], {"type": "probe"}), 2.0)
+            await asyncio.wait_for(
+                layer.group_send(self.probe_group, {"type": PROBE_TYPE}), 2.0
+            )
         except Exception:
             return False
         return True

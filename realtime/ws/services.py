@@ -123,6 +123,13 @@ def outbox_put(*, topic: str, event: dict[str, Any]) -> None:
     Outbox.objects.create(topic=topic, payload=event)
 
 
+def outbox_put_many(*, events: list[tuple[str, dict[str, Any]]]) -> None:
+    """outbox_put() for many `(topic, event)` pairs, in one multi-row insert per batch."""
+    Outbox.objects.bulk_create(
+        [Outbox(topic=topic, payload=event) for topic, event in events], batch_size=500
+    )
+
+
 def outbox_take(*, after_id: int, limit: int = 500) -> list[tuple[int, str, dict[str, Any]]]:
     """Events queued after `after_id`, oldest first; old rows are pruned on the way."""
     rows = list(

@@ -1,0 +1,331 @@
+"""Django admin of the chat app: rooms and whitelists, messages, live connections.
+
+Every write goes through chat.services (so sockets hear of it), and every action lands
+in the admin log (LogEntry).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
+from django.db.models import Count, OuterRef, QuerySet, Subquery
+from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
+from django.utils.text import Truncator
+
+from chat import services
+from chat.models import Membership, Message, Room
+from realtime.ws.models import Connection
+
+ACTION_TEMPLATE = "chat/admin/action_form.html"
+
+
+class BroadcastForm(forms.Form):
+    """The intermediate form of the broadcast action."""
+
+    body = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3, "cols": 60}), max_length=4000
+    )
+
+
+class KickForm(forms.Form):
+    """The intermediate form of the kick action."""
+
+    username = forms.CharField(max_length=150)
+
+    def clean_username(self) -> Any:
+        user = (
+            get_user_model()
+            .objects.filter(username=self.cleaned_data["username"])
+            .first()
+        )
+        if user is None:
+            raise ValidationError("No such user.")
+        return user
+
+
+def action_form(
+    modeladmin: admin.ModelAdmin,
+    request: HttpRequest,
+    queryset: QuerySet[Any],
+    form_class: type[forms.Form],
+    title: str,
+) -> tuple[forms.Form | None, HttpResponse | None]:
+    """A bound, valid form once submitted; else the page that asks for it."""
+    if "apply" in request.POST:
+        form = form_class(request.POST)
+        if form.is_valid():
+            return form, None
+    else:
+        form = form_class()
+    context = {
+        **modeladmin.admin_site.each_context(request),
+        "title": title,
+        "form": form,
+        "objects": list(queryset),
+        "action": request.POST.get("action", ""),
+        "opts": modeladmin.model._meta,
+        "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+    }
+    return None, TemplateResponse(request, ACTION_TEMPLATE, context)
+
+
+class MembershipInline(admin.TabularInline):
+    """The room's whitelist."""
+
+    model = Membership
+    extra = 1
+    raw_id_fields = ["user"]
+    readonly_fields = ["created"]
+
+
+@admin.register(Room)
+class RoomAdmin(admin.ModelAdmin):
+    """Rooms with their whitelist inline; broadcast and kick actions."""
+
+    list_display = [
+        "slug",
+        "name",
+        "is_private",
+        "owner",
+        "last_seq",
+        "online",
+        "created",
+    ]
+    list_filter = ["is_private"]
+    search_fields = ["slug", "name", "owner__username"]
+    raw_id_fields = ["owner"]
+    readonly_fields = ["last_seq", "created"]
+    inlines = [MembershipInline]
+    actions = ["broadcast_system", "kick_user"]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Room]:
+        online = (
+            Connection.objects.filter(route="chat", room_key=OuterRef("slug"))
+            .values("room_key")
+            .annotate(n=Count("user_id", distinct=True))
+            .values("n")
+        )
+        return (
+            super()
+            .get_queryset(request)
+            .select_related("owner")
+            .annotate(_online=Subquery(online))
+        )
+
+    def get_readonly_fields(
+        self, request: HttpRequest, obj: Room | None = None
+    ) -> list[str]:
+        # Live sockets and presence rows name the room by slug: it never changes.
+        return (
+            [*self.readonly_fields, "slug"]
+            if obj is not None
+            else list(self.readonly_fields)
+        )
+
+    @admin.display(description="online users", ordering="_online")
+    def online(self, room: Room) -> int:
+        return getattr(room, "_online", None) or 0
+
+    def save_model(
+        self, request: HttpRequest, obj: Room, form: Any, change: bool
+    ) -> None:
+        if change:
+            current = Room.objects.get(pk=obj.pk)
+            services.room_update(
+                room=current, name=obj.name, is_private=obj.is_private, owner=obj.owner
+            )
+            obj.last_seq = current.last_seq
+            return
+        created = services.room_create(
+            slug=obj.slug, name=obj.name, is_private=obj.is_private, owner=obj.owner
+        )
+        obj.pk, obj.created, obj._state.adding = created.pk, created.created, False
+
+    def save_formset(
+        self, request: HttpRequest, form: Any, formset: Any, change: bool
+    ) -> None:
+        if formset.model is not Membership:
+            return super().save_formset(request, form, formset, change)
+        room = form.instance
+        added, removed = [], []
+        for inline in formset.forms:
+            data = getattr(inline, "cleaned_data", None)
+            if not data:
+                continue
+            original = inline.instance if inline.instance.pk else None
+            user = data.get("user")
+            replaced = (
+                original is not None
+                and user is not None
+                and original.user_id != user.pk
+            )
+            if original is not None and (data.get("DELETE") or replaced):
+                if self._revoke(request, room, original.user):
+                    removed.append(original)
+            if user is not None and not data.get("DELETE"):
+                membership, created = services.membership_grant(room=room, user=user)
+                if created:
+                    added.append(membership)
+        # What the admin log's change message lists.
+        formset.new_objects, formset.changed_objects, formset.deleted_objects = (
+            added,
+            [],
+            removed,
+        )
+
+    def _revoke(self, request: HttpRequest, room: Room, user: Any) -> bool:
+        try:
+            services.membership_revoke(room=room, user=user)
+        except ValidationError as exc:
+            self.message_user(request, "; ".join(exc.messages), messages.ERROR)
+            return False
+        return True
+
+    def delete_model(self, request: HttpRequest, obj: Room) -> None:
+        services.room_delete(room=obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Room]) -> None:
+        for room in queryset:
+            services.room_delete(room=room)
+
+    @admin.action(description="Broadcast a system message to the selected rooms")
+    def broadcast_system(self, request: HttpRequest, queryset: QuerySet[Room]) -> Any:
+        form, page = action_form(
+            self, request, queryset, BroadcastForm, "Broadcast a system message"
+        )
+        if form is None:
+            return page
+        body = form.cleaned_data["body"]
+        for room in queryset:
+            services.system_broadcast(room=room, body=body)
+            self.log_change(request, room, f"Broadcast a system message: {body}")
+        self.message_user(
+            request, f"Broadcast to {len(queryset)} room(s).", messages.SUCCESS
+        )
+        return None
+
+    @admin.action(description="Kick a user from the selected rooms")
+    def kick_user(self, request: HttpRequest, queryset: QuerySet[Room]) -> Any:
+        form, page = action_form(self, request, queryset, KickForm, "Kick a user")
+        if form is None:
+            return page
+        user = form.cleaned_data["username"]
+        kicked = 0
+        for room in queryset:
+            try:
+                services.membership_revoke(room=room, user=user)
+            except ValidationError as exc:
+                self.message_user(
+                    request, f"{room}: {'; '.join(exc.messages)}", messages.ERROR
+                )
+                continue
+            kicked += 1
+            self.log_change(
+                request,
+                room,
+                f"Kicked {user.username} (whitelist entry removed, sockets closed with 4403)",
+            )
+        if kicked:
+            self.message_user(
+                request,
+                f"Kicked {user.username} from {kicked} room(s).",
+                messages.SUCCESS,
+            )
+        return None
+
+
+@admin.register(Message)
+class MessageAdmin(admin.ModelAdmin):
+    """Messages, searchable by room, user and text; deleting one tells the room's sockets."""
+
+    list_display = ["room", "seq", "user", "preview", "client_id", "created"]
+    list_filter = [("room", admin.RelatedOnlyFieldListFilter)]
+    search_fields = ["room__slug", "room__name", "user__username", "body"]
+    list_select_related = ["room", "user"]
+    readonly_fields = ["room", "user", "seq", "body", "client_id", "created"]
+    ordering = ["-created", "-pk"]
+
+    @admin.display(description="body")
+    def preview(self, message: Message) -> str:
+        return Truncator(message.body).chars(80)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # messages are posted through the socket, REST or a command
+
+    def has_change_permission(
+        self, request: HttpRequest, obj: Message | None = None
+    ) -> bool:
+        return False
+
+    def delete_model(self, request: HttpRequest, obj: Message) -> None:
+        services.message_delete(message=obj)
+
+    def delete_queryset(
+        self, request: HttpRequest, queryset: QuerySet[Message]
+    ) -> None:
+        for message in queryset:
+            services.message_delete(message=message)
+
+
+class ConnectionAdmin(admin.ModelAdmin):
+    """Live sockets (the registry rows): who is connected where, on which process."""
+
+    list_display = ["id", "user", "route", "room_key", "process", "opened"]
+    list_filter = ["route", "room_key"]
+    search_fields = ["user__username", "room_key", "id"]
+    list_select_related = ["user", "process"]
+    actions = ["kick_from_room"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # removing a row would not close its socket: kick instead
+
+    def get_actions(self, request: HttpRequest) -> dict[str, Any]:
+        actions = super().get_actions(request)
+        # The registry is read-only here, but the kick is a change to the room.
+        if not request.user.has_perm("chat.change_room"):
+            actions.pop("kick_from_room", None)
+        return actions
+
+    @admin.action(description="Kick the selected users from these chat rooms")
+    def kick_from_room(
+        self, request: HttpRequest, queryset: QuerySet[Connection]
+    ) -> None:
+        pairs = set(queryset.filter(route="chat").values_list("room_key", "user_id"))
+        rooms = {
+            r.slug: r for r in Room.objects.filter(slug__in={slug for slug, _ in pairs})
+        }
+        users = get_user_model().objects.in_bulk({user_id for _, user_id in pairs})
+        kicked = 0
+        for slug, user_id in sorted(pairs):
+            room, user = rooms.get(slug), users.get(user_id)
+            if room is None or user is None:
+                continue
+            try:
+                services.membership_revoke(room=room, user=user)
+            except ValidationError as exc:
+                self.message_user(
+                    request, f"{room}: {'; '.join(exc.messages)}", messages.ERROR
+                )
+                continue
+            kicked += 1
+            self.log_change(
+                request,
+                room,
+                f"Kicked {user.username} (whitelist entry removed, sockets closed with 4403)",
+            )
+        self.message_user(request, f"{kicked} kick(s) done.", messages.SUCCESS)
+
+
+if not admin.site.is_registered(Connection):
+    admin.site.register(Connection, ConnectionAdmin)

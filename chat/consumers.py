@@ -1,0 +1,104 @@
+"""`/ws/chat/<slug>/`: a room's history, live messages and presence."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import parse_qs
+
+from channels.db import database_sync_to_async
+from django.core.exceptions import ValidationError
+
+from chat import selectors, services
+from chat.presence import batcher
+from chat.schemas import (
+    CHAT_EVENT_KINDS,
+    MessageIn,
+    message_frame,
+    user_out,
+    welcome_frame,
+)
+from realtime.ws.closecodes import CloseCode
+from realtime.ws.conf import setting
+from realtime.ws.consumer import SocketConsumer
+from realtime.ws.errors import Invalid, Refused
+from realtime.ws.hub import Event
+
+
+def since_param(query_string: bytes) -> int | None:
+    """The `?since=<seq>` of a socket URL: a non-negative integer, else ignored."""
+    raw = (parse_qs(query_string.decode("latin-1")).get("since") or [None])[0]
+    if raw is None or not (raw.isascii() and raw.isdigit()) or len(raw) > 18:
+        return None
+    return int(raw)
+
+
+class ChatConsumer(SocketConsumer):
+    """One socket in one room; heartbeat, `auth`, limits and expiry come from the base."""
+
+    route = "chat"
+    handlers = {"message": (MessageIn, "on_message")}
+
+    room: Any = None
+
+    async def authorize(self) -> None:
+        slug = self.scope.get("url_route", {}).get("kwargs", {}).get("slug")
+        if not isinstance(slug, str) or not slug:
+            raise Refused(CloseCode.NOT_FOUND, "no such room")
+        access = await database_sync_to_async(selectors.room_access)(
+            slug=slug, user=self.user
+        )
+        if access.room is None:
+            raise Refused(CloseCode.NOT_FOUND, "no such room")
+        if not access.allowed:
+            raise Refused(CloseCode.FORBIDDEN, "not on this room's whitelist")
+        self.room = access.room
+
+    def subscriptions(self) -> list[str]:
+        return [services.chat_room_group(self.room.pk), services.chat_all_group()]
+
+    def room_key(self) -> str:
+        return self.room.slug
+
+    async def welcome(self) -> dict[str, Any]:
+        since = since_param(self.scope.get("query_string", b""))
+        data = await database_sync_to_async(selectors.room_welcome)(
+            room=self.room, user=self.user, since=since
+        )
+        if not data.allowed:  # a revoke committed between authorize and subscribe
+            raise Refused(CloseCode.FORBIDDEN, "not on this room's whitelist")
+        return welcome_frame(
+            room_slug=self.room.slug,
+            user=user_out(self.user.pk, self.user.get_username()),
+            connection_id=self.connection_id,
+            heartbeat_interval=int(float(setting("WS_HEARTBEAT_INTERVAL"))),
+            online=data.online,
+            online_count=data.online_count,
+            history=data.history,
+            complete=data.complete,
+        )
+
+    async def opened(self) -> None:
+        batcher.mark(self.room.slug)
+
+    def accepts(self, event: Event) -> bool:
+        # The user topic also carries other apps' frames: forward only chat ones.
+        return event.kind in CHAT_EVENT_KINDS
+
+    async def on_message(self, frame: MessageIn) -> None:
+        """Store through the one service; the frame comes back via the room after commit."""
+        try:
+            message, created = await database_sync_to_async(services.message_create)(
+                room=self.room,
+                user=self.user,
+                body=frame.body,
+                client_id=frame.client_id,
+            )
+        except services.NotAllowed:
+            raise Refused(CloseCode.FORBIDDEN, "not on this room's whitelist") from None
+        except services.RoomGone:
+            raise Refused(CloseCode.NOT_FOUND, "no such room") from None
+        except ValidationError as exc:
+            raise Invalid("message refused", errors=exc.message_dict) from None
+        if not created:
+            # A resend: the original goes back to this socket only, nothing is stored.
+            self.send_frame(message_frame(message, room_slug=self.room.slug))

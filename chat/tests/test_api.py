@@ -1,0 +1,278 @@
+"""The chat REST API (PROTOCOL.md section 2) with DRF's test client."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from rest_framework.test import APIClient
+
+from chat import services
+from chat.models import Membership, Message
+from realtime.ws import services as ws_services
+from realtime.ws.closecodes import CloseCode
+
+pytestmark = pytest.mark.django_db
+
+
+def client_for(user: Any | None) -> APIClient:
+    client = APIClient()
+    if user is not None:
+        client.force_authenticate(user)
+    return client
+
+
+def post_many(room: Any, user: Any, count: int) -> None:
+    for n in range(count):
+        services.message_create(room=room, user=user, body=f"m{n + 1}")
+
+
+# --- rooms -------------------------------------------------------------------------------
+
+
+def test_room_list_shows_public_rooms_and_private_ones_whitelisting_the_user(
+    lobby, secret, alice, bob
+):
+    services.room_create(slug="hidden", is_private=True)
+    bob_sees = client_for(bob).get("/api/rooms/").json()
+    assert [r["slug"] for r in bob_sees["results"]] == ["lobby"]
+    alice_sees = client_for(alice).get("/api/rooms/").json()
+    assert [r["slug"] for r in alice_sees["results"]] == ["lobby", "secret"]
+    assert alice_sees["results"][1] == {
+        "slug": "secret",
+        "name": "Secret",
+        "is_private": True,
+        "owner": {"id": alice.pk, "username": "alice"},
+        "created": alice_sees["results"][1]["created"],
+        "last_seq": 0,
+    }
+
+
+def test_creating_a_room_makes_the_creator_its_owner_and_member(bob):
+    response = client_for(bob).post(
+        "/api/rooms/",
+        {"slug": "bobs", "name": "Bob's", "is_private": True},
+        format="json",
+    )
+    assert response.status_code == 201
+    assert response.json()["owner"] == {"id": bob.pk, "username": "bob"}
+    assert Membership.objects.filter(room__slug="bobs", user=bob).exists()
+
+
+@pytest.mark.parametrize("body", [{"slug": "lobby"}, {"slug": "no spaces"}, {}])
+def test_creating_a_room_with_a_bad_or_taken_slug_is_a_400_with_field_errors(
+    lobby, bob, body
+):
+    response = client_for(bob).post("/api/rooms/", body, format="json")
+    assert response.status_code == 400
+    assert "slug" in response.json()
+
+
+def test_room_detail_is_404_for_no_such_room_and_403_for_a_private_one(secret, bob):
+    client = client_for(bob)
+    missing = client.get("/api/rooms/nope/")
+    assert missing.status_code == 404 and missing.json() == {"detail": "No such room."}
+    refused = client.get("/api/rooms/secret/")
+    assert refused.status_code == 403 and "detail" in refused.json()
+    assert client_for(bob).get("/api/rooms/secret/messages/").status_code == 403
+    assert (
+        client_for(bob).post("/api/rooms/secret/messages/", {"body": "x"}).status_code
+        == 403
+    )
+    assert client_for(bob).get("/api/rooms/secret/presence/").status_code == 403
+
+
+def test_anonymous_requests_are_refused_with_json(lobby):
+    response = client_for(None).get("/api/rooms/lobby/")
+    assert response.status_code == 401
+    assert response["Content-Type"] == "application/json"
+
+
+# --- messages ---------------------------------------------------------------------------
+
+
+def test_messages_page_forward_with_after_and_limit(lobby, alice):
+    post_many(lobby, alice, 10)
+    body = client_for(alice).get("/api/rooms/lobby/messages/?after=3&limit=4").json()
+    assert [m["seq"] for m in body["results"]] == [4, 5, 6, 7] and body[
+        "has_more"
+    ] is True
+    body = client_for(alice).get("/api/rooms/lobby/messages/?after=7&limit=4").json()
+    assert [m["seq"] for m in body["results"]] == [8, 9, 10] and body[
+        "has_more"
+    ] is False
+
+
+def test_messages_page_back_with_before(lobby, alice):
+    post_many(lobby, alice, 10)
+    body = client_for(alice).get("/api/rooms/lobby/messages/?before=6&limit=3").json()
+    assert [m["seq"] for m in body["results"]] == [3, 4, 5] and body["has_more"] is True
+    body = client_for(alice).get("/api/rooms/lobby/messages/?before=3&limit=3").json()
+    assert [m["seq"] for m in body["results"]] == [1, 2] and body["has_more"] is False
+
+
+def test_messages_without_a_cursor_are_the_newest_ascending(lobby, alice):
+    post_many(lobby, alice, 5)
+    body = client_for(alice).get("/api/rooms/lobby/messages/?limit=2").json()
+    assert [m["seq"] for m in body["results"]] == [4, 5]
+
+
+def test_messages_limit_is_at_most_200(lobby, alice):
+    post_many(lobby, alice, 205)
+    body = client_for(alice).get("/api/rooms/lobby/messages/?after=0&limit=1000").json()
+    assert len(body["results"]) == 200 and body["has_more"] is True
+
+
+@pytest.mark.parametrize("query", ["after=x", "limit=0", "before=-1", "after=-2"])
+def test_bad_paging_parameters_are_a_400(lobby, alice, query):
+    response = client_for(alice).get(f"/api/rooms/lobby/messages/?{query}")
+    assert response.status_code == 400
+
+
+def test_posting_a_message_stores_it_and_publishes_the_socket_frame_after_commit(
+    lobby, alice, published, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client_for(alice).post(
+            "/api/rooms/lobby/messages/",
+            {"body": " hi ", "client_id": "r1"},
+            format="json",
+        )
+    assert response.status_code == 201
+    body = response.json()
+    assert body["seq"] == 1 and body["body"] == "hi" and body["type"] == "message"
+    assert published.frames(services.chat_room_group(lobby.pk)) == [body]
+
+
+def test_posting_the_same_client_id_again_returns_the_original(lobby, alice):
+    client = client_for(alice)
+    first = client.post(
+        "/api/rooms/lobby/messages/", {"body": "a", "client_id": "r1"}, format="json"
+    )
+    again = client.post(
+        "/api/rooms/lobby/messages/", {"body": "a", "client_id": "r1"}, format="json"
+    )
+    assert first.status_code == again.status_code == 201
+    assert again.json() == first.json()
+    assert again["Idempotent-Replayed"] == "true"
+    assert Message.objects.count() == 1
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {},
+        {"body": "   "},
+        {"body": "x" * 4001},
+        {"body": "x", "client_id": "c" * 65},
+        {"body": "a\x00b"},
+        {"body": "x", "client_id": "\x00"},
+    ],
+)
+def test_posting_a_bad_message_is_a_400_with_field_errors(lobby, alice, body):
+    response = client_for(alice).post("/api/rooms/lobby/messages/", body, format="json")
+    assert response.status_code == 400
+    assert set(response.json()) <= {"body", "client_id"}
+    assert not Message.objects.exists()
+
+
+# --- members ------------------------------------------------------------------------------
+
+
+def test_the_owner_adds_and_removes_members(
+    secret, alice, bob, published, django_capture_on_commit_callbacks
+):
+    owner = client_for(alice)
+    assert (
+        owner.post(
+            "/api/rooms/secret/members/", {"username": "bob"}, format="json"
+        ).status_code
+        == 201
+    )
+    assert (
+        owner.post(
+            "/api/rooms/secret/members/", {"username": "bob"}, format="json"
+        ).status_code
+        == 200
+    )
+    listed = client_for(bob).get("/api/rooms/secret/members/").json()
+    assert [u["username"] for u in listed["results"]] == ["alice", "bob"]
+    with django_capture_on_commit_callbacks(execute=True):
+        removed = owner.delete(
+            "/api/rooms/secret/members/", {"username": "bob"}, format="json"
+        )
+    assert removed.status_code == 204
+    assert not Membership.objects.filter(room=secret, user=bob).exists()
+    assert published.closes() == [
+        (services.chat_room_group(secret.pk), CloseCode.FORBIDDEN, bob.pk)
+    ]
+
+
+def test_members_can_be_removed_by_query_parameter(secret, alice, bob):
+    services.membership_grant(room=secret, user=bob)
+    response = client_for(alice).delete("/api/rooms/secret/members/?username=bob")
+    assert response.status_code == 204
+    assert not Membership.objects.filter(room=secret, user=bob).exists()
+
+
+def test_only_the_owner_manages_the_whitelist(secret, alice, bob, carol):
+    services.membership_grant(room=secret, user=bob)
+    member = client_for(bob)
+    assert (
+        member.post(
+            "/api/rooms/secret/members/", {"username": "carol"}, format="json"
+        ).status_code
+        == 403
+    )
+    assert (
+        member.delete(
+            "/api/rooms/secret/members/", {"username": "alice"}, format="json"
+        ).status_code
+        == 403
+    )
+    assert client_for(carol).get("/api/rooms/secret/members/").status_code == 403
+
+
+def test_member_changes_name_a_real_user_and_spare_the_owner(secret, alice):
+    owner = client_for(alice)
+    missing = owner.post(
+        "/api/rooms/secret/members/", {"username": "ghost"}, format="json"
+    )
+    assert missing.status_code == 400 and "username" in missing.json()
+    itself = owner.delete(
+        "/api/rooms/secret/members/", {"username": "alice"}, format="json"
+    )
+    assert itself.status_code == 400
+
+
+# --- presence -------------------------------------------------------------------------------
+
+
+def test_presence_lists_each_online_user_once_paginated(lobby, alice, bob, carol):
+    for conn, user, slug in [
+        ("a1", alice, "lobby"),
+        ("a2", alice, "lobby"),
+        ("b1", bob, "lobby"),
+        ("c1", carol, "other"),
+    ]:
+        ws_services.connection_open(
+            connection_id=conn,
+            process_id="p",
+            user_id=user.pk,
+            route="chat",
+            room_key=slug,
+            max_per_user=0,
+            lease_seconds=30,
+        )
+    body = client_for(carol).get("/api/rooms/lobby/presence/").json()
+    assert body["count"] == 2
+    assert body["results"] == [
+        {"id": alice.pk, "username": "alice"},
+        {"id": bob.pk, "username": "bob"},
+    ]
+
+
+def test_unknown_api_paths_answer_json(alice):
+    response = client_for(alice).get("/api/rooms/lobby/nothing-here/")
+    assert response.status_code == 404
+    assert response["Content-Type"].startswith("application/json")

@@ -1,0 +1,266 @@
+"""The serving process: uvicorn with a graceful drain, and the transport guards it lacks.
+
+uvicorn is the HTTP and WebSocket engine; three things are added here, each a fault a
+production server meets:
+
+- SIGTERM drains (`lifespan.drain`: /readyz 503, new handshakes refused, every socket closed
+  with 1012) before uvicorn shuts down, and the process exits 0, within a hard bound.
+- A connection that never completes its HTTP request head (slowloris, a half-open TCP
+  connect) is dropped after `HTTP_HEADER_TIMEOUT` seconds; a request head over
+  `HTTP_MAX_HEADER_BYTES` is answered 431. uvicorn's httptools protocol arms no timer
+  before the first request, so an idle connection would otherwise stay forever.
+- A WebSocket whose peer stopped reading: uvicorn's send waits for the transport to become
+  writable, so the base consumer's outbound queue fills and it closes the socket with
+  4503; but that close frame would wait for writability too, forever. Here a close while
+  the transport is paused is queued behind the backlog and the connection is dropped
+  after a short grace, so a peer that never reads cannot pin a socket or its memory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import os
+import signal
+import threading
+from typing import Any
+
+import uvicorn
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+from uvicorn.supervisors import multiprocess
+
+log = logging.getLogger("realtime.server")
+
+
+@functools.cache
+def _limits() -> tuple[float, int, float]:
+    """(HTTP_HEADER_TIMEOUT, HTTP_MAX_HEADER_BYTES, WS_CLOSE_GRACE), read once per process."""
+    from django.conf import settings
+
+    return (
+        float(settings.HTTP_HEADER_TIMEOUT),
+        int(settings.HTTP_MAX_HEADER_BYTES),
+        float(settings.WS_CLOSE_GRACE),
+    )
+
+
+#: seconds past DRAIN_TIMEOUT after which a draining process exits whatever is pending
+DRAIN_HARD_MARGIN = 15.0
+
+
+class GuardedHttpProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol with a request-head deadline and size bound."""
+
+    _head_timer: asyncio.TimerHandle | None = None
+    _head_bytes = 0
+    _in_head = True
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._arm_head_timer()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm_head_timer()
+        super().connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        if self._in_head:
+            self._head_bytes += len(data)
+            if self._head_bytes > _limits()[1]:
+                self._disarm_head_timer()
+                self._reply_and_close(431, b"Request Header Fields Too Large")
+                return
+        super().data_received(data)
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self._in_head = True
+        self._head_bytes = 0
+        self._arm_head_timer()
+
+    def on_headers_complete(self) -> None:
+        self._in_head = False
+        self._disarm_head_timer()
+        super().on_headers_complete()
+
+    def _arm_head_timer(self) -> None:
+        timeout = _limits()[0]
+        if self._head_timer is None and timeout > 0:
+            self._head_timer = self.loop.call_later(timeout, self._head_timeout)
+
+    def _disarm_head_timer(self) -> None:
+        if self._head_timer is not None:
+            self._head_timer.cancel()
+            self._head_timer = None
+
+    def _head_timeout(self) -> None:
+        self._head_timer = None
+        if self._in_head and not self.transport.is_closing():
+            log.info(
+                "request head timeout: connection dropped",
+                extra={"client": self.client},
+            )
+            self.transport.abort()
+
+    def _reply_and_close(self, status: int, reason: bytes) -> None:
+        if not self.transport.is_closing():
+            self.transport.write(
+                b"HTTP/1.1 %d %s\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+                % (status, reason)
+            )
+            self.transport.close()
+
+
+class GuardedWebSocketProtocol(WebSocketsSansIOProtocol):
+    """uvicorn's sans-I/O WebSocket protocol; a close never waits on a peer that does not read."""
+
+    _abort_timer: asyncio.TimerHandle | None = None
+
+    async def send(self, message: Any) -> None:
+        if (
+            message["type"] == "websocket.close"
+            and self.handshake_complete
+            and self.initial_response is None
+            and not self.close_sent
+            and not self.disconnected
+            and not self.writable.is_set()
+        ):
+            self._close_paused(
+                int(message.get("code", 1000)), message.get("reason") or ""
+            )
+            return
+        await super().send(message)
+        if (
+            self.close_sent
+            and self.close_timer is not None
+            and self._abort_timer is None
+        ):
+            # uvicorn's close timer calls transport.close(), which waits for the write
+            # buffer to drain; a peer that stopped reading never lets it.
+            self.close_timer.cancel()
+            self.close_timer = None
+            self._abort_timer = self.loop.call_later(self.close_timeout, self._abort)
+
+    def _close_paused(self, code: int, reason: str) -> None:
+        """Queue the close frame behind the unread backlog; drop the connection soon after."""
+        self.queue.put_nowait(
+            {"type": "websocket.disconnect", "code": code, "reason": reason}
+        )
+        try:
+            self.conn.send_close(code, reason)
+            self.transport.write(b"".join(self.conn.data_to_send()))
+        except Exception:  # the protocol state says the connection is already closing
+            log.debug("close frame not queued")
+        self.close_sent = True
+        self._abort_timer = self.loop.call_later(_limits()[2], self._abort)
+
+    def _abort(self) -> None:
+        self._abort_timer = None
+        if not self.transport.is_closing() or self.transport.get_write_buffer_size():
+            self.transport.abort()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._abort_timer is not None:
+            self._abort_timer.cancel()
+            self._abort_timer = None
+        super().connection_lost(exc)
+
+
+class DrainingServer(uvicorn.Server):
+    """uvicorn.Server whose first SIGTERM/SIGINT drains sockets, then exits 0.
+
+    uvicorn re-raises a caught signal after its own shutdown (the exit status would say
+    "killed by SIGTERM"); a drained exit is a clean one, so the signal is not recorded.
+    A second signal forces the exit; a watchdog ends a drain that overruns its bound.
+    """
+
+    _draining: asyncio.Task[None] | None = None
+
+    def handle_exit(self, sig: int, frame: Any) -> None:
+        if sig not in (signal.SIGTERM, signal.SIGINT):
+            return super().handle_exit(sig, frame)
+        if self._draining is not None or self.should_exit:
+            self.should_exit = True
+            self.force_exit = True
+            return
+        from django.conf import settings
+
+        bound = float(settings.DRAIN_TIMEOUT) + DRAIN_HARD_MARGIN
+        watchdog = threading.Timer(bound, self._overrun, args=(bound,))
+        watchdog.daemon = True
+        watchdog.start()
+        loop = asyncio.get_event_loop()
+
+        def start() -> None:
+            self._draining = loop.create_task(self._drain_then_exit())
+
+        loop.call_soon_threadsafe(start)
+
+    async def _drain_then_exit(self) -> None:
+        from realtime.ws.lifespan import drain
+
+        try:
+            await drain()
+        except Exception:
+            log.exception("drain failed; shutting down anyway")
+        finally:
+            self.should_exit = True
+
+    @staticmethod
+    def _overrun(bound: float) -> None:
+        log.error("drain overran its bound of %.0fs: exiting now", bound)
+        logging.shutdown()
+        os._exit(70)
+
+
+class DrainingWorker(multiprocess.Process):
+    """A `--workers` child: the same draining server as a single process."""
+
+    @property
+    def server(self) -> uvicorn.Server:
+        if self._server is None:
+            self._server = DrainingServer(config=self.config)
+        return self._server
+
+
+def build_config(*, host: str, port: int, workers: int) -> uvicorn.Config:
+    """The one uvicorn configuration `manage.py serve` and `make cluster` run."""
+    from django.conf import settings
+
+    return uvicorn.Config(
+        "realtime.asgi:application",
+        host=host,
+        port=port,
+        loop="uvloop",
+        http=GuardedHttpProtocol,
+        ws="realtime.ws.server:GuardedWebSocketProtocol",
+        ws_max_size=settings.WS_MAX_FRAME_BYTES,
+        ws_per_message_deflate=False,
+        ws_ping_interval=None,  # the protocol's own heartbeat and 4408 do this job
+        lifespan="on",
+        log_config=None,  # Django's LOGGING (redaction, JSON) is the only config
+        access_log=False,  # RequestContextMiddleware writes a redacted access line
+        proxy_headers=True,
+        forwarded_allow_ips=os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1"),
+        timeout_keep_alive=5,
+        # the drain already closed every socket; this bounds what is left (HTTP requests)
+        timeout_graceful_shutdown=5,
+        workers=workers if workers > 1 else None,
+    )
+
+
+def serve(*, host: str, port: int, workers: int = 1) -> None:
+    """Run the server in the foreground: one process, or `workers` behind one port."""
+    config = build_config(host=host, port=port, workers=workers)
+    if workers > 1:
+        # The supervisor makes every worker (at start, after a crash, on SIGTTIN) from
+        # this module-level name; this process is only the supervisor, so swap it here.
+        # Each worker is a spawned interpreter: it imports Django afresh and so computes
+        # its own conf.PROCESS_ID, hub, lease and registry rows.
+        multiprocess.Process = DrainingWorker  # type: ignore[misc]
+        sock = config.bind_socket()
+        multiprocess.Multiprocess(config, sockets=[sock]).run()
+    else:
+        DrainingServer(config).run()

@@ -1,0 +1,62 @@
+"""Fixtures of the cluster, chaos and security tests."""
+
+from __future__ import annotations
+
+import contextlib
+import subprocess
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from realtime import testing
+
+
+@pytest.fixture
+def cluster(
+    pg_database: str, own_redis: testing.Redis, tmp_path: Path
+) -> Iterator[Callable[..., list[testing.Server]]]:
+    """`cluster(n, **env)`: n real server processes on one PostgreSQL database and one Redis.
+
+    The Redis is the test's own: a chaos test may stop it, and no other test's events share
+    its groups. Leases are short so sweeps happen within a test's time. The servers stop
+    (all at once) before their Redis and database go away.
+    """
+    servers: list[testing.Server] = []
+    migrated: list[bool] = []
+
+    def make(
+        n: int = 2, *, database_url: str | None = None, **env: Any
+    ) -> list[testing.Server]:
+        env.setdefault("WS_PROCESS_LEASE_SECONDS", "6")
+        # These tests send as fast as they can; the rate limit is tests/security's subject.
+        env.setdefault("WS_MESSAGE_RATE", "10000")
+        env.setdefault("WS_MESSAGE_BURST", "10000")
+        if not migrated:
+            direct = testing.base_env(DATABASE_URL=pg_database)
+            testing.manage(direct, "migrate", "--noinput", "-v0")
+            migrated.append(True)
+        full = testing.base_env(
+            DATABASE_URL=database_url or pg_database, REDIS_URL=own_redis.url, **env
+        )
+        made = [testing.Server(env=full, workdir=tmp_path) for _ in range(n)]
+        servers.extend(made)
+        return [server.start() for server in made]
+
+    yield make
+    stop_all(servers)
+
+
+def stop_all(servers: list[testing.Server]) -> None:
+    """SIGTERM every server at once, then wait (killing what lingers)."""
+    for server in servers:
+        server.terminate()
+    for server in servers:
+        if server.proc is None:
+            continue
+        try:
+            server.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(Exception):
+                server.kill()

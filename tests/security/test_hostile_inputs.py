@@ -1,0 +1,443 @@
+"""Hostile inputs and faults against a real server (docs/security.md lists them).
+
+Each test asserts the exact answer (HTTP status before accept, close code, error frame
+code, JSON 4xx) and that the bystander's open sockets noticed nothing.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import json
+import socket
+import time
+
+import jwt
+import pytest
+from websockets.exceptions import ConnectionClosed
+
+from realtime import testing
+from tests.support import (
+    DEADLINE,
+    Frames,
+    chat,
+    client_frame,
+    close_code,
+    heartbeat_ok,
+    http_get,
+    raw_handshake,
+    read_close_code,
+    recv_json,
+    refused_status,
+    ws,
+)
+
+pytestmark = [pytest.mark.e2e]
+
+LONG = "x" * 4001
+
+
+def _attacker(hostile, users) -> Frames:
+    conn, _ = chat(hostile, users["mallory"], "lobby")
+    return Frames(conn)
+
+
+# --- bad frames on an open chat socket: an error frame, the socket stays -------------------
+
+BAD_FRAMES = [
+    pytest.param('{"type":', "bad_json", id="malformed-json"),
+    pytest.param("[1, 2, 3]", "bad_json", id="json-array"),
+    pytest.param('"message"', "bad_json", id="json-string"),
+    pytest.param("null", "bad_json", id="json-null"),
+    pytest.param('{"body":"hi"}', "invalid", id="missing-type"),
+    pytest.param('{"type":5,"body":"hi"}', "invalid", id="type-not-a-string"),
+    pytest.param('{"type":"nope"}', "unknown_type", id="unknown-type"),
+    pytest.param(
+        '{"type":"websocket.disconnect","code":1000}',
+        "unknown_type",
+        id="type-websocket.disconnect",
+    ),
+    pytest.param(
+        '{"type":"chat.message","body":"x"}', "unknown_type", id="type-chat.message"
+    ),
+    pytest.param('{"type":"_on_auth","token":"x"}', "unknown_type", id="type-_on_auth"),
+    pytest.param('{"type":"__init__"}', "unknown_type", id="type-__init__"),
+    pytest.param(
+        '{"type":"hub.relay","topic":"user.1"}', "unknown_type", id="type-hub.relay"
+    ),
+    pytest.param('{"type":"message","body":5}', "invalid", id="body-not-a-string"),
+    pytest.param(
+        '{"type":"message","body":"hi","client_id":7}',
+        "invalid",
+        id="client_id-not-a-string",
+    ),
+    pytest.param(
+        '{"type":"message","body":"hi","is_staff":true}', "invalid", id="extra-field"
+    ),
+    pytest.param('{"type":"heartbeat","x":1}', "invalid", id="heartbeat-extra-field"),
+    pytest.param('{"type":"message","body":""}', "invalid", id="empty-body"),
+    pytest.param('{"type":"message","body":"   \\n\\t "}', "invalid", id="blank-body"),
+    pytest.param(
+        json.dumps({"type": "message", "body": LONG}), "too_large", id="over-long-body"
+    ),
+    pytest.param(
+        json.dumps({"type": "message", "body": "hi", "client_id": "c" * 65}),
+        "invalid",
+        id="over-long-client_id",
+    ),
+    pytest.param(
+        '{"type":"auth","token":"not-a-jwt"}', "invalid", id="auth-frame-junk-token"
+    ),
+    pytest.param('{"type":"auth"}', "invalid", id="auth-frame-no-token"),
+]
+
+
+@pytest.mark.parametrize(("text", "code"), BAD_FRAMES)
+def test_a_bad_frame_gets_an_error_frame_and_the_socket_stays(
+    hostile, users, bystander, text, code
+):
+    attacker = _attacker(hostile, users)
+    try:
+        attacker.conn.send(text)
+        error = attacker.until(lambda f: f.get("type") == "error")
+        assert error["code"] == code, error
+        assert not [
+            f for f in attacker.seen if f.get("type") == "message"
+        ]  # nothing stored
+        assert heartbeat_ok(attacker.conn)
+    finally:
+        attacker.conn.close()
+    bystander.undisturbed()
+
+
+def test_a_token_for_another_user_in_an_auth_frame_is_refused(
+    hostile, users, bystander
+):
+    attacker = _attacker(hostile, users)
+    try:
+        attacker.conn.send(json.dumps({"type": "auth", "token": users["carol"].access}))
+        error = attacker.until(lambda f: f.get("type") == "error")
+        assert error["code"] == "invalid" and "another user" in error["detail"]
+        # Still mallory: a message goes out under her name, not carol's.
+        attacker.conn.send(
+            json.dumps({"type": "message", "body": "who am i", "client_id": "w-1"})
+        )
+        mine = attacker.until(
+            lambda f: f.get("type") == "message" and f["body"] == "who am i"
+        )
+        assert mine["user"]["username"] == "mallory"
+    finally:
+        attacker.conn.close()
+    bystander.undisturbed()
+
+
+# --- faults that close the socket ----------------------------------------------------------
+
+
+def test_an_oversized_frame_closes_1009(hostile, users, bystander):
+    attacker = _attacker(hostile, users)
+    attacker.conn.send("x" * (64 * 1024 + 1))
+    assert close_code(attacker.conn) == 1009
+    bystander.undisturbed()
+
+
+def test_a_binary_frame_on_chat_closes_1003(hostile, users, bystander):
+    attacker = _attacker(hostile, users)
+    attacker.conn.send(b"\x00\x01binary")
+    assert close_code(attacker.conn) == 1003
+    bystander.undisturbed()
+
+
+def test_invalid_utf8_in_a_text_frame_closes_1007(hostile, users, bystander):
+    sock, head = raw_handshake(
+        hostile.port, f"/ws/chat/lobby/?token={users['mallory'].access}"
+    )
+    try:
+        assert head.startswith(b"HTTP/1.1 101"), head
+        sock.sendall(client_frame(b'{"type":"message","body":"\xff\xfe"}', opcode=0x1))
+        assert read_close_code(sock) == 1007
+    finally:
+        sock.close()
+    bystander.undisturbed()
+
+
+def test_too_many_invalid_frames_close_4400(hostile, users, bystander):
+    attacker = _attacker(hostile, users)
+    for _ in range(5):  # WS_MAX_INVALID_FRAMES
+        attacker.conn.send('{"type":"nope"}')
+    assert close_code(attacker.conn) == 4400
+    assert len([f for f in attacker.seen if f.get("type") == "error"]) <= 5
+    bystander.undisturbed()
+
+
+def test_a_flood_gets_rate_limited_then_closes_4429(hostile, users, bystander):
+    attacker = _attacker(hostile, users)
+    with contextlib.suppress(ConnectionClosed):
+        for _ in range(40):  # burst 10, then 5 refusals (WS_RATE_ABUSE_LIMIT) close it
+            attacker.conn.send('{"type":"heartbeat"}')
+    with pytest.raises(ConnectionClosed) as closed:
+        attacker.until(lambda f: False)
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 4429
+    codes = [f["code"] for f in attacker.seen if f.get("type") == "error"]
+    assert codes == ["rate_limited"] * 4  # the fifth refusal is the close
+    bystander.undisturbed()
+
+
+def test_the_per_user_connection_cap_closes_4429(hostile, users, bystander):
+    mallory = users["mallory"]
+    opened = [
+        chat(hostile, mallory, "lobby")[0] for _ in range(3)
+    ]  # WS_MAX_CONNECTIONS_PER_USER
+    try:
+        extra = ws(f"{hostile.ws_url}/ws/chat/lobby/?token={mallory.access}")
+        assert close_code(extra) == 4429  # after accept: the browser can tell why
+        assert all(heartbeat_ok(c) for c in opened)
+    finally:
+        for c in opened:
+            c.close()
+    bystander.undisturbed()
+
+
+# --- handshake refusals: HTTP 403 before accept ---------------------------------------------
+
+
+def _claims(token: str) -> dict:
+    return jwt.decode(token, options={"verify_signature": False})
+
+
+def _b64(data: dict) -> str:
+    return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
+
+
+def _bad_token(kind: str, users) -> str | None:
+    mallory = users["mallory"]
+    claims = _claims(mallory.access)
+    if kind == "missing":
+        return None
+    if kind == "malformed":
+        return "not.a.jwt"
+    if kind == "expired":
+        return jwt.encode(
+            {**claims, "exp": int(time.time()) - 60}, testing.TEST_SECRET, "HS256"
+        )
+    if kind == "forged-signature":
+        return jwt.encode({**claims}, "an attacker's key, not the server's", "HS256")
+    if kind == "alg-none":
+        return f"{_b64({'alg': 'none', 'typ': 'JWT'})}.{_b64(claims)}."
+    if kind == "refresh-as-access":
+        return mallory.refresh
+    if kind == "claims-other-user":  # carol's id in mallory's token, re-signed wrongly
+        return jwt.encode(
+            {**claims, "user_id": str(users["carol"].id)}, "guess", "HS256"
+        )
+    raise AssertionError(kind)
+
+
+@pytest.mark.parametrize(
+    "kind",
+    [
+        "missing",
+        "malformed",
+        "expired",
+        "forged-signature",
+        "alg-none",
+        "refresh-as-access",
+        "claims-other-user",
+    ],
+)
+@pytest.mark.parametrize("where", ["query", "header"])
+def test_a_bad_token_is_refused_with_403_before_accept(
+    hostile, users, bystander, kind, where
+):
+    token = _bad_token(kind, users)
+    if where == "query":
+        url = f"{hostile.ws_url}/ws/chat/lobby/" + (f"?token={token}" if token else "")
+        assert refused_status(url) == 403
+    else:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        assert (
+            refused_status(
+                f"{hostile.ws_url}/ws/notify/user/{users['mallory'].id}/",
+                headers=headers,
+            )
+            == 403
+        )
+    bystander.undisturbed()
+
+
+def _shell(server, code: str) -> None:
+    server.manage(
+        "shell", "-c", "from django.contrib.auth import get_user_model as g; " + code
+    )
+
+
+def test_a_token_of_an_inactive_user_is_refused_with_403(hostile, users, bystander):
+    user = hostile.api.user("ivan")
+    _shell(hostile, f"g().objects.filter(pk={user.id}).update(is_active=False)")
+    assert refused_status(f"{hostile.ws_url}/ws/chat/lobby/?token={user.access}") == 403
+    bystander.undisturbed()
+
+
+def test_a_token_of_a_deleted_user_is_refused_with_403(hostile, users, bystander):
+    user = hostile.api.user("dora")
+    _shell(hostile, f"g().objects.filter(pk={user.id}).delete()")
+    assert refused_status(f"{hostile.ws_url}/ws/chat/lobby/?token={user.access}") == 403
+    bystander.undisturbed()
+
+
+@pytest.mark.parametrize(
+    "origin",
+    [
+        "http://evil.example",
+        "null",
+        "https://127.0.0.1.evil.example",
+        "file://",
+        "javascript:alert(1)",
+    ],
+)
+def test_a_foreign_or_null_origin_is_refused_with_403(
+    hostile, users, bystander, origin
+):
+    url = f"{hostile.ws_url}/ws/chat/lobby/?token={users['mallory'].access}"
+    assert refused_status(url, headers={"Origin": origin}) == 403
+    bystander.undisturbed()
+
+
+# --- authenticated, but not allowed there: a close after accept ------------------------------
+
+
+@pytest.mark.parametrize(
+    "path_id", ["other", "abc", "-1", "0", "1e3", "9" * 30, "%00", "1;2"]
+)
+def test_another_users_or_a_junk_notify_id_closes_4403(
+    hostile, users, bystander, path_id
+):
+    target = str(users["carol"].id) if path_id == "other" else path_id
+    conn = ws(
+        f"{hostile.ws_url}/ws/notify/user/{target}/?token={users['mallory'].access}"
+    )
+    assert close_code(conn) == 4403
+    bystander.undisturbed()
+
+
+@pytest.mark.parametrize(
+    "slug",
+    [
+        "..%2F..%2Fetc%2Fpasswd",
+        "%2e%2e",
+        "lobby%00",
+        "no-such-room",
+        "a" * 300,
+        "lobby%2F..%2Fsecret",
+    ],
+)
+def test_path_traversal_or_unknown_room_slug_closes_4404(
+    hostile, users, bystander, slug
+):
+    conn = ws(f"{hostile.ws_url}/ws/chat/{slug}/?token={users['mallory'].access}")
+    assert close_code(conn) == 4404
+    bystander.undisturbed()
+
+
+def test_a_private_room_without_whitelist_closes_4403(hostile, users, bystander):
+    conn = ws(f"{hostile.ws_url}/ws/chat/secret/?token={users['mallory'].access}")
+    assert close_code(conn) == 4403
+    bystander.undisturbed()
+
+
+# --- HTTP-level faults -----------------------------------------------------------------------
+
+
+def test_a_very_long_url_is_answered_431(hostile, users, bystander):
+    sock = socket.create_connection(("127.0.0.1", hostile.port), timeout=DEADLINE)
+    try:
+        sock.sendall(
+            f"GET /ws/chat/{'a' * 100_000}/ HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode()
+        )
+        assert sock.recv(64).startswith(b"HTTP/1.1 431")
+    finally:
+        sock.close()
+    bystander.undisturbed()
+
+
+def test_a_plain_http_request_to_a_socket_path_is_404_and_to_an_api_path_json(
+    hostile, users, bystander
+):
+    status, _ = http_get(f"{hostile.url}/ws/chat/lobby/")
+    assert status == 404
+    status, body = http_get(f"{hostile.url}/api/no-such-thing/")
+    assert status == 404 and body == {"detail": "Not found."}
+    bystander.undisturbed()
+
+
+@pytest.mark.parametrize(
+    "path", ["/api/rooms/", "/healthz", "/admin/", "/ws/", "/ws/echo/../chat/lobby/"]
+)
+def test_a_websocket_to_an_http_path_is_refused_with_403(
+    hostile, users, bystander, path
+):
+    assert (
+        refused_status(f"{hostile.ws_url}{path}?token={users['mallory'].access}") == 403
+    )
+    bystander.undisturbed()
+
+
+def test_a_slow_handshake_neither_blocks_others_nor_stays(hostile, users, bystander):
+    idle = socket.create_connection(("127.0.0.1", hostile.port), timeout=DEADLINE)
+    slowloris = socket.create_connection(("127.0.0.1", hostile.port), timeout=DEADLINE)
+    try:
+        slowloris.sendall(b"GET /ws/chat/lobby/ HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+        # Others are served while those two hang on.
+        conn, welcome = chat(hostile, users["alice"], "lobby")
+        conn.close()
+        assert welcome["room"] == "lobby"
+        started = time.monotonic()
+        for sock in (idle, slowloris):
+            slowloris.sendall(b"X-Drip: 1\r\n") if sock is slowloris else None
+            with (
+                pytest.raises((ConnectionResetError, BrokenPipeError))
+                if False
+                else _closed()
+            ):
+                assert sock.recv(1024) == b""
+        assert time.monotonic() - started < 3 + 10  # HTTP_HEADER_TIMEOUT + a bound
+    finally:
+        idle.close()
+        slowloris.close()
+    bystander.undisturbed()
+
+
+class _closed:
+    """Accepts either way a dropped connection shows itself to recv(): b"" or a reset."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, exc, tb):
+        return kind is ConnectionResetError
+
+
+def test_a_token_in_the_url_never_appears_in_the_server_log(hostile, users, bystander):
+    token = users["mallory"].access
+    conn, _ = chat(hostile, users["mallory"], "lobby")
+    conn.close()
+    refused_status(
+        f"{hostile.ws_url}/ws/chat/lobby/?token={token}x"
+    )  # a refused one too
+    http_get(f"{hostile.url}/api/rooms/?token={token}")
+    log = hostile.log_text()
+    assert "lobby" in log  # the socket and request lines are there...
+    assert token not in log and token.split(".")[2] not in log  # ...the token is not
+    bystander.undisturbed()
+
+
+def test_a_half_open_socket_is_closed_4408(server_factory, bystander):
+    # Its own server: the heartbeat interval of 1 s would close every idle test socket.
+    server = server_factory(WS_HEARTBEAT_INTERVAL="1")
+    user = server.api.user("hal")
+    conn = ws(f"{server.ws_url}/ws/notify/user/{user.id}/?token={user.access}")
+    assert recv_json(conn)["type"] == "welcome"
+    started = time.monotonic()
+    assert close_code(conn) == 4408  # no frame within 2.5 intervals
+    assert 2.0 <= time.monotonic() - started < 2.5 + 5
+    bystander.undisturbed()
