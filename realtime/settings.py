@@ -110,6 +110,11 @@ elif DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
             "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
         }
     )
+    # Keep connections: socket work hops into Django's sync thread for every query, and
+    # the default (close after each use) reopened SQLite with its PRAGMAs every time,
+    # a fifth of a handshake's CPU. Health checks reopen one that broke.
+    DATABASES["default"]["CONN_MAX_AGE"] = None
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- channel layer: in-memory for one process, Redis for a cluster -------------------
