@@ -130,15 +130,20 @@ def outbox_put_many(*, events: list[tuple[str, dict[str, Any]]]) -> None:
     )
 
 
-def outbox_take(*, after_id: int, limit: int = 500) -> list[tuple[int, str, dict[str, Any]]]:
-    """Events queued after `after_id`, oldest first; old rows are pruned on the way."""
-    rows = list(
+def outbox_take(*, after_id: int, limit: int = 5000) -> list[tuple[int, str, dict[str, Any]]]:
+    """Events queued after `after_id`, oldest first (a read: polling takes no write lock)."""
+    return list(
         Outbox.objects.filter(id__gt=after_id).order_by("id").values_list("id", "topic", "payload")[
             :limit
         ]
     )
-    Outbox.objects.filter(created__lt=timezone.now() - dt.timedelta(minutes=5)).delete()
-    return rows
+
+
+def outbox_prune(*, older_than_seconds: float = 300) -> int:
+    """Delete outbox rows every serving process has long since read."""
+    cutoff = timezone.now() - dt.timedelta(seconds=older_than_seconds)
+    deleted, _ = Outbox.objects.filter(created__lt=cutoff).delete()
+    return deleted
 
 
 def outbox_last_id() -> int:
