@@ -10,7 +10,6 @@ from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from rest_framework.exceptions import NotAcceptable
 from rest_framework.negotiation import BaseContentNegotiation, DefaultContentNegotiation
-from rest_framework.views import exception_handler
 
 from realtime.ws.logs import redact, trace_from_headers
 from realtime.ws.logs import trace_id as log_trace_id
@@ -101,6 +100,10 @@ _DETAILS = {
 
 def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Any:
     """DRF's handler; anything it does not know becomes a JSON 500, never an HTML page."""
+    # Imported here: rest_framework.views reads DEFAULT_CONTENT_NEGOTIATION_CLASS, which
+    # names this module, at import time (a circular import when middleware loads first).
+    from rest_framework.views import exception_handler
+
     response = exception_handler(exc, context)
     if response is None:
         logging.getLogger("realtime.api").exception("unhandled API error", exc_info=exc)
