@@ -7,21 +7,22 @@ server answers the handshake with HTTP 403 and nothing else is sent (PROTOCOL.md
 from __future__ import annotations
 
 import logging
+from importlib import import_module
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from asgiref.sync import sync_to_async
 from channels.auth import get_user
 from channels.db import database_sync_to_async
-from channels.sessions import CookieMiddleware, SessionMiddleware
+from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
+from django.http.cookie import parse_cookie
 from django.http.request import split_domain_port, validate_host
 
 from realtime.ws import metrics
 from realtime.ws.auth import BadCredentials, Credentials, credentials_from_token
 from realtime.ws.conf import setting
 from realtime.ws.hub import hub
-from realtime.ws.logs import redact, trace_from_headers
+from realtime.ws.logs import trace_from_headers
 from realtime.ws.ratelimit import KeyedBuckets
 
 log = logging.getLogger("realtime.gate")
@@ -110,7 +111,12 @@ class SocketGate:
     async def _credentials(self, scope: dict[str, Any], raw: str | None) -> Credentials | None:
         if raw is not None:
             return await database_sync_to_async(credentials_from_token)(raw)
-        if "session" in scope:
+        session_key = session_key_from_headers(scope.get("headers", []))
+        if session_key:
+            # Loaded lazily, in get_user()'s database thread. No session middleware wraps
+            # `send`: sockets never write the session, and a wrapper costs every frame.
+            engine = import_module(settings.SESSION_ENGINE)
+            scope["session"] = engine.SessionStore(session_key=session_key)
             user = await get_user(scope)
             if user is not None and user.is_authenticated:
                 if not user.is_active:
@@ -126,9 +132,17 @@ class SocketGate:
             await send({"type": "websocket.close", "code": 1008})
 
 
+def session_key_from_headers(headers: list[tuple[bytes, bytes]]) -> str | None:
+    """The Django session cookie's value, if the handshake carries one."""
+    name = settings.SESSION_COOKIE_NAME
+    for key, value in headers:
+        if key.lower() == b"cookie":
+            cookies = parse_cookie(value.decode("latin-1"))
+            if cookies.get(name):
+                return cookies[name]
+    return None
+
+
 def socket_gate(inner: Any) -> Any:
-    """The full stack: cookies and session (lazy) for browser clients, then the gate."""
-    return CookieMiddleware(SessionMiddleware(SocketGate(inner)))
-
-
-__all__ = ["SocketGate", "socket_gate", "origin_allowed", "route_of", "redact", "sync_to_async"]
+    """The stack in front of every socket route (the session cookie is read by the gate)."""
+    return SocketGate(inner)
