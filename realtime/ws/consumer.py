@@ -382,12 +382,55 @@ class SocketConsumer:
             self._outbox.clear()
             asyncio.get_running_loop().create_task(self.close(CloseCode.TOO_SLOW))
             return
+        metrics.frames_out(self.route, kind).inc()
+        if self._writer is None and not self._outbox:
+            self._send_eagerly(text)
+            return
         if self._outbox:
             metrics.OUTBOUND_BACKLOG.observe(len(self._outbox))
         self._outbox.append(text)
-        metrics.FRAMES_OUT.labels(route=self.route, type=kind).inc()
         if self._writer is None:
             self._writer = asyncio.get_running_loop().create_task(self._drain())
+
+    def _send_eagerly(self, item: str | bytes) -> None:
+        """Send now, without a task, when the transport takes the frame at once.
+
+        A broadcast reaches every member's socket; a task per member per frame was the
+        largest cost of fan-out. The server's send completes without suspending while its
+        transport is writable, so its first step is driven here (what Python 3.12's eager
+        tasks do); only a send that must wait (flow control) gets a writer task.
+        """
+        key = "bytes" if isinstance(item, bytes) else "text"
+        coro = self.base_send({"type": "websocket.send", key: item})
+        try:
+            waiting = coro.send(None)
+        except StopIteration:
+            return
+        except Exception:
+            return  # the peer went away; the disconnect message ends the consumer
+        self._writer = asyncio.get_running_loop().create_task(self._finish_send(coro, waiting))
+
+    async def _finish_send(self, coro: Any, waiting: Any) -> None:
+        """Finish a send that suspended on `waiting`, then drain what queued meanwhile."""
+        try:
+            while True:
+                if waiting is None:  # a bare yield (sleep(0)): just let the loop turn
+                    await asyncio.sleep(0)
+                else:
+                    await asyncio.wait((waiting,))
+                try:
+                    waiting = coro.send(None)
+                except StopIteration:
+                    break
+        except asyncio.CancelledError:
+            coro.close()
+            raise
+        except Exception:
+            coro.close()
+            self._outbox.clear()
+            self._writer = None
+            return
+        await self._drain()
 
     async def _drain(self) -> None:
         try:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import Counter, Gauge, Histogram
 
 SOCKETS_OPEN = Gauge("realtime_sockets_open", "Live sockets by route.", ["route"])
@@ -75,3 +77,14 @@ def _zero_known_series() -> None:
 
 
 _zero_known_series()
+
+
+_frames_out_children: dict[tuple[str, str], Any] = {}
+
+
+def frames_out(route: str, kind: str) -> Any:
+    """FRAMES_OUT's child for (route, kind), cached: fan-out counts every frame it sends."""
+    child = _frames_out_children.get((route, kind))
+    if child is None:
+        child = _frames_out_children[(route, kind)] = FRAMES_OUT.labels(route=route, type=kind)
+    return child

@@ -392,10 +392,19 @@ async def test_an_outbound_backlog_over_its_bound_closes_4503(
     settings.WS_MAX_OUTBOUND_BACKLOG = 5
     comm = socket_for()
     await opened(comm)
+    (consumer,) = hub.sockets
+    real_send = consumer.base_send
+    never = asyncio.Event()
+
+    async def peer_reads_nothing(message):
+        # The transport refuses more data (flow control): frames wait; a close still goes.
+        if message["type"] == "websocket.send":
+            await never.wait()
+        await real_send(message)
+
+    consumer.base_send = peer_reads_nothing
     frame = orjson.dumps({"type": "system", "body": "x"}).decode()
-    for _ in range(
-        20
-    ):  # all queued before the writer runs once: a consumer that cannot keep up
+    for _ in range(20):
         hub.publish_nowait(user_topic(alice.pk), Event(text=frame, kind="system"))
     code, _frames = await close_code(comm)
     assert code == CloseCode.TOO_SLOW
