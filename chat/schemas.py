@@ -99,6 +99,25 @@ def message_frame(message: Any, *, room_slug: str | None = None) -> MessageOut:
     }
 
 
+#: The columns message_row_frame() reads: frames straight from rows, no model instances.
+MESSAGE_ROW = ("id", "seq", "user_id", "user__username", "body", "created", "client_id")
+
+
+def message_row_frame(row: tuple[Any, ...], *, room_slug: str) -> MessageOut:
+    """message_frame() from a MESSAGE_ROW tuple (history pages: 50 to 500 rows a handshake)."""
+    msg_id, seq, user_id, username, body, created, client_id = row
+    return {
+        "type": "message",
+        "id": msg_id,
+        "seq": seq,
+        "room": room_slug,
+        "user": user_out(user_id, username),
+        "body": body,
+        "ts": iso(created),
+        "client_id": client_id,
+    }
+
+
 def presence_frame(
     *, joins: Iterable[UserOut], leaves: Iterable[UserOut], count: int
 ) -> dict[str, Any]:

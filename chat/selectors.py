@@ -9,7 +9,13 @@ from django.contrib.auth import get_user_model
 from django.db.models import Exists, OuterRef, Q, QuerySet
 
 from chat.models import AnnouncedPresence, Membership, Message, Room
-from chat.schemas import MessageOut, UserOut, message_frame, user_out
+from chat.schemas import (
+    MESSAGE_ROW,
+    MessageOut,
+    UserOut,
+    message_row_frame,
+    user_out,
+)
 from realtime.ws.models import Connection
 
 CHAT_ROUTE = "chat"
@@ -75,20 +81,20 @@ def messages_page(
     `after` pages forward (the oldest after it first); `before` alone pages back (the
     newest before it); neither gives the newest `limit`.
     """
-    rows = Message.objects.filter(room=room).select_related("user")
+    rows = Message.objects.filter(room=room)
     if after is not None:
         rows = rows.filter(seq__gt=after)
     if before is not None:
         rows = rows.filter(seq__lt=before)
     if after is not None:
-        page = list(rows.order_by("seq")[: limit + 1])
+        page = list(rows.order_by("seq").values_list(*MESSAGE_ROW)[: limit + 1])
         more = len(page) > limit
         page = page[:limit]
     else:
-        page = list(rows.order_by("-seq")[: limit + 1])
+        page = list(rows.order_by("-seq").values_list(*MESSAGE_ROW)[: limit + 1])
         more = len(page) > limit
         page = page[:limit][::-1]
-    return [message_frame(m, room_slug=room.slug) for m in page], more
+    return [message_row_frame(row, room_slug=room.slug) for row in page], more
 
 
 def room_history(*, room: Room, since: int | None) -> tuple[list[MessageOut], bool]:

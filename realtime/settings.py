@@ -255,6 +255,7 @@ LOGGING = {
     "filters": {
         "context": {"()": "realtime.ws.logs.ContextFilter"},
         "redact": {"()": "realtime.ws.logs.RedactFilter"},
+        "server_chatter": {"()": "realtime.ws.logs.ServerChatterFilter"},
     },
     "formatters": {
         "json": {"()": "realtime.ws.logs.JsonFormatter"},
@@ -271,7 +272,7 @@ LOGGING = {
     "loggers": {
         "django": {"level": LOG_LEVEL},
         "uvicorn": {"handlers": [], "propagate": True},
-        "uvicorn.error": {"handlers": [], "propagate": True},
+        "uvicorn.error": {"handlers": [], "propagate": True, "filters": ["server_chatter"]},
         "uvicorn.access": {"handlers": [], "propagate": False},  # realtime.access logs
         "daphne": {"level": "INFO"},
     },

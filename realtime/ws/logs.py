@@ -91,6 +91,18 @@ def _redact_value(value: Any) -> Any:
     return redact(str(value))
 
 
+class ServerChatterFilter(logging.Filter):
+    """Drops uvicorn's own line per accepted socket: the consumer writes a richer one.
+
+    Refusals ("... 403") stay: they are the only access line a refused handshake gets.
+    """
+
+    _DROP = frozenset({'%s - "WebSocket %s" [accepted]', "connection open", "connection closed"})
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.levelno <= logging.INFO and record.msg in self._DROP)
+
+
 class ContextFilter(logging.Filter):
     """Adds the current connection id, trace id and user id to every record."""
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from realtime.ws.models import Connection, Outbox, ServerProcess
@@ -93,8 +93,11 @@ def connection_open(
 ) -> bool:
     """Register a socket; False (nothing written) when the user is at their cluster-wide cap."""
     if max_per_user > 0:
-        # Lock the user's row so two handshakes cannot both take the last place.
-        list(get_user_model().objects.select_for_update().filter(pk=user_id).values_list("pk"))
+        # Lock the user's row so two handshakes cannot both take the last place. SQLite
+        # has no row locks: its IMMEDIATE transaction already holds the one write lock.
+        if connection.features.has_select_for_update:
+            users = get_user_model().objects.select_for_update().filter(pk=user_id)
+            list(users.values_list("pk"))
         count = Connection.objects.filter(user_id=user_id).count()
         if count >= max_per_user:
             return False
