@@ -6,6 +6,7 @@ Choosing the topic (who receives) is the caller's job and is security-critical.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -15,7 +16,9 @@ from django.db import transaction
 
 from realtime.ws.conf import is_cluster
 from realtime.ws.envelope import dumps
-from realtime.ws.hub import RELAY_TYPE, Event, hub
+from realtime.ws.hub import LAYER_TIMEOUT, RELAY_TYPE, Event, hub
+
+log = logging.getLogger("realtime.broadcast")
 
 
 def publish(topic: str, frame: Mapping[str, Any]) -> None:
@@ -46,8 +49,7 @@ def dispatch(topic: str, event: Event) -> None:
     if hub.running:
         hub.publish_threadsafe(topic, event)
     elif is_cluster():
-        message = {"type": RELAY_TYPE, "topic": topic, "origin": "command", "event": event.to_wire()}
-        async_to_sync(get_channel_layer().group_send)(topic, message)
+        _relay_from_command([(topic, event)])
     else:
         # Embedded mode, from a process that serves no sockets (a manage.py command):
         # the serving process polls the outbox.
@@ -75,20 +77,37 @@ def dispatch_many(batch: Sequence[tuple[str, Event]]) -> None:
         else:
             loop.call_soon_threadsafe(run)
     elif is_cluster():
-
-        async def send_all() -> None:
-            layer = get_channel_layer()
-            for topic, event in batch:
-                message = {
-                    "type": RELAY_TYPE,
-                    "topic": topic,
-                    "origin": "command",
-                    "event": event.to_wire(),
-                }
-                await layer.group_send(topic, message)
-
-        async_to_sync(send_all)()
+        _relay_from_command(batch)
     else:
         from realtime.ws.services import outbox_put_many
 
         outbox_put_many(events=[(topic, event.to_wire()) for topic, event in batch])
+
+
+def _relay_from_command(batch: Sequence[tuple[str, Event]]) -> None:
+    """From a process that serves no sockets (a command), in cluster mode: the layer.
+
+    Runs after commit, so the data is stored whatever happens here: a layer that is down
+    or hangs costs the live delivery only (bounded, logged), never the command itself;
+    clients backfill by seq.
+    """
+
+    async def send_all() -> None:
+        layer = get_channel_layer()
+        for topic, event in batch:
+            message = {
+                "type": RELAY_TYPE,
+                "topic": topic,
+                "origin": "command",
+                "event": event.to_wire(),
+            }
+            await asyncio.wait_for(layer.group_send(topic, message), LAYER_TIMEOUT)
+
+    try:
+        async_to_sync(send_all)()
+    except Exception as exc:
+        log.warning(
+            "channel layer unreachable: %d events stored but not relayed live (%s)",
+            len(batch),
+            type(exc).__name__,
+        )

@@ -114,9 +114,13 @@ class GuardedHttpProtocol(HttpToolsProtocol):
 
 
 class GuardedWebSocketProtocol(WebSocketsSansIOProtocol):
-    """uvicorn's sans-I/O WebSocket protocol; a close never waits on a peer that does not read."""
+    """uvicorn's sans-I/O WebSocket protocol; a close never waits on a peer that does not read.
 
-    _abort_timer: asyncio.TimerHandle | None = None
+    uvicorn arms `close_timer` after a close frame (cancelled, and the connection closed,
+    when the peer answers the close); here that timer drops the connection outright when
+    bytes are still stuck in the write buffer, since `transport.close()` would wait for a
+    buffer that never drains.
+    """
 
     async def send(self, message: Any) -> None:
         if (
@@ -132,16 +136,11 @@ class GuardedWebSocketProtocol(WebSocketsSansIOProtocol):
             )
             return
         await super().send(message)
-        if (
-            self.close_sent
-            and self.close_timer is not None
-            and self._abort_timer is None
-        ):
-            # uvicorn's close timer calls transport.close(), which waits for the write
-            # buffer to drain; a peer that stopped reading never lets it.
+        if self.close_sent and self.close_timer is not None:
             self.close_timer.cancel()
-            self.close_timer = None
-            self._abort_timer = self.loop.call_later(self.close_timeout, self._abort)
+            self.close_timer = self.loop.call_later(
+                self.close_timeout, self._close_or_abort
+            )
 
     def _close_paused(self, code: int, reason: str) -> None:
         """Queue the close frame behind the unread backlog; drop the connection soon after."""
@@ -154,18 +153,16 @@ class GuardedWebSocketProtocol(WebSocketsSansIOProtocol):
         except Exception:  # the protocol state says the connection is already closing
             log.debug("close frame not queued")
         self.close_sent = True
-        self._abort_timer = self.loop.call_later(_limits()[2], self._abort)
+        if self.close_timer is not None:
+            self.close_timer.cancel()
+        self.close_timer = self.loop.call_later(_limits()[2], self._close_or_abort)
 
-    def _abort(self) -> None:
-        self._abort_timer = None
-        if not self.transport.is_closing() or self.transport.get_write_buffer_size():
+    def _close_or_abort(self) -> None:
+        self.close_timer = None
+        if self.transport.get_write_buffer_size():
             self.transport.abort()
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        if self._abort_timer is not None:
-            self._abort_timer.cancel()
-            self._abort_timer = None
-        super().connection_lost(exc)
+        else:
+            self.transport.close()
 
 
 class DrainingServer(uvicorn.Server):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 
@@ -11,10 +12,12 @@ from websockets.exceptions import ConnectionClosed
 from tests.support import (
     Frames,
     chat,
+    client_frame,
     close_code,
     echo_ok,
     http_get,
     is_message,
+    raw_handshake,
     refused_status,
     room_create,
     say,
@@ -138,3 +141,26 @@ def test_a_message_in_flight_when_sigterm_lands_is_stored_once_and_never_half(cl
     assert status == status2 == 200
     assert sorted(m["client_id"] for m in rows) == sorted(sent)
     assert [m["seq"] for m in rows] == list(range(1, len(sent) + 1))
+
+
+def test_a_drain_of_many_sockets_and_a_non_reader_stays_within_its_bound(cluster):
+    (a,) = cluster(1, DRAIN_TIMEOUT="10", DRAIN_LINGER_SECONDS="1")
+    users = [a.api.user(f"u{i}") for i in range(10)]
+    conns = [ws(f"{a.ws_url}/ws/echo/") for _ in range(150)]
+    conns += [ws(f"{a.ws_url}/ws/echo/?token={u.access}") for u in users]
+    # And one that never reads, with a full pipe: its close cannot be flushed.
+    stuck, head = raw_handshake(a.port, "/ws/echo/", rcvbuf=4096)
+    assert head.startswith(b"HTTP/1.1 101")
+    stuck.settimeout(5)
+    with contextlib.suppress(OSError):
+        for _ in range(200):
+            stuck.sendall(client_frame(b"z" * 60_000))
+    with sockets(*conns):
+        started = time.monotonic()
+        a.terminate()
+        assert {close_code(c) for c in conns} == {1012}
+        assert a.wait(40) == 0
+        assert time.monotonic() - started < 10 + 1 + 10
+    stuck.close()
+    rows = a.manage("shell", "-c", _COUNT_ROWS)
+    assert rows.strip().endswith("0"), rows

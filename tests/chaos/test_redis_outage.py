@@ -145,3 +145,15 @@ def test_a_process_started_while_redis_is_down_serves_and_joins_later(
         with sockets(cb):
             say(cb, "from B", "c-2")
             assert fa.until(is_message("from B"))["seq"] == 2
+
+
+def test_a_command_run_while_redis_is_down_stores_and_succeeds(cluster, own_redis):
+    (a,) = cluster(1)
+    bob = a.api.user("bob")
+    own_redis.stop()
+    # The command's service commits, then the live relay fails: logged, not raised.
+    out = a.manage("send_notification", "bob", "--title", "during the outage")
+    assert "stored but not relayed live" in out
+    status, page = a.api.get("/api/notifications/", token=bob.access)
+    assert status == 200
+    assert [n["title"] for n in page["results"]] == ["during the outage"]

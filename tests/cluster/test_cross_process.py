@@ -5,6 +5,7 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+from websockets.exceptions import ConnectionClosed
 
 from tests.support import (
     chat,
@@ -18,6 +19,7 @@ from tests.support import (
     room_create,
     say,
     sockets,
+    wait_for,
     ws,
 )
 
@@ -144,3 +146,25 @@ def test_closing_a_users_sockets_reaches_every_process(cluster):
         assert close_code(ea) == 4401
         assert close_code(eb) == 4401
         assert echo_ok(other)
+
+
+def test_the_per_user_cap_counts_sockets_on_every_process(cluster):
+    a, b = cluster(2, WS_MAX_CONNECTIONS_PER_USER="2")
+    alice = a.api.user("alice")
+    first = ws(f"{a.ws_url}/ws/echo/?token={alice.access}")
+    second = ws(f"{b.ws_url}/ws/echo/?token={alice.access}")
+    with sockets(first, second):
+        assert echo_ok(first) and echo_ok(second)
+        third = ws(f"{a.ws_url}/ws/echo/?token={alice.access}")
+        assert close_code(third) == 4429
+        second.close()
+
+        # Once B's socket is gone, its place is free on A.
+        def reopen():
+            conn = ws(f"{a.ws_url}/ws/echo/?token={alice.access}")
+            try:
+                return echo_ok(conn) and conn
+            except ConnectionClosed:
+                return None
+
+        wait_for(reopen, what="a free place").close()

@@ -228,7 +228,9 @@ def _bad_token(kind: str, users) -> str | None:
         return mallory.refresh
     if kind == "claims-other-user":  # carol's id in mallory's token, re-signed wrongly
         return jwt.encode(
-            {**claims, "user_id": str(users["carol"].id)}, "guess", "HS256"
+            {**claims, "user_id": str(users["carol"].id)},
+            "a guessed key, long enough for HS256 to take it",
+            "HS256",
         )
     raise AssertionError(kind)
 
