@@ -28,7 +28,7 @@ from realtime.ws.closecodes import CloseCode
 from realtime.ws.conf import PROCESS_ID, setting
 from realtime.ws.envelope import dumps, parse_frame
 from realtime.ws.errors import FrameError, RateLimited, Refused, TooLarge
-from realtime.ws.hub import Event, hub
+from realtime.ws.hub import DEGRADED_BODY, Event, hub
 from realtime.ws.logs import connection_id as log_connection_id
 from realtime.ws.logs import trace_id as log_trace_id
 from realtime.ws.logs import user_id as log_user_id
@@ -168,6 +168,8 @@ class SocketConsumer:
                 await hub.subscribe(topic, self)
                 self.topics.append(topic)
             hub.sockets.add(self)
+            # A process already degraded told its sockets then; this one hears it after welcome.
+            joined_degraded = hub.degraded
             await self._send_raw({"type": "websocket.accept"})
             self.accepted = True
             self._opened = self._last_frame = time.monotonic()
@@ -183,6 +185,8 @@ class SocketConsumer:
             early, self._early = self._early or [], None
             for event in early:
                 self.deliver(event)
+            if joined_degraded:
+                self.send_text(frames.system_frame(DEGRADED_BODY, degraded=True), kind="system")
             await self.opened()
         except Refused as refusal:
             metrics.HANDSHAKES.labels(route=self.route, outcome=f"closed_{refusal.close_code}").inc()

@@ -386,6 +386,19 @@ async def test_a_kick_to_the_users_topic_closes_their_sockets_only(
     assert (await next_frame(theirs))["type"] == "heartbeat"
 
 
+async def test_a_socket_opening_while_degraded_hears_so_once_after_its_welcome(
+    socket_for, monkeypatch
+):
+    comm = socket_for()
+    await hub.start()
+    monkeypatch.setattr(hub, "degraded", True)
+    welcome = await opened(comm)
+    notice = await next_frame(comm)
+    assert notice["type"] == "system" and notice["degraded"] is True
+    assert welcome["type"] != "system"
+    assert await comm.receive_nothing(0.2)
+
+
 async def test_an_outbound_backlog_over_its_bound_closes_4503(
     socket_for, alice, settings
 ):
