@@ -1,4 +1,4 @@
-"""Hostile inputs and faults against a real server (docs/security.md lists them).
+"""Hostile inputs and faults against a real server (the README's security section lists them).
 
 Each test asserts the exact answer (HTTP status before accept, close code, error frame
 code, JSON 4xx) and that the bystander's open sockets noticed nothing.
