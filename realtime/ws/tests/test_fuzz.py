@@ -123,14 +123,31 @@ inbound = st.one_of(
 ALLOWED_CLOSES = {CloseCode.UNSUPPORTED_DATA, CloseCode.MESSAGE_TOO_BIG}
 
 
+def _is_heartbeat(message: dict) -> bool:
+    """Whether the consumer answers this inbound message with a heartbeat frame."""
+    text = message.get("text")
+    if text is None or len(text.encode()) > 2048:
+        return False
+    try:
+        frame = parse_frame(text, {"heartbeat": HeartbeatIn})
+    except FrameError:
+        return False
+    return frame.type == "heartbeat"
+
+
 async def _drive(app, path: str, messages: list[dict]) -> tuple[int | None, list]:
-    """Send `messages`, then a heartbeat; (close code or None, frames received)."""
+    """Send `messages`, then a heartbeat; (close code or None, frames received).
+
+    The socket counts as still open once every heartbeat it was sent has been answered
+    (frames are handled in order, so the last answer comes after everything else).
+    """
     comm = WebsocketCommunicator(app, path)
     connected, _ = await comm.connect(timeout=10)
     assert connected
     for message in messages:
         await comm.send_input({"type": "websocket.receive", **message})
     await comm.send_input({"type": "websocket.receive", "text": '{"type":"heartbeat"}'})
+    answers_due = 1 + sum(_is_heartbeat(m) for m in messages)
     received: list = []
     while True:
         output = await comm.receive_output(timeout=10)
@@ -138,12 +155,11 @@ async def _drive(app, path: str, messages: list[dict]) -> tuple[int | None, list
             await comm.wait(timeout=10)
             return output.get("code"), received
         received.append(output.get("text", output.get("bytes")))
-        if received[-1] == '{"type":"heartbeat"}' or (
-            isinstance(received[-1], str)
-            and received[-1].startswith('{"type":"heartbeat"')
-        ):
-            await comm.disconnect(timeout=10)
-            return None, received
+        if isinstance(received[-1], str) and received[-1].startswith('{"type":"heartbeat"'):
+            answers_due -= 1
+            if answers_due == 0:
+                await comm.disconnect(timeout=10)
+                return None, received
 
 
 @pytest.fixture
