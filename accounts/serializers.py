@@ -9,7 +9,9 @@ class RegisterSerializer(serializers.Serializer):
     """`{username, password}`: Django's username rules and password validators."""
 
     username = serializers.CharField(max_length=150)
-    password = serializers.CharField(write_only=True, max_length=128, style={"input_type": "password"})
+    password = serializers.CharField(
+        write_only=True, max_length=128, style={"input_type": "password"}
+    )
 
     def validate_username(self, value: str) -> str:
         User = get_user_model()
@@ -20,7 +22,9 @@ class RegisterSerializer(serializers.Serializer):
             except DjangoValidationError as exc:
                 raise serializers.ValidationError(list(exc.messages)) from None
         if User.objects.filter(username__iexact=value).exists():
-            raise serializers.ValidationError("A user with that username already exists.")
+            raise serializers.ValidationError(
+                "A user with that username already exists."
+            )
         return value
 
     def validate(self, attrs: dict) -> dict:
@@ -28,7 +32,9 @@ class RegisterSerializer(serializers.Serializer):
         try:
             password_validation.validate_password(attrs["password"], user)
         except DjangoValidationError as exc:
-            raise serializers.ValidationError({"password": list(exc.messages)}) from None
+            raise serializers.ValidationError(
+                {"password": list(exc.messages)}
+            ) from None
         return attrs
 
 

@@ -26,15 +26,21 @@ def register(request):
         password = request.POST.get("password", "")
         from accounts.serializers import RegisterSerializer
 
-        serializer = RegisterSerializer(data={"username": username, "password": password})
+        serializer = RegisterSerializer(
+            data={"username": username, "password": password}
+        )
         if serializer.is_valid():
             try:
                 user = user_create(username=username, password=password)
             except ValidationError as exc:
                 errors = list(exc.messages)
             else:
-                login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+                login(
+                    request, user, backend="django.contrib.auth.backends.ModelBackend"
+                )
                 return redirect("/")
         else:
-            errors = [f"{k}: {' '.join(map(str, v))}" for k, v in serializer.errors.items()]
+            errors = [
+                f"{k}: {' '.join(map(str, v))}" for k, v in serializer.errors.items()
+            ]
     return render(request, "accounts/register.html", {"errors": errors})

@@ -88,7 +88,9 @@ TEMPLATES = [
 ]
 
 # --- database: SQLite file by default, DATABASE_URL for PostgreSQL -------------------
-DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
+DATABASES = {
+    "default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")
+}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # psycopg 3's pool: sockets do many short queries from one thread per process.
     DATABASES["default"]["CONN_MAX_AGE"] = 0
@@ -128,7 +130,10 @@ if REDIS_URL:
         "default": {
             "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
             # The prefix keeps clusters that share one Redis apart (and test runs too).
-            "CONFIG": {"hosts": [REDIS_URL], "prefix": env.str("CHANNEL_LAYER_PREFIX", default="realtime")},
+            "CONFIG": {
+                "hosts": [REDIS_URL],
+                "prefix": env.str("CHANNEL_LAYER_PREFIX", default="realtime"),
+            },
         }
     }
 else:
@@ -136,7 +141,9 @@ else:
 
 # --- auth ------------------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [
-    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {
+        "NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"
+    },
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
@@ -166,7 +173,9 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_RATES": {"auth": API_AUTH_THROTTLE or None},
 }
 SIMPLE_JWT = {
-    "ACCESS_TOKEN_LIFETIME": timedelta(seconds=env.int("JWT_ACCESS_LIFETIME_SECONDS", default=900)),
+    "ACCESS_TOKEN_LIFETIME": timedelta(
+        seconds=env.int("JWT_ACCESS_LIFETIME_SECONDS", default=900)
+    ),
     "REFRESH_TOKEN_LIFETIME": timedelta(
         seconds=env.int("JWT_REFRESH_LIFETIME_SECONDS", default=7 * 24 * 3600)
     ),
@@ -237,7 +246,9 @@ STORAGES = {
         else "django.contrib.staticfiles.storage.StaticFilesStorage"
     },
 }
-WHITENOISE_USE_FINDERS = True  # serve from the app folders too: no collectstatic needed to run
+WHITENOISE_USE_FINDERS = (
+    True  # serve from the app folders too: no collectstatic needed to run
+)
 # Without collectstatic (make run, tests) STATIC_ROOT is absent; the finders serve instead.
 warnings.filterwarnings("ignore", message="No directory at", module="whitenoise.base")
 
@@ -272,7 +283,11 @@ LOGGING = {
     "loggers": {
         "django": {"level": LOG_LEVEL},
         "uvicorn": {"handlers": [], "propagate": True},
-        "uvicorn.error": {"handlers": [], "propagate": True, "filters": ["server_chatter"]},
+        "uvicorn.error": {
+            "handlers": [],
+            "propagate": True,
+            "filters": ["server_chatter"],
+        },
         "uvicorn.access": {"handlers": [], "propagate": False},  # realtime.access logs
         "daphne": {"level": "INFO"},
     },

@@ -19,5 +19,7 @@ from realtime.settings import DATABASES  # noqa: E402
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     # A file, not memory: tests of concurrent writers need several real connections.
     DATABASES["default"]["TEST"] = {
-        "NAME": str(Path(tempfile.gettempdir()) / f"realtime-test-{os.getpid()}.sqlite3")
+        "NAME": str(
+            Path(tempfile.gettempdir()) / f"realtime-test-{os.getpid()}.sqlite3"
+        )
     }

@@ -37,7 +37,10 @@ def free_port() -> int:
 
 def port_open(host: str, port: int, timeout: float = 0.5) -> bool:
     """Whether something accepts TCP connections on host:port."""
-    with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=timeout):
+    with (
+        contextlib.suppress(OSError),
+        socket.create_connection((host, port), timeout=timeout),
+    ):
         return True
     return False
 
@@ -47,7 +50,8 @@ def base_env(**overrides: Any) -> dict[str, str]:
     env = {
         k: v
         for k, v in os.environ.items()
-        if not k.startswith(("WS_", "DJANGO_", "JWT_", "API_")) and k not in {"DATABASE_URL", "REDIS_URL"}
+        if not k.startswith(("WS_", "DJANGO_", "JWT_", "API_"))
+        and k not in {"DATABASE_URL", "REDIS_URL"}
     }
     env.update(
         {
@@ -68,7 +72,9 @@ def base_env(**overrides: Any) -> dict[str, str]:
     return env
 
 
-def manage(env: dict[str, str], *args: str, timeout: float = 120, check: bool = True) -> str:
+def manage(
+    env: dict[str, str], *args: str, timeout: float = 120, check: bool = True
+) -> str:
     """Run a manage.py command with `env`; its combined output."""
     result = subprocess.run(
         [sys.executable, str(BASE_DIR / "manage.py"), *args],
@@ -79,7 +85,9 @@ def manage(env: dict[str, str], *args: str, timeout: float = 120, check: bool = 
         timeout=timeout,
     )
     if check and result.returncode != 0:
-        raise RuntimeError(f"manage.py {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
+        raise RuntimeError(
+            f"manage.py {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}"
+        )
     return result.stdout + result.stderr
 
 
@@ -127,13 +135,17 @@ class Api:
 
     def register(self, username: str, password: str = PASSWORD) -> int:
         """Create a user; their id."""
-        status, body = self.post("/api/auth/register/", {"username": username, "password": password})
+        status, body = self.post(
+            "/api/auth/register/", {"username": username, "password": password}
+        )
         assert status == 201, (status, body)
         return body["id"]
 
     def tokens(self, username: str, password: str = PASSWORD) -> dict[str, str]:
         """`{access, refresh}` for a user."""
-        status, body = self.post("/api/auth/token/", {"username": username, "password": password})
+        status, body = self.post(
+            "/api/auth/token/", {"username": username, "password": password}
+        )
         assert status == 200, (status, body)
         return body
 
@@ -186,10 +198,18 @@ class Server:
 
     def start(self, timeout: float = 60) -> Server:
         """Start and wait until /healthz answers."""
-        self.log_path = self.workdir / f"server-{self.port}-{int(time.time() * 1000)}.log"
+        self.log_path = (
+            self.workdir / f"server-{self.port}-{int(time.time() * 1000)}.log"
+        )
         log = self.log_path.open("wb")
         self.proc = subprocess.Popen(
-            [sys.executable, str(BASE_DIR / "manage.py"), "serve", "--port", str(self.port)],
+            [
+                sys.executable,
+                str(BASE_DIR / "manage.py"),
+                "serve",
+                "--port",
+                str(self.port),
+            ],
             env=self.env,
             cwd=BASE_DIR,
             stdout=log,
@@ -206,7 +226,9 @@ class Server:
                         return self
             except OSError:
                 time.sleep(0.1)
-        raise RuntimeError(f"server did not answer /healthz in {timeout}s:\n{self.log_text()}")
+        raise RuntimeError(
+            f"server did not answer /healthz in {timeout}s:\n{self.log_text()}"
+        )
 
     def log_text(self) -> str:
         """Everything the server wrote so far (stdout and stderr)."""
@@ -276,7 +298,11 @@ class Postgres:
         import psycopg
 
         with psycopg.connect(
-            host=self.host, port=self.port, user=self.user, dbname="postgres", autocommit=True
+            host=self.host,
+            port=self.port,
+            user=self.user,
+            dbname="postgres",
+            autocommit=True,
         ) as conn:
             conn.execute(sql)
 
@@ -292,8 +318,10 @@ class Postgres:
     def stop(self) -> None:
         if self._proc_dir is not None:
             pg_ctl = shutil.which("pg_ctl") or _pg_bin("pg_ctl")
-            subprocess.run([pg_ctl, "-D", str(self._proc_dir / "data"), "-m", "immediate", "stop"],
-                           capture_output=True)
+            subprocess.run(
+                [pg_ctl, "-D", str(self._proc_dir / "data"), "-m", "immediate", "stop"],
+                capture_output=True,
+            )
             shutil.rmtree(self._proc_dir, ignore_errors=True)
 
 
@@ -323,12 +351,26 @@ def find_or_start_postgres() -> Postgres:
     if os.geteuid() == 0:  # initdb refuses root: run it as the postgres user
         os.chown(workdir, *_uid_gid("postgres"))
         runas = ["runuser", "-u", "postgres", "--"]
-    subprocess.run([*runas, initdb, "-D", str(workdir / "data"), "-A", "trust", "-U", "postgres"],
-                   check=True, capture_output=True)
     subprocess.run(
-        [*runas, pg_ctl, "-D", str(workdir / "data"), "-l", str(workdir / "log"), "-w", "-o",
-         f"-p {port} -k {workdir} -c listen_addresses=127.0.0.1", "start"],
-        check=True, capture_output=True,
+        [*runas, initdb, "-D", str(workdir / "data"), "-A", "trust", "-U", "postgres"],
+        check=True,
+        capture_output=True,
+    )
+    subprocess.run(
+        [
+            *runas,
+            pg_ctl,
+            "-D",
+            str(workdir / "data"),
+            "-l",
+            str(workdir / "log"),
+            "-w",
+            "-o",
+            f"-p {port} -k {workdir} -c listen_addresses=127.0.0.1",
+            "start",
+        ],
+        check=True,
+        capture_output=True,
     )
     return Postgres("127.0.0.1", port, "postgres", workdir)
 
@@ -367,9 +409,21 @@ class Redis:
             )
         self.workdir = self.workdir or Path(tempfile.mkdtemp(prefix="rt-redis-"))
         self.proc = subprocess.Popen(
-            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", str(self.workdir)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            [
+                binary,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.workdir),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         deadline = time.monotonic() + 10
         while not port_open("127.0.0.1", self.port):

@@ -221,7 +221,9 @@ async def test_real_logout_closes_the_session_socket_and_the_token_socket(
         await echo.send("ping")
         assert await echo.recv() == "ping"
 
-        assert await asyncio.to_thread(browser.logout) == 200  # redirected to the login page
+        assert (
+            await asyncio.to_thread(browser.logout) == 200
+        )  # redirected to the login page
 
         assert await ws_close_code(by_session) == 4401
         assert await ws_close_code(echo) == 4401

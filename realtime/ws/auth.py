@@ -32,7 +32,9 @@ def validate_access_token(raw: str) -> dict[str, Any]:
     if not raw or len(raw) > 4096:
         raise BadCredentials("malformed token")
     try:
-        token = AccessToken(raw)  # signature, algorithm allow-list, exp, token_type=access
+        token = AccessToken(
+            raw
+        )  # signature, algorithm allow-list, exp, token_type=access
     except TokenError as exc:
         raise BadCredentials(str(exc)) from None
     return dict(token.payload)

@@ -19,5 +19,9 @@ class CloseCode(IntEnum):
     FORBIDDEN = 4403  # not allowed here: do not retry
     NOT_FOUND = 4404  # no such room: do not retry
     HEARTBEAT_TIMEOUT = 4408  # no frame within 2.5 heartbeat intervals: reconnect
-    RATE_LIMITED = 4429  # rate or connection limit abused: reconnect after a long backoff
-    TOO_SLOW = 4503  # outbound backlog passed its bound: reconnect with since=<last seq>
+    RATE_LIMITED = (
+        4429  # rate or connection limit abused: reconnect after a long backoff
+    )
+    TOO_SLOW = (
+        4503  # outbound backlog passed its bound: reconnect with since=<last seq>
+    )

@@ -151,7 +151,9 @@ class SocketConsumer:
             log_user_id.set(self.user.pk)
         table = {**self._BUILTIN, **self.handlers}
         self._schemas = {kind: schema for kind, (schema, _) in table.items()}
-        self._table = {kind: getattr(self, method) for kind, (_, method) in table.items()}
+        self._table = {
+            kind: getattr(self, method) for kind, (_, method) in table.items()
+        }
         from realtime.ws.ratelimit import TokenBucket
 
         self._bucket = TokenBucket(
@@ -177,7 +179,11 @@ class SocketConsumer:
             metrics.HANDSHAKES.labels(route=self.route, outcome="accepted").inc()
             log.info(
                 "socket open",
-                extra={"route": self.route, "path": self.scope.get("path"), "event": "open"},
+                extra={
+                    "route": self.route,
+                    "path": self.scope.get("path"),
+                    "event": "open",
+                },
             )
             welcome = await self.welcome()
             if welcome is not None:
@@ -186,10 +192,14 @@ class SocketConsumer:
             for event in early:
                 self.deliver(event)
             if joined_degraded:
-                self.send_text(frames.system_frame(DEGRADED_BODY, degraded=True), kind="system")
+                self.send_text(
+                    frames.system_frame(DEGRADED_BODY, degraded=True), kind="system"
+                )
             await self.opened()
         except Refused as refusal:
-            metrics.HANDSHAKES.labels(route=self.route, outcome=f"closed_{refusal.close_code}").inc()
+            metrics.HANDSHAKES.labels(
+                route=self.route, outcome=f"closed_{refusal.close_code}"
+            ).inc()
             if not self.accepted:
                 await self._send_raw({"type": "websocket.accept"})
                 self.accepted = True
@@ -252,7 +262,13 @@ class SocketConsumer:
         self._last_frame = time.monotonic()
         text = message.get("text")
         data = message.get("bytes")
-        size = len(data) if data is not None else len(text.encode()) if text is not None else 0
+        size = (
+            len(data)
+            if data is not None
+            else len(text.encode())
+            if text is not None
+            else 0
+        )
         if size > int(setting("WS_MAX_FRAME_BYTES")):
             metrics.ERRORS.labels(route=self.route, code="too_large").inc()
             await self.close(CloseCode.MESSAGE_TOO_BIG)
@@ -277,7 +293,9 @@ class SocketConsumer:
             await self.receive_text(text)
             return
         try:
-            frame = parse_frame(text, self._schemas, max_body_chars=self.max_body_chars())
+            frame = parse_frame(
+                text, self._schemas, max_body_chars=self.max_body_chars()
+            )
         except FrameError as exc:
             await self._frame_error(exc)
             return
@@ -295,7 +313,9 @@ class SocketConsumer:
             log.warning("database unavailable: %s", type(exc).__name__)
             metrics.ERRORS.labels(route=self.route, code="unavailable").inc()
             self.send_text(
-                frames.error_frame("unavailable", "storage is unavailable; resend later"),
+                frames.error_frame(
+                    "unavailable", "storage is unavailable; resend later"
+                ),
                 kind="error",
             )
 
@@ -305,7 +325,9 @@ class SocketConsumer:
 
     async def _frame_error(self, exc: FrameError) -> None:
         metrics.ERRORS.labels(route=self.route, code=exc.code).inc()
-        self.send_text(frames.error_frame(exc.code, exc.detail, exc.errors), kind="error")
+        self.send_text(
+            frames.error_frame(exc.code, exc.detail, exc.errors), kind="error"
+        )
         if isinstance(exc, TooLarge | RateLimited):
             return
         self._invalid += 1
@@ -358,8 +380,14 @@ class SocketConsumer:
         exp = self.credentials.exp
 
         def check() -> None:
-            if self.credentials is not None and self.credentials.exp == exp and not self.closed:
-                asyncio.get_running_loop().create_task(self.close(CloseCode.AUTH_EXPIRED))
+            if (
+                self.credentials is not None
+                and self.credentials.exp == exp
+                and not self.closed
+            ):
+                asyncio.get_running_loop().create_task(
+                    self.close(CloseCode.AUTH_EXPIRED)
+                )
 
         delay = max(0.0, exp - time.time())
         self._timers.append(asyncio.get_running_loop().call_later(delay, check))
@@ -412,7 +440,9 @@ class SocketConsumer:
             return
         except Exception:
             return  # the peer went away; the disconnect message ends the consumer
-        self._writer = asyncio.get_running_loop().create_task(self._finish_send(coro, waiting))
+        self._writer = asyncio.get_running_loop().create_task(
+            self._finish_send(coro, waiting)
+        )
 
     async def _finish_send(self, coro: Any, waiting: Any) -> None:
         """Finish a send that suspended on `waiting`, then drain what queued meanwhile."""
@@ -454,7 +484,9 @@ class SocketConsumer:
         if self._early is not None:
             self._early.append(event)
             return
-        if event.user_id is not None and (self.user is None or self.user.pk != event.user_id):
+        if event.user_id is not None and (
+            self.user is None or self.user.pk != event.user_id
+        ):
             return
         if event.close_code is not None:
             asyncio.get_running_loop().create_task(self.close(event.close_code))
@@ -505,7 +537,9 @@ class SocketConsumer:
                     "route": self.route,
                     "event": "close",
                     "close_code": self._close_code,
-                    "duration": round(time.monotonic() - self._opened, 3) if self._opened else 0,
+                    "duration": round(time.monotonic() - self._opened, 3)
+                    if self._opened
+                    else 0,
                 },
             )
         if self.registered:

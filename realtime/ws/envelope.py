@@ -26,7 +26,10 @@ def parse_object(text: str) -> dict[str, Any]:
 
 
 def parse_frame(
-    text: str, table: Mapping[str, type[BaseModel]], *, max_body_chars: int | None = None
+    text: str,
+    table: Mapping[str, type[BaseModel]],
+    *,
+    max_body_chars: int | None = None,
 ) -> BaseModel:
     """Parse one inbound frame against an explicit table of `type` -> schema."""
     data = parse_object(text)
@@ -41,7 +44,8 @@ def parse_frame(
         return schema.model_validate(data)
     except ValidationError as exc:
         errors = {
-            ".".join(str(p) for p in err["loc"]) or "frame": err["msg"] for err in exc.errors()
+            ".".join(str(p) for p in err["loc"]) or "frame": err["msg"]
+            for err in exc.errors()
         }
         raise Invalid("frame fields are invalid", errors=errors) from None
 

@@ -91,7 +91,9 @@ def _pool_stats() -> None:
 def metrics_view(request: HttpRequest) -> HttpResponse:
     """Prometheus text format, for clients on METRICS_ALLOWED_CIDRS only."""
     if not _client_allowed(request):
-        return JsonResponse({"detail": "metrics are not served to this address"}, status=403)
+        return JsonResponse(
+            {"detail": "metrics are not served to this address"}, status=403
+        )
     try:
         _pool_stats()
     except Exception:

@@ -29,17 +29,23 @@ class RequestContextMiddleware:
             markcoroutinefunction(self)
 
     def _start(self, request: HttpRequest) -> float:
-        headers = [
-            (b"traceparent", request.META["HTTP_TRACEPARENT"].encode("latin-1"))
-        ] if "HTTP_TRACEPARENT" in request.META else []
+        headers = (
+            [(b"traceparent", request.META["HTTP_TRACEPARENT"].encode("latin-1"))]
+            if "HTTP_TRACEPARENT" in request.META
+            else []
+        )
         if "HTTP_X_REQUEST_ID" in request.META:
-            headers.append((b"x-request-id", request.META["HTTP_X_REQUEST_ID"].encode("latin-1")))
+            headers.append(
+                (b"x-request-id", request.META["HTTP_X_REQUEST_ID"].encode("latin-1"))
+            )
         trace = trace_from_headers(headers)
         log_trace_id.set(trace)
         request.trace_id = trace  # type: ignore[attr-defined]
         return time.perf_counter()
 
-    def _finish(self, request: HttpRequest, response: HttpResponse, started: float) -> None:
+    def _finish(
+        self, request: HttpRequest, response: HttpResponse, started: float
+    ) -> None:
         response["X-Request-ID"] = request.trace_id  # type: ignore[attr-defined]
         path = request.get_full_path()
         access_log.info(
@@ -111,7 +117,9 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Any:
     return response
 
 
-def json_or_page_404(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+def json_or_page_404(
+    request: HttpRequest, exception: Exception | None = None
+) -> HttpResponse:
     """A JSON 404 under /api/, Django's page elsewhere."""
     if request.path.startswith("/api/"):
         return JsonResponse({"detail": "Not found."}, status=404)
@@ -129,7 +137,9 @@ def json_or_page_500(request: HttpRequest) -> HttpResponse:
     return server_error(request)
 
 
-def json_or_page_400(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+def json_or_page_400(
+    request: HttpRequest, exception: Exception | None = None
+) -> HttpResponse:
     """A JSON 400 under /api/ (a bad Host, say), Django's page elsewhere."""
     if request.path.startswith("/api/"):
         return JsonResponse({"detail": "Bad request."}, status=400)
@@ -138,7 +148,9 @@ def json_or_page_400(request: HttpRequest, exception: Exception | None = None) -
     return bad_request(request, exception)
 
 
-def json_or_page_403(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+def json_or_page_403(
+    request: HttpRequest, exception: Exception | None = None
+) -> HttpResponse:
     """A JSON 403 under /api/ (CSRF failures included), Django's page elsewhere."""
     if request.path.startswith("/api/"):
         return JsonResponse({"detail": "Forbidden."}, status=403)
@@ -153,8 +165,12 @@ class JsonOnlyNegotiation(BaseContentNegotiation):
     def select_parser(self, request: Any, parsers: list[Any]) -> Any:
         return DefaultContentNegotiation().select_parser(request, parsers)
 
-    def select_renderer(self, request: Any, renderers: list[Any], format_suffix: Any = None) -> Any:
+    def select_renderer(
+        self, request: Any, renderers: list[Any], format_suffix: Any = None
+    ) -> Any:
         try:
-            return DefaultContentNegotiation().select_renderer(request, renderers, format_suffix)
+            return DefaultContentNegotiation().select_renderer(
+                request, renderers, format_suffix
+            )
         except NotAcceptable:
             return renderers[0], renderers[0].media_type

@@ -15,21 +15,33 @@ import orjson
 connection_id: contextvars.ContextVar[str | None] = contextvars.ContextVar(
     "connection_id", default=None
 )
-trace_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("trace_id", default=None)
-user_id: contextvars.ContextVar[int | None] = contextvars.ContextVar("user_id", default=None)
+trace_id: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "trace_id", default=None
+)
+user_id: contextvars.ContextVar[int | None] = contextvars.ContextVar(
+    "user_id", default=None
+)
 
 _TOKEN_PATTERNS = [
     # ?token=... or &token=... in any URL or query string
-    (re.compile(r"(?i)([?&;]|\b)(token|access|refresh|access_token)=([^&\s\"'#]+)"), r"\1\2=[redacted]"),
+    (
+        re.compile(r"(?i)([?&;]|\b)(token|access|refresh|access_token)=([^&\s\"'#]+)"),
+        r"\1\2=[redacted]",
+    ),
     # Authorization: Bearer ...
     (re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]+"), r"\1[redacted]"),
     # "token": "..." in a logged JSON body or dict repr
     (
-        re.compile(r"(?i)([\"'](?:token|access|refresh|password)[\"']\s*:\s*[\"'])[^\"']*"),
+        re.compile(
+            r"(?i)([\"'](?:token|access|refresh|password)[\"']\s*:\s*[\"'])[^\"']*"
+        ),
         r"\1[redacted]",
     ),
     # a bare JWT anywhere (header.payload.signature, base64url)
-    (re.compile(r"\beyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*"), "[redacted-jwt]"),
+    (
+        re.compile(r"\beyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*"),
+        "[redacted-jwt]",
+    ),
 ]
 
 
@@ -97,7 +109,9 @@ class ServerChatterFilter(logging.Filter):
     Refusals ("... 403") stay: they are the only access line a refused handshake gets.
     """
 
-    _DROP = frozenset({'%s - "WebSocket %s" [accepted]', "connection open", "connection closed"})
+    _DROP = frozenset(
+        {'%s - "WebSocket %s" [accepted]', "connection open", "connection closed"}
+    )
 
     def filter(self, record: logging.LogRecord) -> bool:
         return not (record.levelno <= logging.INFO and record.msg in self._DROP)
@@ -116,11 +130,17 @@ class ContextFilter(logging.Filter):
         return True
 
 
-_STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "color_message"}
+_STANDARD = set(vars(logging.makeLogRecord({}))) | {
+    "message",
+    "asctime",
+    "color_message",
+}
 
 
 def _extras(record: logging.LogRecord) -> dict[str, Any]:
-    return {k: v for k, v in vars(record).items() if k not in _STANDARD and v is not None}
+    return {
+        k: v for k, v in vars(record).items() if k not in _STANDARD and v is not None
+    }
 
 
 class JsonFormatter(logging.Formatter):

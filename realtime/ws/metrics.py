@@ -8,22 +8,38 @@ from prometheus_client import Counter, Gauge, Histogram
 
 SOCKETS_OPEN = Gauge("realtime_sockets_open", "Live sockets by route.", ["route"])
 HANDSHAKES = Counter(
-    "realtime_handshakes_total", "Socket handshakes by route and outcome.", ["route", "outcome"]
+    "realtime_handshakes_total",
+    "Socket handshakes by route and outcome.",
+    ["route", "outcome"],
 )
-FRAMES_IN = Counter("realtime_frames_in_total", "Frames received, by type.", ["route", "type"])
-FRAMES_OUT = Counter("realtime_frames_out_total", "Frames sent, by type.", ["route", "type"])
-ERRORS = Counter("realtime_errors_total", "Error frames and error closes, by code.", ["route", "code"])
-RATE_LIMITED = Counter("realtime_rate_limited_total", "Frames refused by the rate limit.", ["route"])
+FRAMES_IN = Counter(
+    "realtime_frames_in_total", "Frames received, by type.", ["route", "type"]
+)
+FRAMES_OUT = Counter(
+    "realtime_frames_out_total", "Frames sent, by type.", ["route", "type"]
+)
+ERRORS = Counter(
+    "realtime_errors_total",
+    "Error frames and error closes, by code.",
+    ["route", "code"],
+)
+RATE_LIMITED = Counter(
+    "realtime_rate_limited_total", "Frames refused by the rate limit.", ["route"]
+)
 BROADCAST_SECONDS = Histogram(
     "realtime_broadcast_seconds",
     "From publish (after commit) to every local socket's enqueue, per broadcast.",
     buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
 )
 BACKLOG_CLOSED = Counter(
-    "realtime_outbound_backlog_closed_total", "Sockets closed 4503: backlog over bound.", ["route"]
+    "realtime_outbound_backlog_closed_total",
+    "Sockets closed 4503: backlog over bound.",
+    ["route"],
 )
 FRAMES_DROPPED = Counter(
-    "realtime_frames_dropped_total", "Frames the server gave up on, by reason.", ["reason"]
+    "realtime_frames_dropped_total",
+    "Frames the server gave up on, by reason.",
+    ["reason"],
 )
 OUTBOUND_BACKLOG = Histogram(
     "realtime_outbound_backlog",
@@ -31,7 +47,9 @@ OUTBOUND_BACKLOG = Histogram(
     buckets=(1, 2, 5, 10, 50, 100, 250, 500, 1000, 5000),
 )
 DB_POOL = Gauge("realtime_db_pool_connections", "Database pool connections.", ["state"])
-CHANNEL_LAYER_UP = Gauge("realtime_channel_layer_up", "1 while the channel layer answers.")
+CHANNEL_LAYER_UP = Gauge(
+    "realtime_channel_layer_up", "1 while the channel layer answers."
+)
 DEGRADED = Gauge("realtime_degraded", "1 while cross-process delivery is down.")
 READY = Gauge("realtime_ready", "1 while /readyz answers 200.")
 DRAINING = Gauge("realtime_draining", "1 while the process drains.")
@@ -86,5 +104,7 @@ def frames_out(route: str, kind: str) -> Any:
     """FRAMES_OUT's child for (route, kind), cached: fan-out counts every frame it sends."""
     child = _frames_out_children.get((route, kind))
     if child is None:
-        child = _frames_out_children[(route, kind)] = FRAMES_OUT.labels(route=route, type=kind)
+        child = _frames_out_children[(route, kind)] = FRAMES_OUT.labels(
+            route=route, type=kind
+        )
     return child

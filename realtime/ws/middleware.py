@@ -82,19 +82,27 @@ class SocketGate:
         if not self._handshake_buckets().take(client):
             metrics.RATE_LIMITED.labels(route=route).inc()
             return await self._refuse(receive, send, route, "refused_rate")
-        origin = next((v.decode("latin-1") for k, v in headers if k.lower() == b"origin"), None)
+        origin = next(
+            (v.decode("latin-1") for k, v in headers if k.lower() == b"origin"), None
+        )
         if not origin_allowed(origin, list(setting("ALLOWED_HOSTS"))):
             return await self._refuse(receive, send, route, "refused_origin")
 
         # keep_blank_values: an empty `?token=` is a bad credential, not an absent one
-        query = parse_qs(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
+        query = parse_qs(
+            scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True
+        )
         raw = (query.get("token") or [None])[0]
         if raw is None:
             raw = bearer_from_headers(headers)
         try:
             creds = await self._credentials(scope, raw)
         except BadCredentials as exc:
-            log.info("socket refused: %s", exc, extra={"route": route, "trace_id": scope["trace_id"]})
+            log.info(
+                "socket refused: %s",
+                exc,
+                extra={"route": route, "trace_id": scope["trace_id"]},
+            )
             return await self._refuse(receive, send, route, "refused_auth")
         scope["user"] = creds.user if creds else AnonymousUser()
         scope["credentials"] = creds
@@ -108,7 +116,9 @@ class SocketGate:
             log.info("socket refused: no such path", extra={"route": route})
             return await self._refuse(receive, send, route, "refused_no_route")
 
-    async def _credentials(self, scope: dict[str, Any], raw: str | None) -> Credentials | None:
+    async def _credentials(
+        self, scope: dict[str, Any], raw: str | None
+    ) -> Credentials | None:
         if raw is not None:
             return await database_sync_to_async(credentials_from_token)(raw)
         session_key = session_key_from_headers(scope.get("headers", []))

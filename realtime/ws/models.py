@@ -22,13 +22,21 @@ class ServerProcess(models.Model):
 class Connection(models.Model):
     """One live socket: the presence row (chat) and the per-user connection count."""
 
-    id = models.CharField(primary_key=True, max_length=64)  # the connection id clients see
-    process = models.ForeignKey(ServerProcess, on_delete=models.CASCADE, related_name="connections")
+    id = models.CharField(
+        primary_key=True, max_length=64
+    )  # the connection id clients see
+    process = models.ForeignKey(
+        ServerProcess, on_delete=models.CASCADE, related_name="connections"
+    )
     user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="socket_connections"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="socket_connections",
     )
     route = models.CharField(max_length=32)  # "chat", "notify"
-    room_key = models.CharField(max_length=100, blank=True, default="")  # chat: the room slug
+    room_key = models.CharField(
+        max_length=100, blank=True, default=""
+    )  # chat: the room slug
     opened = models.DateTimeField(auto_now_add=True)
     last_seen = models.DateTimeField(auto_now_add=True)
 

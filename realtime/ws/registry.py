@@ -24,7 +24,9 @@ async def _lease_loop() -> None:
             await database_sync_to_async(services.process_renew)(
                 process_id=PROCESS_ID, lease_seconds=lease
             )
-            swept = await database_sync_to_async(services.processes_sweep)(exclude=PROCESS_ID)
+            swept = await database_sync_to_async(services.processes_sweep)(
+                exclude=PROCESS_ID
+            )
             await database_sync_to_async(services.outbox_prune)()
             if swept:
                 log.warning("swept %d sockets of dead processes", len(swept))

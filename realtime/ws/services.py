@@ -104,7 +104,11 @@ def connection_open(
     if not ServerProcess.objects.filter(id=process_id).exists():
         process_register(process_id=process_id, lease_seconds=lease_seconds)
     Connection.objects.create(
-        id=connection_id, process_id=process_id, user_id=user_id, route=route, room_key=room_key
+        id=connection_id,
+        process_id=process_id,
+        user_id=user_id,
+        route=route,
+        room_key=room_key,
     )
     return True
 
@@ -133,12 +137,14 @@ def outbox_put_many(*, events: list[tuple[str, dict[str, Any]]]) -> None:
     )
 
 
-def outbox_take(*, after_id: int, limit: int = 5000) -> list[tuple[int, str, dict[str, Any]]]:
+def outbox_take(
+    *, after_id: int, limit: int = 5000
+) -> list[tuple[int, str, dict[str, Any]]]:
     """Events queued after `after_id`, oldest first (a read: polling takes no write lock)."""
     return list(
-        Outbox.objects.filter(id__gt=after_id).order_by("id").values_list("id", "topic", "payload")[
-            :limit
-        ]
+        Outbox.objects.filter(id__gt=after_id)
+        .order_by("id")
+        .values_list("id", "topic", "payload")[:limit]
     )
 
 

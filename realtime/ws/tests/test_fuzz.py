@@ -155,7 +155,9 @@ async def _drive(app, path: str, messages: list[dict]) -> tuple[int | None, list
             await comm.wait(timeout=10)
             return output.get("code"), received
         received.append(output.get("text", output.get("bytes")))
-        if isinstance(received[-1], str) and received[-1].startswith('{"type":"heartbeat"'):
+        if isinstance(received[-1], str) and received[-1].startswith(
+            '{"type":"heartbeat"'
+        ):
             answers_due -= 1
             if answers_due == 0:
                 await comm.disconnect(timeout=10)
