@@ -83,6 +83,28 @@ class MembershipInline(admin.TabularInline):
     readonly_fields = ["created"]
 
 
+def kick_each(
+    model_admin: admin.ModelAdmin, request: HttpRequest, pairs: list[tuple[Room, Any]]
+) -> int:
+    """Revoke each (room, user) through the service, logged per room; how many went."""
+    kicked = 0
+    for room, user in pairs:
+        try:
+            services.membership_revoke(room=room, user=user)
+        except ValidationError as exc:
+            model_admin.message_user(
+                request, f"{room}: {'; '.join(exc.messages)}", messages.ERROR
+            )
+            continue
+        kicked += 1
+        model_admin.log_change(
+            request,
+            room,
+            f"Kicked {user.username} (whitelist entry removed, sockets closed with 4403)",
+        )
+    return kicked
+
+
 @admin.register(Room)
 class RoomAdmin(admin.ModelAdmin):
     """Rooms with their whitelist inline; broadcast and kick actions."""
@@ -215,21 +237,7 @@ class RoomAdmin(admin.ModelAdmin):
         if form is None:
             return page
         user = form.cleaned_data["username"]
-        kicked = 0
-        for room in queryset:
-            try:
-                services.membership_revoke(room=room, user=user)
-            except ValidationError as exc:
-                self.message_user(
-                    request, f"{room}: {'; '.join(exc.messages)}", messages.ERROR
-                )
-                continue
-            kicked += 1
-            self.log_change(
-                request,
-                room,
-                f"Kicked {user.username} (whitelist entry removed, sockets closed with 4403)",
-            )
+        kicked = kick_each(self, request, [(room, user) for room in queryset])
         if kicked:
             self.message_user(
                 request,
@@ -306,24 +314,12 @@ class ConnectionAdmin(admin.ModelAdmin):
             r.slug: r for r in Room.objects.filter(slug__in={slug for slug, _ in pairs})
         }
         users = get_user_model().objects.in_bulk({user_id for _, user_id in pairs})
-        kicked = 0
-        for slug, user_id in sorted(pairs):
-            room, user = rooms.get(slug), users.get(user_id)
-            if room is None or user is None:
-                continue
-            try:
-                services.membership_revoke(room=room, user=user)
-            except ValidationError as exc:
-                self.message_user(
-                    request, f"{room}: {'; '.join(exc.messages)}", messages.ERROR
-                )
-                continue
-            kicked += 1
-            self.log_change(
-                request,
-                room,
-                f"Kicked {user.username} (whitelist entry removed, sockets closed with 4403)",
-            )
+        found = [
+            (rooms.get(slug), users.get(user_id)) for slug, user_id in sorted(pairs)
+        ]
+        kicked = kick_each(
+            self, request, [(room, user) for room, user in found if room and user]
+        )
         self.message_user(request, f"{kicked} kick(s) done.", messages.SUCCESS)
 
 
