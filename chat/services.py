@@ -185,11 +185,14 @@ def message_create(
     if state is None:
         raise RoomGone(room.slug)
     if client_id is not None:
-        original = (
+        # The unique (user, room, client_id) index finds at most one row: no ORDER BY
+        # (first() would add one, and a sort step, to every send that carries an id).
+        matches = (
             Message.objects.select_related("user")
             .filter(room=room, user_id=user.pk, client_id=client_id)
-            .first()
+            .order_by()
         )
+        original = next(iter(matches[:1]), None)
         if original is not None:
             original.room = room
             return original, False
