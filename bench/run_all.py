@@ -220,6 +220,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-pin", action="store_true", help="do not use taskset")
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/0")
     parser.add_argument(
+        "--report-only",
+        action="store_true",
+        help="run nothing: rewrite the report from the results of earlier runs",
+    )
+    parser.add_argument(
         "--pg-admin-url", default="postgresql://postgres@127.0.0.1:5432/postgres"
     )
     args = parser.parse_args(argv)
@@ -246,6 +251,11 @@ def main(argv: list[str] | None = None) -> int:
         else servers.PROJECT_ROOT / "BENCHMARKS.md"
     )
     modes = ["embedded", "cluster"] if args.mode == "both" else [args.mode]
+    this_command = "python bench/run_all.py " + shlex.join(
+        argv if argv is not None else sys.argv[1:]
+    )
+    if args.report_only:
+        modes = []  # rewrite BENCHMARKS.md from the results already on disk
     ok = True
     commands: list[str] = []
     by_mode: dict[str, list[dict]] = {}
@@ -277,12 +287,17 @@ def main(argv: list[str] | None = None) -> int:
             plot_rel = str(png.resolve().relative_to(report_path.resolve().parent))
         except ValueError:
             plot_rel = str(png)
-    command = "python bench/run_all.py " + shlex.join(
-        argv if argv is not None else sys.argv[1:]
-    )
+    # Each mode's figures come from the run that made them: name that run's command.
+    command_lines = []
+    for name in ("embedded", "cluster"):
+        recorded = outdir / name / "command.txt"
+        if name in modes:
+            recorded.write_text(this_command + "\n")
+        if name in by_mode and recorded.exists():
+            command_lines.append(f"{name}: {recorded.read_text().strip()}")
     text = report.render(
         by_mode,
-        command=command.strip(),
+        command="\n    ".join(command_lines or [this_command]),
         machine=report.machine_info(),
         plot=plot_rel,
         commands=commands,
