@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Iterable
 from typing import Any, Literal, TypedDict
 
 from pydantic import BaseModel, ConfigDict, Field, StrictStr, field_validator
 
 from realtime.ws.conf import setting
+from realtime.ws.frames import iso
 
 CLIENT_ID_MAX = 64
 
@@ -73,11 +73,6 @@ class MessageOut(TypedDict):
     body: str
     ts: str
     client_id: str | None
-
-
-def iso(when: dt.datetime) -> str:
-    """ISO 8601 UTC with a `Z`, as every frame carries times."""
-    return when.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
 
 
 def user_out(user_id: int, username: str) -> UserOut:

@@ -15,6 +15,7 @@ from pydantic import (
 )
 
 from realtime.ws.envelope import dumps
+from realtime.ws.frames import iso
 
 Level = Literal["info", "success", "warning", "error"]
 
@@ -89,9 +90,6 @@ OUTBOUND_KINDS = frozenset({"notification", "unread", "system"})
 
 
 # --- encoders (hot path: plain dicts and string splicing, the models above document them) ----
-def iso(when: dt.datetime) -> str:
-    """ISO 8601 UTC with a `Z`, as every frame carries times."""
-    return when.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
 
 
 def notification_frame(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from notifications.models import Notification
-from notifications.schemas import iso
+from realtime.ws.frames import iso
 
 #: recipients of one REST send (the command and the admin have no such cap)
 MAX_RECIPIENTS = 10_000

@@ -8,9 +8,14 @@ from typing import Any
 from realtime.ws.envelope import dumps
 
 
+def iso(when: dt.datetime) -> str:
+    """ISO 8601 UTC with a `Z`, as every frame carries times."""
+    return when.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
+
+
 def now_iso() -> str:
-    """The current time, ISO 8601 UTC, as every frame carries it."""
-    return dt.datetime.now(dt.UTC).isoformat().replace("+00:00", "Z")
+    """The current time, as iso() writes it."""
+    return iso(dt.datetime.now(dt.UTC))
 
 
 def error_frame(code: str, detail: str, errors: Any = None) -> str:
@@ -33,5 +38,4 @@ def heartbeat_frame() -> str:
 
 def auth_frame(exp: float) -> str:
     """The answer to an in-band token refresh: the new expiry, ISO 8601."""
-    when = dt.datetime.fromtimestamp(exp, dt.UTC).isoformat().replace("+00:00", "Z")
-    return dumps({"type": "auth", "exp": when})
+    return dumps({"type": "auth", "exp": iso(dt.datetime.fromtimestamp(exp, dt.UTC))})
