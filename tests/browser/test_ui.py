@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from playwright.sync_api import Page, expect
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from realtime import testing
 
@@ -108,7 +109,10 @@ def until_live(page: Page, deadline: float) -> None:
     while badge.text_content() != "Live":
         assert time.monotonic() < deadline, f"still {badge.text_content()!r}"
         if retry.is_visible():
-            retry.click(timeout=2_000)
+            try:
+                retry.click(timeout=2_000)
+            except PlaywrightTimeout:
+                pass  # the client reconnected on its own and hid the button first
         page.wait_for_timeout(200)  # polling, not synchronisation
 
 
