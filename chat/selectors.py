@@ -10,12 +10,12 @@ from django.db.models import Exists, OuterRef, Q, QuerySet
 
 from chat.models import AnnouncedPresence, Membership, Message, Room
 from chat.schemas import (
-    MESSAGE_ROW,
     MessageOut,
     UserOut,
     message_row_frame,
     user_out,
 )
+from realtime.ws import sql
 from realtime.ws.models import Connection
 
 CHAT_ROUTE = "chat"
@@ -43,12 +43,31 @@ def user_can_enter(*, room: Room, user: Any) -> bool:
     """Public rooms admit any authenticated user; private ones only their whitelist."""
     if not room.is_private:
         return True
-    return Membership.objects.filter(room=room, user_id=user.pk).exists()
+    return (
+        sql.fetchone(
+            f"SELECT 1 FROM {sql.table(Membership)} WHERE {sql.column(Membership, 'room')}"
+            f" = %s AND {sql.column(Membership, 'user')} = %s",
+            [room.pk, user.pk],
+        )
+        is not None
+    )
+
+
+#: The Room columns room_access() loads (the others, owner included, load when read).
+ACCESS_FIELDS = ("id", "slug", "name", "is_private", "owner", "last_seq")
 
 
 def room_access(*, slug: str, user: Any) -> RoomAccess:
-    """The room and whether `user` may enter it (the check of every REST call and connect)."""
-    room = room_get(slug=slug)
+    """The room and whether `user` may enter it (the check of every REST call and connect).
+
+    Prepared SQL (realtime.ws.sql): every chat handshake runs this and user_can_enter.
+    """
+    row = sql.fetchone(
+        f"SELECT {sql.columns(Room, ACCESS_FIELDS)} FROM {sql.table(Room)}"
+        f" WHERE {sql.column(Room, 'slug')} = %s",
+        [slug],
+    )
+    room = sql.instance(Room, ACCESS_FIELDS, row) if row is not None else None
     if room is None:
         return RoomAccess(None, False)
     return RoomAccess(room, user_can_enter(room=room, user=user))
@@ -79,22 +98,45 @@ def messages_page(
     """Up to `limit` messages ascending by seq, and whether more lie beyond the page.
 
     `after` pages forward (the oldest after it first); `before` alone pages back (the
-    newest before it); neither gives the newest `limit`.
+    newest before it); neither gives the newest `limit`. Prepared SQL: every welcome
+    runs it.
     """
-    rows = Message.objects.filter(room=room)
+    user_model = get_user_model()
+    m, u = sql.table(Message), sql.table(user_model)
+    seq = f"{m}.{sql.column(Message, 'seq')}"
+    where = [f"{m}.{sql.column(Message, 'room')} = %s"]
+    params: list[Any] = [room.pk]
     if after is not None:
-        rows = rows.filter(seq__gt=after)
+        where.append(f"{seq} > %s")
+        params.append(after)
     if before is not None:
-        rows = rows.filter(seq__lt=before)
-    if after is not None:
-        page = list(rows.order_by("seq").values_list(*MESSAGE_ROW)[: limit + 1])
-        more = len(page) > limit
-        page = page[:limit]
-    else:
-        page = list(rows.order_by("-seq").values_list(*MESSAGE_ROW)[: limit + 1])
-        more = len(page) > limit
-        page = page[:limit][::-1]
-    return [message_row_frame(row, room_slug=room.slug) for row in page], more
+        where.append(f"{seq} < %s")
+        params.append(before)
+    select = ", ".join(
+        [
+            *(f"{m}.{sql.column(Message, f)}" for f in ("id", "seq", "user")),
+            f"{u}.{sql.column(user_model, user_model.USERNAME_FIELD)}",
+            *(
+                f"{m}.{sql.column(Message, f)}"
+                for f in ("body", "created", "client_id")
+            ),
+        ]
+    )
+    rows = sql.fetchall(
+        f"SELECT {select} FROM {m} INNER JOIN {u}"
+        f" ON {u}.{sql.column(user_model, user_model._meta.pk.name)}"
+        f" = {m}.{sql.column(Message, 'user')}"
+        f" WHERE {' AND '.join(where)}"
+        f" ORDER BY {seq} {'ASC' if after is not None else 'DESC'} LIMIT %s",
+        [*params, limit + 1],
+    )
+    more = len(rows) > limit
+    page = rows[:limit] if after is not None else rows[:limit][::-1]
+    created = sql.converter(Message, "created")
+    return [
+        message_row_frame((*row[:5], created(row[5]), row[6]), room_slug=room.slug)
+        for row in page
+    ], more
 
 
 def room_history(*, room: Room, since: int | None) -> tuple[list[MessageOut], bool]:
@@ -124,13 +166,33 @@ def online_users(*, room_slug: str) -> QuerySet[Any]:
 def online_summary(
     *, room_slug: str, limit: int = ONLINE_LIST_MAX
 ) -> tuple[list[UserOut], int]:
-    """At most `limit` online users, and how many there are."""
-    users = online_users(room_slug=room_slug)
-    listed = [
-        user_out(pk, name) for pk, name in users.values_list("pk", "username")[:limit]
-    ]
-    count = len(listed) if len(listed) < limit else users.count()
-    return listed, count
+    """At most `limit` online users (by username), and how many there are.
+
+    Prepared SQL: every welcome runs it (online_users() is the same set, as a QuerySet).
+    """
+    user_model = get_user_model()
+    live = (
+        f"SELECT {sql.column(Connection, 'user')} FROM {sql.table(Connection)}"
+        f" WHERE {sql.column(Connection, 'route')} = %s"
+        f" AND {sql.column(Connection, 'room_key')} = %s"
+    )
+    name = sql.column(user_model, user_model.USERNAME_FIELD)
+    pk = sql.column(user_model, user_model._meta.pk.name)
+    rows = sql.fetchall(
+        f"SELECT {pk}, {name} FROM {sql.table(user_model)} WHERE {pk} IN ({live})"
+        f" ORDER BY {name} LIMIT %s",
+        [CHAT_ROUTE, room_slug, limit],
+    )
+    listed = [user_out(user_id, username) for user_id, username in rows]
+    if len(listed) < limit:
+        return listed, len(listed)
+    count = sql.fetchone(
+        f"SELECT COUNT(DISTINCT {sql.column(Connection, 'user')})"
+        f" FROM {sql.table(Connection)} WHERE {sql.column(Connection, 'route')} = %s"
+        f" AND {sql.column(Connection, 'room_key')} = %s",
+        [CHAT_ROUTE, room_slug],
+    )
+    return listed, count[0] if count else 0
 
 
 @dataclass(frozen=True, slots=True)

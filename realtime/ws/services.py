@@ -12,6 +12,7 @@ from django.contrib.auth import get_user_model
 from django.db import connection, transaction
 from django.utils import timezone
 
+from realtime.ws import sql
 from realtime.ws.models import Connection, Outbox, ServerProcess
 from realtime.ws.signals import connections_closed
 
@@ -91,24 +92,42 @@ def connection_open(
     max_per_user: int,
     lease_seconds: float,
 ) -> bool:
-    """Register a socket; False (nothing written) when the user is at their cluster-wide cap."""
+    """Register a socket; False (nothing written) when the user is at their cluster-wide cap.
+
+    Prepared SQL (realtime.ws.sql), as connection_close: every socket runs both.
+    """
+    conn_user = sql.column(Connection, "user")
     if max_per_user > 0:
         # Lock the user's row so two handshakes cannot both take the last place. SQLite
         # has no row locks: its IMMEDIATE transaction already holds the one write lock.
         if connection.features.has_select_for_update:
-            users = get_user_model().objects.select_for_update().filter(pk=user_id)
-            list(users.values_list("pk"))
-        count = Connection.objects.filter(user_id=user_id).count()
+            user_model = get_user_model()
+            sql.fetchone(
+                f"SELECT 1 FROM {sql.table(user_model)} WHERE"
+                f" {sql.column(user_model, user_model._meta.pk.name)} = %s FOR UPDATE",
+                [user_id],
+            )
+        (count,) = sql.fetchone(
+            f"SELECT COUNT(*) FROM {sql.table(Connection)} WHERE {conn_user} = %s",
+            [user_id],
+        ) or (0,)
         if count >= max_per_user:
             return False
-    if not ServerProcess.objects.filter(id=process_id).exists():
+    known = sql.fetchone(
+        f"SELECT 1 FROM {sql.table(ServerProcess)}"
+        f" WHERE {sql.column(ServerProcess, 'id')} = %s",
+        [process_id],
+    )
+    if known is None:
         process_register(process_id=process_id, lease_seconds=lease_seconds)
-    Connection.objects.create(
-        id=connection_id,
-        process_id=process_id,
-        user_id=user_id,
-        route=route,
-        room_key=room_key,
+    sql.insert(
+        Connection(
+            id=connection_id,
+            process_id=process_id,
+            user_id=user_id,
+            route=route,
+            room_key=room_key,
+        )
     )
     return True
 
@@ -116,22 +135,25 @@ def connection_open(
 @transaction.atomic
 def connection_close(*, connection_id: str) -> ClosedConnection | None:
     """Remove a socket's row; apps hear of it (presence). None when it was already gone."""
-    row = Connection.objects.filter(id=connection_id).first()
+    key = sql.column(Connection, "id")
+    row = sql.fetchone(
+        f"SELECT {sql.columns(Connection, ('user', 'route', 'room_key'))}"
+        f" FROM {sql.table(Connection)} WHERE {key} = %s",
+        [connection_id],
+    )
     if row is None:
         return None
-    row.delete()
-    closed = ClosedConnection(row.id, row.user_id, row.route, row.room_key)
+    sql.execute(
+        f"DELETE FROM {sql.table(Connection)} WHERE {key} = %s", [connection_id]
+    )
+    closed = ClosedConnection(connection_id, *row)
     connections_closed.send(sender=Connection, connections=[closed])
     return closed
 
 
-def outbox_put(*, topic: str, event: dict[str, Any]) -> None:
-    """Queue an event for the serving process (embedded mode, from a command)."""
-    Outbox.objects.create(topic=topic, payload=event)
-
-
 def outbox_put_many(*, events: list[tuple[str, dict[str, Any]]]) -> None:
-    """outbox_put() for many `(topic, event)` pairs, in one multi-row insert per batch."""
+    """Queue events for the serving process (embedded mode, from a command): one
+    multi-row insert per batch of `(topic, event)` pairs."""
     Outbox.objects.bulk_create(
         [Outbox(topic=topic, payload=event) for topic, event in events], batch_size=500
     )
