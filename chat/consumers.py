@@ -17,6 +17,7 @@ from chat.schemas import (
     user_out,
     welcome_frame,
 )
+from chat.writer import writer
 from realtime.ws.closecodes import CloseCode
 from realtime.ws.conf import setting
 from realtime.ws.consumer import SocketConsumer
@@ -85,13 +86,10 @@ class ChatConsumer(SocketConsumer):
         return event.kind in CHAT_EVENT_KINDS
 
     async def on_message(self, frame: MessageIn) -> None:
-        """Store through the one service; the frame comes back via the room after commit."""
+        """Store through the one service (group commit); the frame comes back via the room."""
         try:
-            message, created = await database_sync_to_async(services.message_create)(
-                room=self.room,
-                user=self.user,
-                body=frame.body,
-                client_id=frame.client_id,
+            message, created = await writer().create(
+                services.Send(self.room, self.user, frame.body, frame.client_id)
             )
         except services.NotAllowed:
             raise Refused(CloseCode.FORBIDDEN, "not on this room's whitelist") from None

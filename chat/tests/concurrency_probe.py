@@ -29,16 +29,19 @@ def run(*, threads: int, messages: int) -> dict[str, Any]:
     published: list[int] = []
     record_lock = threading.Lock()
 
-    def record(topic: str, event: Any) -> None:
-        if event.kind == "message":
-            with record_lock:
-                published.append(json.loads(event.text)["seq"])
+    def record(batch: Any) -> None:
+        with record_lock:
+            published.extend(
+                json.loads(event.text)["seq"]
+                for _, event in batch
+                if event.kind == "message"
+            )
 
-    real_dispatch, broadcast.dispatch = broadcast.dispatch, record
+    real, broadcast.dispatch_many = broadcast.dispatch_many, record
     try:
         return _run(threads=threads, messages=messages, published=published)
     finally:
-        broadcast.dispatch = real_dispatch
+        broadcast.dispatch_many = real
 
 
 def _run(*, threads: int, messages: int, published: list[int]) -> dict[str, Any]:

@@ -14,7 +14,6 @@ from rest_framework_simplejwt.tokens import AccessToken
 
 from chat import services
 from realtime.ws import broadcast
-from realtime.ws.hub import Event
 
 DEADLINE = 10.0
 
@@ -81,10 +80,11 @@ def published(monkeypatch: pytest.MonkeyPatch) -> Published:
     """Record what leaves through realtime.ws.broadcast instead of delivering it."""
     record = Published()
 
-    def dispatch(topic: str, event: Event) -> None:
-        record.append((topic, event))
+    def dispatch_many(batch: Any) -> None:
+        record.extend(batch)
 
-    monkeypatch.setattr(broadcast, "dispatch", dispatch)
+    # The one road out (broadcast.dispatch hands its single event to it too).
+    monkeypatch.setattr(broadcast, "dispatch_many", dispatch_many)
     return record
 
 

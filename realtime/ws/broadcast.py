@@ -46,36 +46,18 @@ def close_sockets(topic: str, code: int, *, user_id: int | None = None) -> None:
 
 def dispatch(topic: str, event: Event) -> None:
     """Deliver now: through this process's hub, the channel layer, or the outbox."""
-    if hub.running:
-        hub.publish_threadsafe(topic, event)
-    elif is_cluster():
-        _relay_from_command([(topic, event)])
-    else:
-        # Embedded mode, from a process that serves no sockets (a manage.py command):
-        # the serving process polls the outbox.
-        from realtime.ws.services import outbox_put
-
-        outbox_put(topic=topic, event=event.to_wire())
+    dispatch_many([(topic, event)])
 
 
 def dispatch_many(batch: Sequence[tuple[str, Event]]) -> None:
-    """dispatch() for many `(topic, event)` pairs at once, in order."""
+    """Deliver `(topic, event)` pairs now, in order: the one road every event takes.
+
+    Through this process's hub when it serves sockets; from a process that serves none
+    (a manage.py command), through the channel layer (cluster) or the outbox the serving
+    process polls (embedded).
+    """
     if hub.running:
-        loop = hub.loop
-        assert loop is not None
-
-        def run() -> None:
-            for topic, event in batch:
-                hub.publish_nowait(topic, event)
-
-        try:
-            on_loop = asyncio.get_running_loop() is loop
-        except RuntimeError:
-            on_loop = False
-        if on_loop:
-            run()
-        else:
-            loop.call_soon_threadsafe(run)
+        hub.publish_threadsafe(batch)
     elif is_cluster():
         _relay_from_command(batch)
     else:

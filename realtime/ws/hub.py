@@ -14,7 +14,7 @@ import logging
 import re
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -225,17 +225,22 @@ class Hub:
                 metrics.FRAMES_DROPPED.labels(reason="relay_queue_full").inc()
                 log.error("relay queue full; event not relayed", extra={"topic": topic})
 
-    def publish_threadsafe(self, topic: str, event: Event) -> None:
-        """publish_nowait() from any thread (a service's on-commit callback)."""
+    def publish_threadsafe(self, batch: Sequence[tuple[str, Event]]) -> None:
+        """publish_nowait() for `(topic, event)` pairs, in order, from any thread (a
+        service's on-commit callback): one loop hop for the whole batch."""
         assert self.loop is not None
         try:
             running = asyncio.get_running_loop()
         except RuntimeError:
             running = None
         if running is self.loop:
-            self.publish_nowait(topic, event)
+            self._publish_all(batch)
         else:
-            self.loop.call_soon_threadsafe(self.publish_nowait, topic, event)
+            self.loop.call_soon_threadsafe(self._publish_all, batch)
+
+    def _publish_all(self, batch: Sequence[tuple[str, Event]]) -> None:
+        for topic, event in batch:
+            self.publish_nowait(topic, event)
 
     def broadcast_all(self, event: Event) -> None:
         """Hand `event` to every local socket (degraded notice, drain)."""
@@ -335,7 +340,9 @@ class Hub:
         re-joined every group this process holds.
         """
         try:
-            await asyncio.wait_for(awaitable, timeout=LAYER_TIMEOUT)
+            # asyncio.timeout, not wait_for: no task per call (one per relayed topic).
+            async with asyncio.timeout(LAYER_TIMEOUT):
+                await awaitable
         except asyncio.CancelledError:
             raise
         except Exception as exc:
