@@ -418,6 +418,18 @@ async def test_echo_sends_text_and_binary_back_unchanged(server):
             assert await asyncio.wait_for(ws.recv(), T) == item
 
 
+async def test_frames_of_every_length_class_arrive_whole_through_the_fast_path(server):
+    # 125/126 and 65,535/65,536 bytes are where a frame header changes shape; the
+    # server writes pre-encoded frames itself (realtime.ws.wire), not through uvicorn.
+    async with websockets.connect(
+        f"{server.ws_url}/ws/echo/", open_timeout=T, max_size=2**20
+    ) as ws:
+        for size in (1, 125, 126, 127, 4000, 65000):
+            text = "é" * (size // 2) + "a" * (size % 2)
+            await ws.send(text)
+            assert await asyncio.wait_for(ws.recv(), T) == text
+
+
 async def test_echo_is_rate_limited_too(server):
     async with websockets.connect(f"{server.ws_url}/ws/echo/", open_timeout=T) as ws:
         for i in range(200):
