@@ -88,6 +88,11 @@ def add_arguments(
     )
     a("--out", help="append JSON-lines results here")
     a("--label", default="", help="free text stored in each record (e.g. the mode)")
+    a(
+        "--target-label",
+        help="the records' `target` (default --target): e.g. project-daphne, the "
+        "project under another ASGI server, which the report shows apart",
+    )
     a("--sockets", type=int, default=1000, help="capacity: idle sockets to open")
     a("--members", type=int, default=100, help="fanout: members of the one room")
     a("--publishers", type=int, default=10, help="fanout: members that publish")
@@ -235,7 +240,8 @@ class Runner:
 
     def __init__(self, o: dict[str, Any], tokens: list[str] | None) -> None:
         self.o = o
-        self.target = o["target"]
+        self.target = o["target"]  # how to talk to the server (protocol, fixtures)
+        self.name = o.get("target_label") or self.target  # which server, in the records
         self.host, self.port = check_url(o["url"])
         self.base = o["url"].rstrip("/")
         self.tokens = tokens
@@ -273,7 +279,7 @@ class Runner:
         rec = {
             "kind": kind,
             "scenario": self.o["scenario"],
-            "target": self.target,
+            "target": self.name,
             "label": self.o.get("label", ""),
             "run_id": self.run_id,
             "time": time.strftime("%Y-%m-%dT%H:%M:%S"),
@@ -625,7 +631,7 @@ class Runner:
             recent = ph.lat[last_received:]
             p99 = stats.percentile(sorted(recent), 99) if recent else None
             s = (
-                f"[{o['scenario']} {self.target} {rate:g}/s] {el:5.0f}s sent {attempts}"
+                f"[{o['scenario']} {self.name} {rate:g}/s] {el:5.0f}s sent {attempts}"
                 f" (+{attempts - last_attempts}) recv {ph.received} "
                 f"(+{ph.received - last_received}) p99(1s) "
                 f"{'-' if p99 is None else f'{p99 / 1e6:.1f}ms'} stale {ph.stale} "
@@ -731,7 +737,7 @@ class Runner:
         if not o["quiet"]:
             lat = point["latency"]
             log(
-                f"[{o['scenario']} {self.target} {rate:g}/s] done: delivered "
+                f"[{o['scenario']} {self.name} {rate:g}/s] done: delivered "
                 f"{delivered}/{expected} ({point['delivered_per_s']}/s) lost {lost} dup {dup}"
                 f" p50 {lat['p50_ms']} p99 {lat['p99_ms']} max {lat['max_ms']} ms "
                 f"server cpu {point['server']['cpu_util']} ok={point['ok']}"
@@ -800,7 +806,7 @@ class Runner:
         samp = asyncio.create_task(sampler())
         prog = self.progress(
             lambda el: (
-                f"[soak {self.target}] {el:5.0f}s cycles {done}/{o['cycles']} "
+                f"[soak {self.name}] {el:5.0f}s cycles {done}/{o['cycles']} "
                 f"({done / max(el, 1e-9):.0f}/s) failed {sum(failures.values())} rss "
                 f"{samples[-1]['rss_kb'] if samples else '-'} kB fds "
                 f"{samples[-1]['fds'] if samples else '-'}"

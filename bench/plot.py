@@ -12,7 +12,14 @@ from pathlib import Path
 
 import orjson
 
-COLORS = {"project": "tab:blue", "stock": "tab:red", "ws": "tab:green"}
+COLORS = {
+    "project": "tab:blue",
+    "stock": "tab:red",
+    "ws": "tab:green",
+    "project-daphne": "tab:purple",
+    "project-hypercorn": "tab:orange",
+    "project-granian": "tab:brown",
+}
 
 
 def load(paths: list[Path]) -> list[dict]:

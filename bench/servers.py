@@ -1,4 +1,5 @@
-"""Start and stop the three servers under test: the project, the stock peer, the ws peer."""
+"""Start and stop the servers under test: the project (under uvicorn or another ASGI
+server), the stock peer, the ws peer."""
 
 from __future__ import annotations
 
@@ -224,17 +225,62 @@ def migrate(env: dict[str, str], log_path: Path | None = None) -> None:
         raise ServerError(f"migrate failed ({out.returncode}):\n{out.stderr[-3000:]}")
 
 
+#: The ASGI servers start_project can run the project under. "uvicorn" is what
+#: `manage.py serve` runs and ships; the others serve the same app in the same env, so
+#: that the choice of server is a measurement (run_all's `project-<server>` targets).
+PROJECT_SERVERS = ("uvicorn", "daphne", "hypercorn", "granian")
+#: The app the other servers load: realtime.asgi:application plus the GC tuning that
+#: `manage.py serve` applies at startup (bench/project_asgi.py says why).
+PROJECT_ASGI_APP = "bench.project_asgi:application"
+#: Listen backlog where a server lets us set it, as the peers': Twisted's default (50)
+#: or hypercorn's (100) would measure SYN retransmits under a burst of handshakes.
+LISTEN_BACKLOG = 4096
+
+
+def project_server_cmd(server: str, port: int) -> list[str]:
+    """The command line that serves the project under `server` on 127.0.0.1:port.
+
+    One process (or one worker), uvloop where the server takes it, no access log,
+    websockets on; anything else stays at the server's default, since that is what a
+    deployment would get.
+    """
+    if server == "uvicorn":
+        return [sys.executable, "manage.py", "serve"]  # HOST and PORT come from the env
+    flags = {
+        # An endpoint string, as the stock peer's runner: daphne's -b/-p cannot set the
+        # backlog. -v 0 only turns off its access log (Django's LOGGING still rules the
+        # app's); no --proxy-headers: nothing on loopback forwards.
+        "daphne": "-v 0 -e "
+        f"tcp:port={port}:interface=127.0.0.1:backlog={LISTEN_BACKLOG}",
+        "hypercorn": f"--bind 127.0.0.1:{port} --worker-class uvloop --workers 1"
+        f" --backlog {LISTEN_BACKLOG}",
+        # --backpressure (requests in flight, default backlog / workers) is left alone:
+        # an upgraded socket does not hold it (160 sockets stayed open under 128).
+        "granian": f"--interface asgi --host 127.0.0.1 --port {port} --workers 1"
+        f" --runtime-threads 1 --loop uvloop --ws --backlog {LISTEN_BACKLOG}",
+    }
+    if server in flags:
+        return [sys.executable, "-m", server, *flags[server].split(), PROJECT_ASGI_APP]
+    raise ValueError(f"unknown ASGI server {server!r}; one of {PROJECT_SERVERS}")
+
+
 def start_project(
     env: dict[str, str],
     port: int | None = None,
     *,
     cpu: int | None = None,
     log_path: Path | None = None,
+    server: str = "uvicorn",
 ) -> Server:
-    """`manage.py serve` with env (see project_env), ready when /healthz answers 200."""
+    """The project under `server` with env (see project_env), ready when /healthz is 200.
+
+    "uvicorn" is `manage.py serve`; "daphne", "hypercorn" and "granian" serve the same
+    app in the same env (project_server_cmd).
+    """
     port = port or free_port()
+    cmd = project_server_cmd(server, port)
     env = {**env, "HOST": "127.0.0.1", "PORT": str(port)}
-    cmd = [sys.executable, "manage.py", "serve"]
-    server = _start("project", cmd, port, env=env, cpu=cpu, log_path=log_path)
-    wait_ready(server, timeout=120, http_path="/healthz")
-    return server
+    name = "project" if server == "uvicorn" else f"project-{server}"
+    started = _start(name, cmd, port, env=env, cpu=cpu, log_path=log_path)
+    wait_ready(started, timeout=120, http_path="/healthz")
+    return started

@@ -77,3 +77,23 @@ def run_loadgen(
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     return [json.loads(line) for line in out.read_text().splitlines() if line.strip()]
+
+
+def run_all_quick(
+    outdir: Path, *args: str, timeout: float = 280
+) -> subprocess.CompletedProcess[str]:
+    """`bench/run_all.py --quick ARGS --outdir OUTDIR`, as `make bench` users run it."""
+    return subprocess.run(
+        [
+            sys.executable,
+            str(servers.BENCH_DIR / "run_all.py"),
+            "--quick",
+            *args,
+            "--outdir",
+            str(outdir),
+        ],
+        cwd=servers.PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )

@@ -17,7 +17,7 @@ import orjson
 import pytest
 
 from bench import servers
-from bench.tests.conftest import run_loadgen
+from bench.tests.conftest import run_all_quick, run_loadgen
 
 pytestmark = pytest.mark.requires_app
 
@@ -221,21 +221,7 @@ def test_manage_py_loadtest_and_soak(
 
 @pytest.mark.timeout(600)
 def test_run_all_quick_with_the_project(tmp_path: Path) -> None:
-    proc = subprocess.run(
-        [
-            sys.executable,
-            str(servers.BENCH_DIR / "run_all.py"),
-            "--quick",
-            "--targets",
-            "project",
-            "--outdir",
-            str(tmp_path),
-        ],
-        cwd=servers.PROJECT_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=580,
-    )
+    proc = run_all_quick(tmp_path, "--targets", "project", timeout=580)
     assert proc.returncode == 0, proc.stderr[-3000:]
     text = (tmp_path / "BENCHMARKS.md").read_text()
     assert "Issue 7 targets" in text and "loadgen.py soak --target project" in text

@@ -14,7 +14,7 @@ import pytest
 
 from bench import loadgen, plot, report, servers, stats
 from bench.client import encode_frame, parse_frames
-from bench.tests.conftest import run_loadgen
+from bench.tests.conftest import run_all_quick, run_loadgen
 
 PEERS = pytest.mark.parametrize("peer", ["ws", "stock"], indirect=True)
 
@@ -429,21 +429,7 @@ def test_report_gives_figures_and_ratios_to_both_peers() -> None:
 
 @pytest.mark.timeout(300)
 def test_run_all_quick_writes_the_report(tmp_path: Path) -> None:
-    proc = subprocess.run(
-        [
-            sys.executable,
-            str(servers.BENCH_DIR / "run_all.py"),
-            "--quick",
-            "--targets",
-            "ws",
-            "--outdir",
-            str(tmp_path),
-        ],
-        cwd=servers.PROJECT_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=280,
-    )
+    proc = run_all_quick(tmp_path, "--targets", "ws")
     assert proc.returncode == 0, proc.stderr[-3000:]
     text = (tmp_path / "BENCHMARKS.md").read_text()
     assert "Quick run" in text and "loadgen.py soak --target ws" in text
