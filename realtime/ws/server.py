@@ -109,6 +109,13 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         self._disarm_head_timer()
         super().on_headers_complete()
 
+    def handle_websocket_upgrade(self) -> None:
+        super().handle_websocket_upgrade()
+        # The WebSocket protocol owns the transport now. The parser holds this protocol's
+        # bound callbacks (a reference cycle uvicorn breaks only in connection_lost, which
+        # an upgraded protocol never gets): drop it so this object is freed at once.
+        self.parser = None  # type: ignore[assignment]
+
     def _arm_head_timer(self) -> None:
         timeout = _limits()[0]
         if self._head_timer is None and timeout > 0:
@@ -225,6 +232,15 @@ class GuardedWebSocketProtocol(WebSocketsSansIOProtocol):
         super().handle_connect(event)
         # The scope was just made and its app task not yet run: offer the fast path.
         self.scope["extensions"][FRAME_WRITER] = self.write_frame
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        super().connection_lost(exc)
+        # The scope holds our bound write_frame: a cycle through this protocol that would
+        # keep the socket's whole state for the cyclic collector. The consumer took its
+        # own reference at start, and write_frame refuses once disconnected.
+        scope = getattr(self, "scope", None)
+        if scope is not None:
+            scope.get("extensions", {}).pop(FRAME_WRITER, None)
 
     def write_frame(self, frame: bytes) -> bool:
         """Write an already-encoded server frame now; False when it cannot go this way.
