@@ -348,9 +348,16 @@ class Runner:
     # Sockets
 
     async def connect_many(
-        self, specs: Sequence[tuple[int, int]], what: str
+        self,
+        specs: Sequence[tuple[int, int]],
+        what: str,
+        keep: list[WSClient] | None = None,
     ) -> tuple[list[WSClient], list[float], Counter[str], list[int]]:
-        """Open one socket per (room, user) with bounded concurrency; wait until ready."""
+        """Open one socket per (room, user) with bounded concurrency; wait until ready.
+
+        Each ready socket is appended to `keep` at once (the heartbeat loop's list), so
+        sockets opened early are kept alive while the rest still connect.
+        """
         sem = asyncio.Semaphore(self.o["concurrency"])
         timeout = self.o["handshake_timeout"]
         ready_times: list[float] = []
@@ -379,6 +386,8 @@ class Runner:
                 if ok:
                     ready_times.append(time.perf_counter())
                     handshake_ns.append(perf_ns() - c.t_start)
+                    if keep is not None:
+                        keep.append(c)
                 else:
                     reason = c.error or (
                         f"close_{c.close_code}" if c.close_code else "failed"
@@ -465,16 +474,21 @@ class Runner:
         ru0 = resource.getrusage(resource.RUSAGE_SELF)
         t0 = time.perf_counter()
         specs = [(i // o["room_size"], i) for i in range(n)]
-        clients, ready, failures, hs = await self.connect_many(specs, "capacity")
+        # Heartbeats from the first ready socket on: a target slower to fill than its
+        # idle timeout would otherwise close the early sockets before the count.
+        self.clients = []
+        self.start_heartbeats()
+        clients, ready, failures, hs = await self.connect_many(
+            specs, "capacity", keep=self.clients
+        )
         t1 = max(ready) if ready else time.perf_counter()
         connected = procstat.snapshot(self.pids)
         ru1 = resource.getrusage(resource.RUSAGE_SELF)
         wall = time.perf_counter() - t0
         client_cpu = (ru1.ru_utime + ru1.ru_stime) - (ru0.ru_utime + ru0.ru_stime)
         server_cpu = connected["cpu_s"] - before["cpu_s"]
-        self.clients = [c for c in clients if c.is_open]
+        self.clients[:] = [c for c in clients if c.is_open]
         gc.freeze()
-        self.start_heartbeats()
         await asyncio.sleep(o["hold"])
         held = procstat.snapshot(self.pids)
         still_open = sum(1 for c in clients if c.is_open)

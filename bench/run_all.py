@@ -304,11 +304,13 @@ def main(argv: list[str] | None = None) -> int:
         out = outdir / name / "results.jsonl"
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_bytes(b"")
+        ran: list[str] = []
         with (
             tempfile.TemporaryDirectory(prefix=f"bench-{name}-") as tmp,
             Mode(name, args, Path(tmp)) as mode,
         ):
-            ok = run_mode(mode, args, out, commands) and ok
+            ok = run_mode(mode, args, out, ran) and ok
+        (out.parent / "loadgen_commands.txt").write_text("".join(f"{c}\n" for c in ran))
         by_mode[name] = [
             orjson.loads(x) for x in out.read_bytes().splitlines() if x.strip()
         ]
@@ -328,6 +330,11 @@ def main(argv: list[str] | None = None) -> int:
             plot_rel = str(png.resolve().relative_to(report_path.resolve().parent))
         except ValueError:
             plot_rel = str(png)
+    # Every load generator command behind the figures shown, each mode's from its run.
+    for name in ("embedded", "cluster"):
+        recorded = outdir / name / "loadgen_commands.txt"
+        if name in by_mode and recorded.exists():
+            commands += recorded.read_text().splitlines()
     # Each mode's figures come from the run that made them: name that run's command.
     command_lines = []
     for name in ("embedded", "cluster"):
