@@ -360,6 +360,7 @@ def target_checks(records: list[dict]) -> list[tuple[str, str]]:
     cap_s = _last(records, kind="capacity", target="stock")
     if cap:
         kb = cap["rss_per_socket_kb"]
+        held = cap.get("still_open", cap["opened"])  # records before the field: opened
         out.append(
             (
                 f"capacity: {cap['sockets']:,} sockets at <= 25 KB each",
@@ -368,11 +369,9 @@ def target_checks(records: list[dict]) -> list[tuple[str, str]]:
                 verdict(
                     None
                     if kb is None
-                    else kb <= 25
-                    and cap["opened"] >= 10000
-                    and cap.get("still_open", cap["opened"]) >= cap["opened"],
+                    else kb <= 25 and cap["opened"] >= 10000 and held >= cap["opened"],
                     f"{_fmt(kb, 2)} KB, {cap['opened']:,} opened, "
-                    f"{cap.get('still_open', cap['opened']):,} still open after the hold",
+                    f"{held:,} still open after the hold",
                 ),
             )
         )
