@@ -219,6 +219,15 @@ DRAIN_LINGER_SECONDS = env.float("DRAIN_LINGER_SECONDS", default=1.0)
 HTTP_HEADER_TIMEOUT = env.float("HTTP_HEADER_TIMEOUT", default=10.0)
 HTTP_MAX_HEADER_BYTES = env.int("HTTP_MAX_HEADER_BYTES", default=64 * 1024)
 WS_CLOSE_GRACE = env.float("WS_CLOSE_GRACE", default=2.0)
+# Reverse proxies whose X-Forwarded-For and X-Forwarded-Proto are believed (addresses or
+# CIDRs, PROTOCOL.md section 8). `manage.py serve` resolves the client address and scheme
+# against this list once, in the server, so every per-IP limit, throttle and log line sees
+# the same client; empty (the default): the peer address is the client.
+TRUSTED_PROXIES = [
+    str(ipaddress.ip_network(c.strip(), strict=False))
+    for c in env.list("TRUSTED_PROXIES", default=[])
+    if c.strip()
+]
 METRICS_ALLOWED_CIDRS = [
     ipaddress.ip_network(c.strip(), strict=False)
     for c in env.list(

@@ -52,9 +52,8 @@ DOCUMENTED_ENV = frozenset(
         "DB_POOL_MAX_SIZE",
         "HOST",
         "PORT",
-        # Read by `manage.py serve` (uvicorn's forwarded_allow_ips): which peers'
-        # X-Forwarded-For/-Proto to believe. Not in the lead's list; see README.
-        "FORWARDED_ALLOW_IPS",
+        # Which peers' X-Forwarded-For/-Proto to believe (PROTOCOL.md section 8).
+        "TRUSTED_PROXIES",
     }
 )
 SECRET_ENV = ("DJANGO_SECRET_KEY", "DATABASE_URL", "REDIS_URL")
@@ -502,8 +501,8 @@ def test_compose_apps_serve_on_all_interfaces_and_outlast_their_drain():
 def test_apps_believe_forwarded_headers_from_private_proxy_addresses_only():
     chart_config = one(documents(), "ConfigMap")["data"]
     for trusted in (
-        compose_env("app1")["FORWARDED_ALLOW_IPS"],
-        chart_config["FORWARDED_ALLOW_IPS"],
+        compose_env("app1")["TRUSTED_PROXIES"],
+        chart_config["TRUSTED_PROXIES"],
     ):
         networks = [ipaddress.ip_network(n.strip()) for n in trusted.split(",")]
         assert networks, "without it every client is the proxy's address"
@@ -647,7 +646,7 @@ def test_nginx_forwards_client_address_request_id_and_trace_context():
     for path in ("/ws/", "/"):
         sent = headers(location(path))
         # The edge proxy states the peer it saw; appending would pass on whatever
-        # a client wrote, and the apps believe this header (FORWARDED_ALLOW_IPS).
+        # a client wrote, and the apps believe this header (TRUSTED_PROXIES).
         assert sent["x-forwarded-for"] == "$remote_addr", path
         assert sent["x-forwarded-proto"] == "$scheme", path
         assert sent["host"] in ("$host", "$http_host"), path

@@ -388,8 +388,10 @@ def build_config(*, host: str, port: int, workers: int) -> uvicorn.Config:
         lifespan="on",
         log_config=None,  # Django's LOGGING (redaction, JSON) is the only config
         access_log=False,  # RequestContextMiddleware writes a redacted access line
-        proxy_headers=True,
-        forwarded_allow_ips=os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1"),
+        # X-Forwarded-For/-Proto only from TRUSTED_PROXIES (none by default): the scope's
+        # client and scheme are then right for every per-IP limit, throttle and log.
+        proxy_headers=bool(settings.TRUSTED_PROXIES),
+        forwarded_allow_ips=",".join(settings.TRUSTED_PROXIES) or None,
         timeout_keep_alive=5,
         # the drain already closed every socket; this bounds what is left (HTTP requests)
         timeout_graceful_shutdown=5,
