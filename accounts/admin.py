@@ -2,12 +2,13 @@ from typing import Any
 
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin
+from django.http import HttpRequest
 from rest_framework_simplejwt.token_blacklist.admin import OutstandingTokenAdmin
 from rest_framework_simplejwt.token_blacklist.models import OutstandingToken
 
 from accounts.models import User
 from accounts.views import AdminLoginForm
-from notifications.admin import send_notification_to_users
+from notifications.admin import may_send, send_notification_to_users
 
 
 @admin.register(User)
@@ -15,6 +16,9 @@ class AccountUserAdmin(UserAdmin):
     """The stock user admin, with the notify app's "send notification" action."""
 
     actions = [send_notification_to_users]
+
+    def has_send_notification_permission(self, request: HttpRequest) -> bool:
+        return may_send(request)
 
 
 class IssuedTokenAdmin(OutstandingTokenAdmin):
