@@ -1,8 +1,14 @@
+from typing import Any
+
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin
+from django.http import HttpRequest
+from rest_framework_simplejwt.token_blacklist.admin import OutstandingTokenAdmin
+from rest_framework_simplejwt.token_blacklist.models import OutstandingToken
 
 from accounts.models import User
-from notifications.admin import send_notification_to_users
+from accounts.views import AdminLoginForm
+from notifications.admin import may_send, send_notification_to_users
 
 
 @admin.register(User)
@@ -10,3 +16,26 @@ class AccountUserAdmin(UserAdmin):
     """The stock user admin, with the notify app's "send notification" action."""
 
     actions = [send_notification_to_users]
+
+    def has_send_notification_permission(self, request: HttpRequest) -> bool:
+        return may_send(request)
+
+
+class IssuedTokenAdmin(OutstandingTokenAdmin):
+    """simplejwt's list of issued refresh tokens, without the tokens themselves.
+
+    The stock page shows each refresh token in full: anyone allowed to view it could
+    sign in as its user until it expires.
+    """
+
+    exclude = ["token"]
+
+    def get_readonly_fields(self, *args: Any, **kwargs: Any) -> list[str]:
+        return [f.name for f in self.model._meta.fields if f.name != "token"]
+
+
+admin.site.unregister(OutstandingToken)
+admin.site.register(OutstandingToken, IssuedTokenAdmin)
+
+# The admin's sign-in refuses past LOGIN_THROTTLE with a message and a 429, as /login/.
+admin.site.login_form = AdminLoginForm

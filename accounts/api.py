@@ -1,28 +1,26 @@
-"""REST: register, and simplejwt's token endpoints under the auth throttle."""
+"""REST: register, and the JWT endpoints (token, refresh, logout) under the auth throttle."""
 
-from django.conf import settings
-from drf_spectacular.utils import extend_schema
+from __future__ import annotations
+
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
+from rest_framework_simplejwt.exceptions import InvalidToken, TokenError
+from rest_framework_simplejwt.tokens import RefreshToken
 from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
 
-from accounts.serializers import RegisterSerializer, UserSerializer
-from accounts.services import user_create
-
-
-class AuthThrottle(ScopedRateThrottle):
-    """Per-IP rate of API_AUTH_THROTTLE; an empty setting turns it off."""
-
-    scope_attr = "throttle_scope"
-
-    def allow_request(self, request, view) -> bool:
-        if not settings.API_AUTH_THROTTLE:
-            return True
-        return super().allow_request(request, view)
+from accounts.serializers import (
+    LogoutSerializer,
+    RegisterSerializer,
+    TokenObtainSerializer,
+    TokenRefreshSerializer,
+    UserSerializer,
+)
+from accounts.services import refresh_token_blacklist, user_create
+from accounts.throttling import AuthThrottle
 
 
 class ThrottledAuthMixin:
@@ -33,11 +31,51 @@ class ThrottledAuthMixin:
 
 
 class TokenView(ThrottledAuthMixin, TokenObtainPairView):
-    """`POST {username,password}` -> `{access, refresh}`; 401 on bad credentials."""
+    """`POST {username,password}` -> `{access, refresh}`; 401 on bad credentials.
+
+    429 past API_AUTH_THROTTLE, or past LOGIN_THROTTLE failed sign-ins of this client
+    or username (refused before the password is checked).
+    """
+
+    serializer_class = TokenObtainSerializer
 
 
 class RefreshView(ThrottledAuthMixin, TokenRefreshView):
-    """`POST {refresh}` -> `{access}`."""
+    """`POST {refresh}` -> `{access, refresh}`; the refresh token used is blacklisted.
+
+    401 for a used, logged-out or revoked refresh token, and for one whose user is
+    gone or inactive.
+    """
+
+    serializer_class = TokenRefreshSerializer
+
+
+class LogoutView(ThrottledAuthMixin, APIView):
+    """`POST {refresh}` -> 204: that refresh token never refreshes again."""
+
+    def get_authenticate_header(self, request: Request) -> str:
+        # As simplejwt's views: a bad token is a 401 (DRF makes it 403 without this).
+        return 'Bearer realm="api"'
+
+    @extend_schema(
+        operation_id="auth_logout",
+        request=LogoutSerializer,
+        responses={
+            204: OpenApiResponse(description="the refresh token is blacklisted"),
+            401: OpenApiResponse(
+                description="not a valid refresh token (bad, expired, already out)"
+            ),
+        },
+    )
+    def post(self, request: Request) -> Response:
+        data = LogoutSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            refresh = RefreshToken(data.validated_data["refresh"])
+        except TokenError as exc:
+            raise InvalidToken(exc.args[0]) from None
+        refresh_token_blacklist(refresh=refresh)
+        return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 class RegisterView(ThrottledAuthMixin, APIView):

@@ -1,8 +1,15 @@
 """REST input of the accounts API."""
 
+from typing import Any
+
 from django.contrib.auth import get_user_model, password_validation
 from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
+from rest_framework_simplejwt.serializers import TokenObtainPairSerializer
+from rest_framework_simplejwt.tokens import RefreshToken
+
+from accounts.services import refresh_token_rotate
+from accounts.tokens import token_for_user
 
 
 class RegisterSerializer(serializers.Serializer):
@@ -43,3 +50,31 @@ class UserSerializer(serializers.Serializer):
 
     id = serializers.IntegerField(read_only=True)
     username = serializers.CharField(read_only=True)
+
+
+class TokenObtainSerializer(TokenObtainPairSerializer):
+    """`{username, password}` -> `{access, refresh}`, carrying the user's token version."""
+
+    access = serializers.CharField(read_only=True)
+    refresh = serializers.CharField(read_only=True)
+
+    @classmethod
+    def get_token(cls, user: Any) -> RefreshToken:
+        return token_for_user(user)
+
+
+class TokenRefreshSerializer(serializers.Serializer):
+    """`{refresh}` -> `{access, refresh}`: the refresh token rotates, the old one dies."""
+
+    refresh = serializers.CharField()
+    access = serializers.CharField(read_only=True)
+
+    def validate(self, attrs: dict) -> dict:
+        # TokenError (bad, expired, blacklisted, revoked) is the view's 401.
+        return refresh_token_rotate(refresh=RefreshToken(attrs["refresh"]))
+
+
+class LogoutSerializer(serializers.Serializer):
+    """`{refresh}`: the refresh token to blacklist."""
+
+    refresh = serializers.CharField()

@@ -1,21 +1,25 @@
-"""The life of a user's sockets: they end when the user's credentials stop being good.
+"""Credentials taken back stay taken back: sockets close, JWTs die, failures count.
 
 Logging out of the web UI, a changed password hash (set_password + save, from the admin,
-`changepassword` or a password-change form alike) and deactivation or deletion of the user
-close every socket of that user, chat and notify, on every process, with 4401 (after commit).
-Writes through `QuerySet.update()` send no signals and are not seen here.
+`changepassword` or a password-change form alike) and deactivation of the user revoke
+every JWT of that user and close every socket of that user, chat and notify, on every
+process, with 4401 (after commit). Deleting the user closes the sockets; its tokens then
+name nobody and are refused. Writes through `QuerySet.update()` send no signals and are
+not seen here. A failed sign-in on any path counts towards LOGIN_THROTTLE.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from django.contrib.auth.signals import user_logged_out
+from django.contrib.auth import get_user_model
+from django.contrib.auth.signals import user_logged_out, user_login_failed
 from django.db.models.signals import post_delete, post_save, pre_save
 from django.dispatch import receiver
 
 from accounts.models import User
-from accounts.services import user_sockets_close
+from accounts.services import user_credentials_revoke, user_sockets_close
+from accounts.throttling import login_failure_record
 
 _FLAG = "_sockets_close_after_save"
 _WATCHED = frozenset({"password", "is_active"})
@@ -25,9 +29,9 @@ _WATCHED = frozenset({"password", "is_active"})
 def sockets_close_on_logout(
     sender: Any, request: Any, user: Any, **kwargs: Any
 ) -> None:
-    """Logging out of the web UI ends every socket of the user."""
+    """Logging out of the web UI ends every socket and every JWT of the user."""
     if user is not None and getattr(user, "pk", None) is not None:
-        user_sockets_close(user_id=user.pk)
+        user_credentials_revoke(user_id=user.pk)
 
 
 @receiver(pre_save, sender=User, dispatch_uid="accounts.sockets_note_credentials")
@@ -62,13 +66,22 @@ def sockets_note_credentials(
 def sockets_close_on_credentials(
     sender: type[User], instance: User, **kwargs: Any
 ) -> None:
-    """A new password or a deactivation ends every socket of the user."""
+    """A new password or a deactivation ends every socket and every JWT of the user."""
     if getattr(instance, _FLAG, False):
         setattr(instance, _FLAG, False)
-        user_sockets_close(user_id=instance.pk)
+        user_credentials_revoke(user_id=instance.pk, user=instance)
 
 
 @receiver(post_delete, sender=User, dispatch_uid="accounts.sockets_close_on_delete")
 def sockets_close_on_delete(sender: type[User], instance: User, **kwargs: Any) -> None:
     """A deleted user's sockets end too (their registry rows went with the user)."""
     user_sockets_close(user_id=instance.pk)
+
+
+@receiver(user_login_failed, dispatch_uid="accounts.login_failure_count")
+def login_failure_count(
+    sender: Any, credentials: dict[str, Any], request: Any = None, **kwargs: Any
+) -> None:
+    """A failed sign-in, on any path, counts against the client and the username."""
+    username = credentials.get(get_user_model().USERNAME_FIELD)
+    login_failure_record(request, username if isinstance(username, str) else None)

@@ -14,6 +14,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.throttling import WriteThrottle
 from chat import selectors, services
 from chat.models import Room
 from chat.schemas import CLIENT_ID_MAX, clean_body, message_frame, user_out
@@ -132,6 +133,10 @@ def drf_error(exc: DjangoValidationError) -> ValidationError:
 class RoomListView(APIView):
     """`GET /api/rooms/` the rooms this user may enter; `POST` creates one."""
 
+    throttle_classes = [
+        WriteThrottle
+    ]  # writes count (API_WRITE_THROTTLE), reads do not
+
     @extend_schema(
         operation_id="rooms_list",
         responses=paged("RoomPage", RoomSerializer(many=True)),
@@ -169,6 +174,10 @@ class RoomDetailView(APIView):
 
 class RoomMessagesView(APIView):
     """`GET` pages of a room's messages by seq; `POST` stores one and delivers it live."""
+
+    throttle_classes = [
+        WriteThrottle
+    ]  # writes count (API_WRITE_THROTTLE), reads do not
 
     @extend_schema(
         parameters=[
@@ -233,6 +242,10 @@ class RoomMessagesView(APIView):
 
 class RoomMembersView(APIView):
     """The whitelist: members read it, the owner adds (`POST`) and removes (`DELETE`)."""
+
+    throttle_classes = [
+        WriteThrottle
+    ]  # writes count (API_WRITE_THROTTLE), reads do not
 
     def owned_room(self, request: Request, slug: str) -> Room:
         room = allowed_room(request, slug)

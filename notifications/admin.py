@@ -13,7 +13,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 
-from notifications import services
+from notifications import selectors, services
 from notifications.models import Notification
 
 
@@ -71,16 +71,21 @@ class SendNotificationForm(forms.Form):
     link = forms.CharField(max_length=500, required=False)
 
 
-@admin.action(description="Send notification to selected users")
+def may_send(request: HttpRequest) -> bool:
+    """The `send_notification` permission of an admin offering the send action."""
+    return selectors.user_may_send_notifications(user=request.user)
+
+
+@admin.action(
+    description="Send notification to selected users",
+    # The admin offers and runs it only where has_send_notification_permission() is
+    # true (give the ModelAdmin `has_send_notification_permission = ...may_send`).
+    permissions=["send_notification"],
+)
 def send_notification_to_users(
     modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet
 ) -> HttpResponse | None:
     """Ask for title, body and level; then one bulk send, logged on each user."""
-    if not request.user.has_perm("notifications.add_notification"):
-        modeladmin.message_user(
-            request, "You may not send notifications.", messages.ERROR
-        )
-        return None
     form = SendNotificationForm(request.POST if "apply" in request.POST else None)
     if form.is_bound and form.is_valid():
         data = form.cleaned_data

@@ -1,4 +1,4 @@
-"""REST: list, mark read, mark all read (owner); send (staff)."""
+"""REST: list, mark read, mark all read (owner); send (staff with the send permission)."""
 
 from __future__ import annotations
 
@@ -9,11 +9,12 @@ from rest_framework import status
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.generics import GenericAPIView
 from rest_framework.pagination import PageNumberPagination
-from rest_framework.permissions import IsAdminUser, IsAuthenticated
+from rest_framework.permissions import BasePermission, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.throttling import WriteThrottle
 from notifications import selectors, services
 from notifications.serializers import (
     NotificationSendSerializer,
@@ -44,11 +45,23 @@ def _flag(request: Request, name: str) -> bool:
     raise ValidationError({name: ["Use 1 or 0."]})
 
 
+class MaySendNotifications(BasePermission):
+    """Staff with notifications.add_notification: what the admin's send action needs."""
+
+    message = (
+        "Sending notifications takes the notifications.add_notification permission."
+    )
+
+    def has_permission(self, request: Request, view: object) -> bool:
+        return selectors.user_may_send_notifications(user=request.user)
+
+
 class NotificationListView(GenericAPIView):
     """GET: the user's own notifications, newest first. POST: a staff send."""
 
     serializer_class = NotificationSerializer
     pagination_class = NotificationPagination
+    throttle_classes = [WriteThrottle]  # a send counts (API_WRITE_THROTTLE), a list not
 
     def get_queryset(self):
         """The caller's own notifications (the browsable renderer asks for it too)."""
@@ -59,7 +72,7 @@ class NotificationListView(GenericAPIView):
 
     def get_permissions(self):
         if self.request.method == "POST":
-            return [IsAuthenticated(), IsAdminUser()]
+            return [IsAuthenticated(), MaySendNotifications()]
         return [IsAuthenticated()]
 
     @extend_schema(
@@ -87,7 +100,9 @@ class NotificationListView(GenericAPIView):
             400: OpenApiResponse(
                 description="field errors; unknown usernames or ids listed"
             ),
-            403: OpenApiResponse(description="not staff"),
+            403: OpenApiResponse(
+                description="not staff with notifications.add_notification"
+            ),
         },
     )
     def post(self, request: Request) -> Response:

@@ -89,3 +89,18 @@ def active_user_ids() -> list[int]:
         .order_by("id")
         .values_list("id", flat=True)
     )
+
+
+#: what sending a notification takes, on REST and in the admin alike (besides staff)
+SEND_PERMISSION = "notifications.add_notification"
+
+
+def user_may_send_notifications(*, user: Any) -> bool:
+    """Staff holding notifications.add_notification (superusers hold every permission)."""
+    return bool(
+        user is not None
+        and user.is_authenticated
+        and user.is_active
+        and user.is_staff
+        and user.has_perm(SEND_PERMISSION)
+    )

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
+from django.core.validators import URLValidator
 from django.db import transaction
 from django.utils import timezone
 
@@ -17,6 +19,28 @@ from realtime.ws import broadcast
 
 #: rows per INSERT of a bulk send (Django lowers it further where the backend needs it)
 BULK_BATCH_SIZE = 1000
+
+
+#: a same-site path: one "/", then no "/" or backslash (browsers read "//x" and "/\x"
+#: as another host), and no whitespace or control characters (browsers drop tabs and
+#: newlines inside URLs, so "/<tab>/x" would become "//x")
+_SITE_PATH = re.compile(r"/(?![/\\])[^\s\x00-\x1f\x7f\\]*\Z")
+_WEB_URL = URLValidator(schemes=["http", "https"])
+
+
+def link_is_safe(link: str) -> bool:
+    """Whether a notification may link there: an http(s) URL or a same-site path.
+
+    Anything else (`javascript:`, `data:`, protocol-relative `//host`) is refused:
+    clients put the link in an `href`.
+    """
+    if link.startswith("/"):
+        return _SITE_PATH.match(link) is not None
+    try:
+        _WEB_URL(link)
+    except ValidationError:
+        return False
+    return True
 
 
 def _validated(
@@ -40,6 +64,10 @@ def _validated(
         errors["level"] = f"One of {', '.join(Notification.Level.values)}."
     if len(link) > max_link:
         errors["link"] = f"At most {max_link} characters."
+    elif link and not link_is_safe(link):
+        errors["link"] = (
+            "Use an http(s) URL or a path on this site starting with one /."
+        )
     if errors:
         raise ValidationError(errors)
     return title, body, level, link

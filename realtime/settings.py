@@ -42,6 +42,7 @@ INSTALLED_APPS = [
     "channels",
     "rest_framework",
     "rest_framework_simplejwt",
+    "rest_framework_simplejwt.token_blacklist",  # rotated and logged-out refresh tokens
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "realtime.ws",
@@ -61,6 +62,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "accounts.throttling.LoginThrottleMiddleware",  # a refused sign-in page is a 429
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -156,10 +158,36 @@ PASSWORD_HASHERS = env.list(
     ],
 )
 
+# Failed sign-ins counted per client IP and, apart, per username, on every sign-in path
+# (/login/, /admin/login/, /api/auth/token/): past the rate, 429 before the password
+# hasher runs. The first backend only refuses; ModelBackend checks the password.
+LOGIN_THROTTLE = env.str("LOGIN_THROTTLE", default="10/min")
+AUTHENTICATION_BACKENDS = [
+    "accounts.backends.LoginThrottleBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+# REST writes per user (messages, rooms, members, notification sends): 429 past it.
+API_WRITE_THROTTLE = env.str("API_WRITE_THROTTLE", default="60/min")
+# The throttles' counters: Redis when there is a cluster (every process counts together),
+# else this process's memory. Timeouts keep a frozen Redis from stalling a sign-in; while
+# Redis fails, accounts.throttling counts in process memory instead.
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": env.str("CHANNEL_LAYER_PREFIX", default="realtime"),
+            "OPTIONS": {"socket_connect_timeout": 1.0, "socket_timeout": 1.0},
+        }
+    }
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
 API_AUTH_THROTTLE = env.str("API_AUTH_THROTTLE", default="20/min")
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework_simplejwt.authentication.JWTAuthentication",
+        # simplejwt's, refusing tokens issued before the user's last credential change
+        "accounts.tokens.JWTAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
@@ -171,6 +199,9 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 50,
     "EXCEPTION_HANDLER": "realtime.ws.http.api_exception_handler",
     "DEFAULT_THROTTLE_RATES": {"auth": API_AUTH_THROTTLE or None},
+    # The client is REMOTE_ADDR, never a client-set X-Forwarded-For: `manage.py serve`
+    # resolves forwarded addresses against TRUSTED_PROXIES before Django sees them.
+    "NUM_PROXIES": 0,
 }
 SIMPLE_JWT = {
     "ACCESS_TOKEN_LIFETIME": timedelta(
@@ -181,6 +212,10 @@ SIMPLE_JWT = {
     ),
     "ALGORITHM": "HS256",
     "UPDATE_LAST_LOGIN": False,
+    # A refresh answers a new refresh token too; the one used is blacklisted (reusing
+    # it is a 401), so a stolen refresh token dies at the owner's next refresh.
+    "ROTATE_REFRESH_TOKENS": True,
+    "BLACKLIST_AFTER_ROTATION": True,
 }
 
 SPECTACULAR_SETTINGS = {

@@ -10,6 +10,10 @@ os.environ.setdefault("DJANGO_SECRET_KEY", TEST_SECRET)
 os.environ.setdefault("DJANGO_DEBUG", "0")
 os.environ.setdefault("LOG_FORMAT", "text")
 os.environ.setdefault("API_AUTH_THROTTLE", "")
+# Counters live in the process's cache across tests (and user ids repeat after each
+# rollback): a test of a throttle sets its own rate and starts from an empty cache.
+os.environ.setdefault("LOGIN_THROTTLE", "")
+os.environ.setdefault("API_WRITE_THROTTLE", "")
 os.environ.setdefault("WS_HANDSHAKE_RATE", "0")
 os.environ.setdefault("PASSWORD_HASHERS", FAST_HASHER)
 

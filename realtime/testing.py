@@ -50,7 +50,7 @@ def base_env(**overrides: Any) -> dict[str, str]:
     env = {
         k: v
         for k, v in os.environ.items()
-        if not k.startswith(("WS_", "DJANGO_", "JWT_", "API_"))
+        if not k.startswith(("WS_", "DJANGO_", "JWT_", "API_", "LOGIN_"))
         and k not in {"DATABASE_URL", "REDIS_URL"}
     }
     env.update(
@@ -62,6 +62,8 @@ def base_env(**overrides: Any) -> dict[str, str]:
             "LOG_LEVEL": "INFO",
             "PASSWORD_HASHERS": FAST_HASHER,
             "API_AUTH_THROTTLE": "",
+            "LOGIN_THROTTLE": "",
+            "API_WRITE_THROTTLE": "",
             "WS_HANDSHAKE_RATE": "0",
             "PYTHONUNBUFFERED": "1",
             # Topics like user.1 exist in every run: keep runs apart on a shared Redis.

@@ -246,12 +246,14 @@ def sockets(*conns: ClientConnection) -> Iterator[tuple[ClientConnection, ...]]:
 
 
 def make_staff(server: Any, username: str) -> None:
-    """Give a user the staff flag (through a manage.py shell on the server's database)."""
+    """Make a user of a real server staff who may send notifications (a manage.py shell)."""
     server.manage(
         "shell",
         "-c",
-        "from django.contrib.auth import get_user_model as g; "
-        f"g().objects.filter(username={username!r}).update(is_staff=True)",
+        "from django.contrib.auth import get_user_model as g;"
+        "from django.contrib.auth.models import Permission as P;"
+        f"u = g().objects.get(username={username!r}); u.is_staff = True; u.save();"
+        "u.user_permissions.add(P.objects.get(codename='add_notification'))",
     )
 
 

@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 from django.contrib.admin.models import CHANGE, DELETION, LogEntry
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Permission
 from django.test import Client
 
 from chat import services
@@ -275,3 +276,68 @@ def test_every_chat_admin_page_renders(admin_client_, secret, alice):
         "/admin/ws/connection/a1/change/",
     ]:
         assert admin_client_.get(url).status_code == 200, url
+
+
+# --- permissions: view-only staff see, and change nothing ----------------------------------
+
+
+def staff_client(*perms: str) -> Client:
+    """A signed-in staff member holding exactly these permissions ("app.codename")."""
+    user = get_user_model().objects.create_user(
+        username=f"staff-{'-'.join(perms)}", password="pw-staff-123", is_staff=True
+    )
+    for perm in perms:
+        app_label, codename = perm.split(".")
+        user.user_permissions.add(
+            Permission.objects.get(content_type__app_label=app_label, codename=codename)
+        )
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def offered(client: Client, url: str) -> set[str]:
+    """The actions the changelist at `url` offers (none at all: no action form)."""
+    page = client.get(url)
+    assert page.status_code == 200
+    form = page.context["action_form"]
+    return {name for name, _ in form.fields["action"].choices} if form else set()
+
+
+VIEWER = ("chat.view_room", "ws.view_connection")
+
+
+def test_view_only_staff_are_not_offered_the_room_and_connection_actions(lobby):
+    viewer = staff_client(*VIEWER)
+    assert not {"broadcast_system", "kick_user"} & offered(viewer, "/admin/chat/room/")
+    assert "kick_from_room" not in offered(viewer, "/admin/ws/connection/")
+    changer = staff_client(*VIEWER, "chat.change_room")
+    assert {"broadcast_system", "kick_user"} <= offered(changer, "/admin/chat/room/")
+    assert "kick_from_room" in offered(changer, "/admin/ws/connection/")
+
+
+@pytest.mark.parametrize(
+    ("url", "post"),
+    [
+        (
+            "/admin/chat/room/",
+            {"action": "broadcast_system", "apply": "1", "body": "Owned"},
+        ),
+        ("/admin/chat/room/", {"action": "kick_user", "apply": "1", "username": "bob"}),
+        ("/admin/ws/connection/", {"action": "kick_from_room"}),
+    ],
+)
+def test_view_only_staff_posting_an_action_change_nothing(
+    secret, alice, bob, published, django_capture_on_commit_callbacks, url, post
+):
+    services.membership_grant(room=secret, user=bob)
+    open_socket("b1", bob, "secret")
+    selected = ["b1"] if "connection" in url else [secret.pk]
+    with django_capture_on_commit_callbacks(execute=True):
+        response = staff_client(*VIEWER).post(
+            url, {**post, "_selected_action": selected}
+        )
+    assert response.status_code in {200, 302}
+    assert published == []
+    assert Membership.objects.filter(room=secret, user=bob).exists()
+    assert not LogEntry.objects.exists()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import pytest
@@ -276,3 +277,59 @@ def test_unknown_api_paths_answer_json(alice):
     response = client_for(alice).get("/api/rooms/lobby/nothing-here/")
     assert response.status_code == 404
     assert response["Content-Type"].startswith("application/json")
+
+
+# --- API_WRITE_THROTTLE --------------------------------------------------------------------
+
+
+@pytest.fixture
+def writes(settings):
+    """API_WRITE_THROTTLE of 4 writes a minute per user, counted from nothing."""
+    settings.API_WRITE_THROTTLE = "4/min"
+    settings.CACHES = {  # a cache of this test's own: the counts start from nothing
+        "default": {
+            "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+            "LOCATION": f"chat-api-writes-{uuid.uuid4().hex}",
+        }
+    }
+    return 4
+
+
+def test_rest_writes_past_api_write_throttle_are_429_with_retry_after(
+    writes, lobby, alice, bob
+):
+    client = client_for(alice)
+    done = [
+        client.post("/api/rooms/lobby/messages/", {"body": "one"}, format="json"),
+        client.post("/api/rooms/", {"slug": "mine"}, format="json"),
+        client.post("/api/rooms/mine/members/", {"username": "bob"}, format="json"),
+        client.delete("/api/rooms/mine/members/?username=bob"),
+    ]
+    assert [r.status_code for r in done] == [201, 201, 201, 204]
+    for refused in (
+        client.post("/api/rooms/lobby/messages/", {"body": "two"}, format="json"),
+        client.post("/api/rooms/", {"slug": "another"}, format="json"),
+        client.post("/api/rooms/mine/members/", {"username": "bob"}, format="json"),
+    ):
+        assert refused.status_code == 429
+        assert refused["Content-Type"].startswith("application/json")
+        assert "throttled" in refused.json()["detail"]
+        assert 1 <= int(refused["Retry-After"]) <= 60
+    assert Message.objects.filter(body="two").count() == 0
+    # Reads never count, and the limit is the user's own.
+    assert client.get("/api/rooms/lobby/messages/").status_code == 200
+    assert client.get("/api/rooms/").status_code == 200
+    other = client_for(bob).post(
+        "/api/rooms/lobby/messages/", {"body": "mine"}, format="json"
+    )
+    assert other.status_code == 201
+
+
+def test_an_empty_api_write_throttle_turns_it_off(writes, settings, lobby, alice):
+    settings.API_WRITE_THROTTLE = ""
+    client = client_for(alice)
+    for n in range(writes + 3):
+        response = client.post(
+            "/api/rooms/lobby/messages/", {"body": f"m{n}"}, format="json"
+        )
+        assert response.status_code == 201

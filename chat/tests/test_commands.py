@@ -89,7 +89,21 @@ def test_broadcast_needs_exactly_one_target(lobby, args):
         run(*args)
 
 
-def test_seed_demo_is_idempotent_and_says_what_it_made():
+def test_seed_demo_refuses_to_run_with_debug_off(settings):
+    settings.DEBUG = False
+    with pytest.raises(CommandError, match="DJANGO_DEBUG=1"):
+        run("seed_demo")
+    assert not get_user_model().objects.filter(username="admin").exists()
+
+
+def test_seed_demo_runs_with_debug_off_when_forced(settings):
+    settings.DEBUG = False
+    run("seed_demo", "--force")
+    assert get_user_model().objects.get(username="admin").is_superuser
+
+
+def test_seed_demo_is_idempotent_and_says_what_it_made(settings):
+    settings.DEBUG = True  # as `make run` runs it
     first = run("seed_demo")
     assert "created superuser admin" in first and "created private room staff" in first
     counts = (

@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 from django.contrib.admin.models import CHANGE, LogEntry
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Permission
+from django.test import Client
 
 from notifications import services
 from notifications.models import Notification
@@ -103,4 +105,66 @@ def test_send_action_form_errors_send_nothing(admin_client_):
     )
     assert resp.status_code == 200
     assert "This field is required" in resp.content.decode()
+    assert not Notification.objects.exists()
+
+
+def staff_with(*codenames: str):
+    """A signed-in client of a staff member holding these auth/notifications perms."""
+    user = get_user_model().objects.create_user(
+        f"ops-{'-'.join(codenames)}", is_staff=True
+    )
+    for codename in codenames:
+        user.user_permissions.add(Permission.objects.get(codename=codename))
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def offered(client) -> set[str]:
+    """The actions of the user list (none at all: no action form)."""
+    page = client.get("/admin/accounts/user/")
+    assert page.status_code == 200
+    form = page.context["action_form"]
+    return {name for name, _ in form.fields["action"].choices} if form else set()
+
+
+def test_staff_who_may_not_add_notifications_are_not_offered_the_send_action():
+    viewer = staff_with("view_user", "view_notification")
+    assert "send_notification_to_users" not in offered(viewer)
+    sender = staff_with("view_user", "add_notification")
+    assert "send_notification_to_users" in offered(sender)
+
+
+def test_staff_who_may_not_add_notifications_posting_the_send_action_send_nothing():
+    alice = get_user_model().objects.create_user("alice")
+    viewer = staff_with("view_user", "view_notification")
+    viewer.post(
+        "/admin/accounts/user/",
+        {
+            "action": "send_notification_to_users",
+            "_selected_action": [alice.pk],
+            "apply": "yes",
+            "title": "Owned",
+            "level": "info",
+        },
+    )
+    assert not Notification.objects.exists()
+    assert not Outbox.objects.exists()
+
+
+def test_the_send_action_refuses_an_unsafe_link(admin_client_):
+    alice = get_user_model().objects.create_user("alice")
+    resp = admin_client_.post(
+        "/admin/accounts/user/",
+        {
+            "action": "send_notification_to_users",
+            "_selected_action": [alice.pk],
+            "apply": "yes",
+            "title": "Click",
+            "level": "info",
+            "link": "javascript:alert(document.cookie)",
+        },
+    )
+    assert resp.status_code == 200
+    assert "http(s) URL" in resp.content.decode()
     assert not Notification.objects.exists()

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import uuid
+
 import orjson
 import pytest
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Permission
 from rest_framework.test import APIClient
 
 from notifications import services
@@ -25,11 +28,23 @@ def bob():
     return get_user_model().objects.create_user("bob", password="pw-bob-1234")
 
 
+def grant(user, codename: str):
+    """The user, holding app `notifications`'s permission `codename` too."""
+    user.user_permissions.add(
+        Permission.objects.get(
+            content_type__app_label="notifications", codename=codename
+        )
+    )
+    return get_user_model().objects.get(pk=user.pk)  # a fresh permission cache
+
+
 @pytest.fixture
 def staff():
-    return get_user_model().objects.create_user(
+    """Staff who may send: the flag and notifications.add_notification."""
+    user = get_user_model().objects.create_user(
         "root", password="pw-root-1234", is_staff=True
     )
+    return grant(user, "add_notification")
 
 
 def client_for(user=None) -> APIClient:
@@ -201,3 +216,96 @@ def test_the_openapi_schema_documents_the_notifications_api():
     assert {"usernames", "user_ids", "title", "body", "level"} <= set(send)
     params = {p["name"] for p in paths["/api/notifications/"]["get"]["parameters"]}
     assert {"unread", "page"} <= params
+
+
+@pytest.mark.parametrize(
+    "who",
+    ["staff without the permission", "staff who may only view notifications"],
+)
+def test_staff_without_the_add_permission_may_not_send(who, alice):
+    user = get_user_model().objects.create_user("ops", is_staff=True)
+    if "view" in who:
+        user = grant(user, "view_notification")
+    resp = client_for(user).post(
+        "/api/notifications/", {"usernames": ["alice"], "title": "hi"}, format="json"
+    )
+    assert resp.status_code == 403
+    assert "add_notification" in resp.json()["detail"]
+    assert not Notification.objects.exists()
+
+
+def test_a_superuser_may_send(alice):
+    root = get_user_model().objects.create_superuser("boss", password="pw-boss-1234")
+    resp = client_for(root).post(
+        "/api/notifications/", {"usernames": ["alice"], "title": "hi"}, format="json"
+    )
+    assert resp.status_code == 201
+
+
+def test_sends_count_against_api_write_throttle_and_reads_do_not(
+    settings, staff, alice
+):
+    settings.API_WRITE_THROTTLE = "2/min"
+    settings.CACHES = {  # a cache of this test's own: the counts start from nothing
+        "default": {
+            "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+            "LOCATION": f"notifications-api-writes-{uuid.uuid4().hex}",
+        }
+    }
+    client = client_for(staff)
+    send = {"usernames": ["alice"], "title": "hi"}
+    statuses = [
+        client.post("/api/notifications/", send, format="json").status_code
+        for _ in range(3)
+    ]
+    read = client_for(alice)
+    marks = [read.post("/api/notifications/read-all/").status_code for _ in range(3)]
+    lists = [read.get("/api/notifications/").status_code for _ in range(3)]
+    assert statuses == [201, 201, 429]
+    assert marks == [200, 200, 200] and lists == [200, 200, 200]
+
+
+@pytest.mark.parametrize(
+    "link",
+    [
+        "javascript:alert(1)",
+        "JavaScript:alert(1)",
+        " javascript:alert(1)",
+        "data:text/html,<script>alert(1)</script>",
+        "vbscript:msgbox",
+        "//evil.example/",
+        "/\\evil.example/",
+        "/\t/evil.example/",
+        "http://",
+        "ftp://files.example/x",
+        "rooms/lobby/",
+    ],
+)
+def test_a_send_with_a_link_that_is_not_web_or_same_site_is_a_400(staff, alice, link):
+    resp = client_for(staff).post(
+        "/api/notifications/",
+        {"usernames": ["alice"], "title": "hi", "link": link},
+        format="json",
+    )
+    assert resp.status_code == 400
+    assert "link" in resp.json()
+    assert not Notification.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "link",
+    [
+        "/rooms/lobby/#seq-5",
+        "/",
+        "https://status.example.com/x?y=1",
+        "http://h.example",
+    ],
+)
+def test_a_send_may_link_to_the_web_or_a_path_of_this_site(staff, alice, link):
+    resp = client_for(staff).post(
+        "/api/notifications/",
+        {"usernames": ["alice"], "title": "hi", "link": link},
+        format="json",
+    )
+    assert resp.status_code == 201, resp.json()
+    assert Notification.objects.get().link == link

@@ -166,11 +166,13 @@ async def test_in_band_refresh_keeps_a_real_socket_past_the_first_tokens_expiry(
         # Like a client, refresh over REST and hand the new token over in-band; tokens
         # carry whole seconds, so go on until the new expiry is clearly past the first.
         deadline = time.monotonic() + 15
+        refresh = alice.refresh
         while True:
             status, body = server.api.post(
-                "/api/auth/token/refresh/", {"refresh": alice.refresh}
+                "/api/auth/token/refresh/", {"refresh": refresh}
             )
             assert status == 200, body
+            refresh = body["refresh"]  # refresh tokens rotate: the used one is spent
             await refreshed.send(json.dumps({"type": "auth", "token": body["access"]}))
             assert (await ws_frame(refreshed, "auth"))["exp"]
             if jwt_exp(body["access"]) >= first_exp + 2:

@@ -232,3 +232,14 @@ def test_username_lookup_lists_the_unknown_names_in_order():
         User.objects.get(username="u0").pk,
     ]
     assert unknown == ["zed", "amy"]
+
+
+@pytest.mark.parametrize("link", ["javascript:alert(1)", "//evil.example/"])
+def test_every_way_of_sending_refuses_an_unsafe_link(link):
+    alice = get_user_model().objects.create_user("alice-link")
+    with pytest.raises(ValidationError) as single:
+        services.notification_create(user_id=alice.pk, title="t", link=link)
+    with pytest.raises(ValidationError) as bulk:
+        services.notifications_create_bulk(user_ids=[alice.pk], title="t", link=link)
+    assert "link" in single.value.message_dict and "link" in bulk.value.message_dict
+    assert not Notification.objects.filter(user=alice).exists()

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
 from chat import selectors, services
 
@@ -35,7 +36,20 @@ MESSAGES = [  # room, author, body
 class Command(BaseCommand):
     help = f"Create the demo users (password {DEMO_PASSWORD!r}), rooms and messages; safe to rerun."
 
+    def add_arguments(self, parser: Any) -> None:
+        parser.add_argument(
+            "--force",
+            action="store_true",
+            help="Seed even with DJANGO_DEBUG=0 (a superuser with a published password).",
+        )
+
     def handle(self, *args: Any, **options: Any) -> None:
+        if not settings.DEBUG and not options["force"]:
+            # A production database must never get `admin` / DEMO_PASSWORD by accident.
+            raise CommandError(
+                "seed_demo creates a superuser with a published password: it runs only "
+                "with DJANGO_DEBUG=1 (as `make run` does), or with --force."
+            )
         User = get_user_model()
         users = {}
         for username, staff, superuser in USERS:
