@@ -440,7 +440,7 @@ export class Connection extends Emitter {
   // ---- hooks for a subclass (RealtimeClient plugs the chat sequencer in here) ----------
 
   /** Add resume parameters to the URL of the next handshake. */
-  _resumeParams(url) {} // eslint-disable-line no-unused-vars
+  _resumeParams(_url) {}
 
   /** A live `message` frame. */
   _onMessageFrame(frame) {
@@ -449,7 +449,7 @@ export class Connection extends Emitter {
   }
 
   /** The welcome frame arrived; called after the `welcome` event, before the queue flushes. */
-  _onWelcome(welcome) {} // eslint-disable-line no-unused-vars
+  _onWelcome(_welcome) {}
 
   /** close() was called: cancel whatever the subclass has scheduled. */
   _onClose() {}
