@@ -1,15 +1,17 @@
 /**
- * room.js: one chat room. Live messages, scrollback over REST (`before`), the online
- * list (welcome + presence diffs), the connection badge, a composer that keeps working
- * offline (pending -> confirmed by client_id), and the owner's whitelist manager.
+ * room.js: one chat room. Live messages, scrollback over REST (`before`), and a
+ * composer that keeps working offline (pending -> confirmed by client_id). The online
+ * list (room/online.js), the connection badge (room/status.js) and the owner's
+ * whitelist manager (room/whitelist.js) are modules of their own.
  *
  * The socket authenticates with the session cookie (same origin); REST calls carry the
  * session and the CSRF token (ui.js api()).
  */
 import { ClientClosedError, QueueFullError, RealtimeClient } from './realtime-client.js';
-import {
-  api, avatar, currentUser, el, errorText, listOf, reLogin, samePath, timeEl,
-} from './ui.js';
+import { OnlineList } from './room/online.js';
+import { ConnectionStatus } from './room/status.js';
+import { mountWhitelist } from './room/whitelist.js';
+import { api, avatar, currentUser, el, listOf, reLogin, timeEl } from './ui.js';
 
 const PAGE = 50; // scrollback page size
 const GROUP_MS = 5 * 60 * 1000; // consecutive messages of one author within this are grouped
@@ -39,10 +41,6 @@ const ui = {
   online: $('[data-online]'),
   onlineCount: $('[data-online-count]'),
   onlineMore: $('[data-online-more]'),
-  whitelist: $('[data-whitelist]'),
-  whitelistForm: $('[data-whitelist-form]'),
-  whitelistError: $('[data-whitelist-error]'),
-  whitelistList: $('[data-whitelist-list]'),
 };
 
 const client = new RealtimeClient(`/ws/chat/${encodeURIComponent(slug)}/`);
@@ -249,126 +247,19 @@ ui.jump.addEventListener('click', () => {
   ui.input.focus();
 });
 
-// ---- online list --------------------------------------------------------------------------
+// ---- online list and connection badge ----------------------------------------------------
 
-const online = new Map(); // user id -> user
-let onlineCount = 0;
-
-function renderOnline() {
-  const people = [...online.values()].sort((a, b) => {
-    if (me && a.id === me.id) return -1;
-    if (me && b.id === me.id) return 1;
-    return a.username.localeCompare(b.username);
-  });
-  ui.online.replaceChildren(...people.map((u) => el(
-    'li',
-    { class: 'person', dataset: { userId: u.id } },
-    el('span', { class: 'person__avatar' }, avatar(u.username, 'sm'), el('span', { class: 'presence-dot', 'aria-hidden': 'true' })),
-    el('span', { class: 'person__name' }, u.username),
-    me && u.id === me.id ? el('span', { class: 'muted small' }, '(you)') : null,
-  )));
-  const count = Math.max(onlineCount, online.size);
-  ui.onlineCount.textContent = String(count);
-  const more = count - online.size;
-  ui.onlineMore.hidden = more <= 0;
-  ui.onlineMore.textContent = more > 0 ? `and ${more} more` : '';
-}
-
-function isUser(u) {
-  return u && Number.isInteger(u.id) && typeof u.username === 'string';
-}
-
-// ---- connection badge ------------------------------------------------------------------------
-
-let countdown = null;
-let fatalShown = false;
-
-function renderConn() {
-  const { state } = client;
-  clearInterval(countdown);
-  countdown = null;
-  ui.conn.dataset.state = state;
-  root.dataset.conn = state;
-  ui.connRetry.hidden = true;
-  switch (state) {
-    case 'open':
-      ui.connText.textContent = 'Live';
-      break;
-    case 'idle':
-    case 'connecting':
-      ui.connText.textContent = 'Connecting…';
-      break;
-    case 'reconnecting': {
-      const tick = () => {
-        const at = client.nextRetryAt;
-        if (client.state !== 'reconnecting') return;
-        if (at === null) {
-          ui.connText.textContent = 'Offline, reconnecting…';
-          ui.connRetry.hidden = true;
-          return;
-        }
-        const s = Math.max(0, Math.ceil((at - Date.now()) / 1000));
-        const text = `Offline, retrying in ${s} s`;
-        // Only rewrite on change, so screen readers hear it once per second at most.
-        if (ui.connText.textContent !== text) ui.connText.textContent = text;
-        ui.connRetry.textContent = 'Retry now';
-        ui.connRetry.hidden = false;
-      };
-      tick();
-      countdown = setInterval(tick, 250);
-      break;
-    }
-    case 'closed':
-      ui.connText.textContent = 'Disconnected';
-      if (!fatalShown) {
-        ui.connRetry.textContent = 'Reconnect';
-        ui.connRetry.hidden = false;
-      }
-      break;
-    default:
-      ui.connText.textContent = state;
-  }
-  // Screen readers hear state changes, not the countdown ticking.
-  const announce = {
-    open: 'Connected.',
-    reconnecting: 'Connection lost. Retrying automatically.',
-    closed: 'Disconnected.',
-  }[state];
-  if (announce && ui.connAnnounce.textContent !== announce) ui.connAnnounce.textContent = announce;
-  const offline = state !== 'open';
-  ui.composerStatus.textContent = offline && !fatalShown && state !== 'connecting' && state !== 'idle'
-    ? 'You are offline. Messages you send now are queued and go out when the connection is back.'
-    : '';
-  refreshPending();
-}
-
-ui.connRetry.addEventListener('click', () => {
-  if (client.state === 'closed') client.connect();
-  else client.retryNow();
-});
-
-function showFatal(text) {
-  fatalShown = true;
-  ui.fatal.textContent = text;
-  ui.fatal.hidden = false;
-  ui.composer.classList.add('is-disabled');
-  ui.input.disabled = true;
-  ui.send.disabled = true;
-  root.classList.add('room--blocked');
-  renderConn();
-}
+const online = new OnlineList({ list: ui.online, count: ui.onlineCount, more: ui.onlineMore }, me);
+const status = new ConnectionStatus(client, root, ui, refreshPending);
 
 // ---- socket events ----------------------------------------------------------------------------
 
 let welcomed = false;
 
-client.on('state', renderConn);
+client.on('state', () => status.render());
 
 client.on('welcome', (w) => {
-  online.clear();
-  for (const u of Array.isArray(w.online) ? w.online : []) if (isUser(u)) online.set(u.id, u);
-  onlineCount = Number(w.online_count) || online.size;
-  renderOnline();
+  online.reset(w);
   if (!welcomed) ui.messages.setAttribute('aria-busy', 'true');
 });
 
@@ -399,12 +290,7 @@ client.on('state', ({ state }) => {
   if (first) scrollToBottom();
 });
 
-client.on('presence', (p) => {
-  for (const u of Array.isArray(p.joins) ? p.joins : []) if (isUser(u)) online.set(u.id, u);
-  for (const u of Array.isArray(p.leaves) ? p.leaves : []) if (isUser(u)) online.delete(u.id);
-  if (Number.isInteger(p.count)) onlineCount = p.count;
-  renderOnline();
-});
+client.on('presence', (p) => online.apply(p));
 
 client.on('system', (s) => {
   const stick = nearBottom();
@@ -445,9 +331,9 @@ client.on('error', (err) => {
 });
 
 client.on('fatal', ({ kind, code }) => {
-  if (kind === 'forbidden') showFatal('You are not on this room’s whitelist. Ask its owner to add you.');
-  else if (kind === 'not_found') showFatal(`There is no room called #${slug}.`);
-  else showFatal(`The connection was refused (code ${code ?? 'none'}). Reload the page to try again.`);
+  if (kind === 'forbidden') status.showFatal('You are not on this room’s whitelist. Ask its owner to add you.');
+  else if (kind === 'not_found') status.showFatal(`There is no room called #${slug}.`);
+  else status.showFatal(`The connection was refused (code ${code ?? 'none'}). Reload the page to try again.`);
 });
 
 client.on('auth_required', reLogin);
@@ -498,79 +384,7 @@ ui.input.addEventListener('keydown', (e) => {
 });
 ui.input.addEventListener('input', autosize);
 
-// ---- the whitelist manager (rendered for the owner of a private room only) -----------------
-
-function memberOf(m) {
-  if (m && typeof m === 'object' && m.user && typeof m.user === 'object') return m.user;
-  if (m && typeof m === 'object') return { id: m.id ?? null, username: m.username };
-  return { id: null, username: String(m) };
-}
-
-async function loadMembers() {
-  const all = [];
-  let path = `/api/rooms/${encodeURIComponent(slug)}/members/`;
-  // Follow the API's page links (50 a page), up to a sane bound.
-  for (let page = 0; path && page < 40; page += 1) {
-    const res = await api('GET', path);
-    if (!res.ok) {
-      showWhitelistError(errorText(res.data, 'Could not load the whitelist.'));
-      return;
-    }
-    all.push(...listOf(res.data));
-    path = res.data?.next ? samePath(res.data.next) : null;
-  }
-  const owner = root.dataset.owner;
-  const members = all.map(memberOf).filter((m) => m.username)
-    .sort((a, b) => a.username.localeCompare(b.username));
-  ui.whitelistList.replaceChildren(...members.map((m) => el(
-    'li',
-    { class: 'person', dataset: { username: m.username } },
-    avatar(m.username, 'sm'),
-    el('span', { class: 'person__name' }, m.username),
-    m.username === owner
-      ? el('span', { class: 'tag' }, 'Owner')
-      : el('button', {
-        type: 'button',
-        class: 'icon-button icon-button--danger',
-        'aria-label': `Remove ${m.username} from the whitelist`,
-        title: `Remove ${m.username}`,
-        onclick: () => removeMember(m.username),
-      }, '×'),
-  )));
-}
-
-function showWhitelistError(text) {
-  ui.whitelistError.textContent = text;
-  ui.whitelistError.hidden = !text;
-}
-
-async function removeMember(username) {
-  showWhitelistError('');
-  const res = await api('DELETE', `/api/rooms/${encodeURIComponent(slug)}/members/`, { username });
-  if (!res.ok) showWhitelistError(errorText(res.data, `Could not remove ${username}.`));
-  await loadMembers();
-  ui.whitelistForm.elements.username.focus();
-}
-
-if (ui.whitelist) {
-  ui.whitelistForm.addEventListener('submit', async (e) => {
-    e.preventDefault();
-    showWhitelistError('');
-    const input = ui.whitelistForm.elements.username;
-    const username = input.value.trim();
-    if (!username) return;
-    const res = await api('POST', `/api/rooms/${encodeURIComponent(slug)}/members/`, { username });
-    if (res.ok) {
-      input.value = '';
-      await loadMembers();
-    } else {
-      showWhitelistError(errorText(res.data, `Could not add ${username}.`));
-    }
-    input.focus();
-  });
-  loadMembers();
-}
-
-renderConn();
-renderOnline();
+mountWhitelist(root, slug);
+status.render();
+online.render();
 client.connect();

@@ -67,16 +67,21 @@ export function loginUrl() {
   return `/login/?next=${next}`;
 }
 
-let loggingOut = false;
+// The page is on its way out (logging out, or already sent to the login page). One flag
+// for every caller: a room page has two sockets (chat and notify) that both get 4401
+// after a logout, and a second navigation would abort the first one.
+let leaving = false;
 
 /** This page is logging out: the 4401 closes that follow are expected, not a reason to re-login. */
 export function markLoggingOut() {
-  loggingOut = true;
+  leaving = true;
 }
 
-/** The session is gone (logout elsewhere, password change): sign in again. */
+/** The session is gone (logout elsewhere, password change): sign in again, once per page. */
 export function reLogin() {
-  if (!loggingOut) location.assign(loginUrl());
+  if (leaving) return;
+  leaving = true;
+  location.assign(loginUrl());
 }
 
 /**

@@ -218,13 +218,24 @@ def test_logging_out_in_one_tab_sends_the_other_tabs_to_the_login_page(
     alice = server.api.user("alice")
     make_room(server, alice, "lobby")
     room_tab = open_room(new_context, server, "alice", "lobby")
+    logins = []  # navigations of the room tab to the login page
+    room_tab.on(
+        "request",
+        lambda r: (
+            r.is_navigation_request() and "/login/" in r.url and logins.append(r.url)
+        ),
+    )
     other_tab = room_tab.context.new_page()
     other_tab.goto("/notifications/")
     other_tab.get_by_role("button", name="Log out").click()
-    other_tab.wait_for_url(re.compile(r"/login/$"))
+    expect(other_tab).to_have_url(re.compile(r"/login/$"))
     # The server closes every socket of the user with 4401; a session page re-logs in.
-    room_tab.wait_for_url(re.compile(r"/login/\?next=/rooms/lobby/$"), timeout=WAIT)
+    # Polled, not awaited as one navigation: the URL is what the user ends up with.
+    expect(room_tab).to_have_url(re.compile(r"/login/\?next=/rooms/lobby/$"))
     expect(room_tab.get_by_role("heading", name="Sign in")).to_be_visible()
+    # Both of its sockets (chat, notify) got 4401, and the page went once: a second
+    # navigation would have aborted the first.
+    assert logins == [server.url + "/login/?next=/rooms/lobby/"]
     no_page_errors(room_tab)
 
 

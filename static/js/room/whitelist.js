@@ -1,0 +1,85 @@
+/**
+ * room/whitelist.js: the owner's whitelist manager of a private room (room.html renders
+ * it for the owner only): the members, paged from /api/rooms/<slug>/members/, a form to
+ * add one and a button to remove each (the server closes their sockets with 4403).
+ */
+import { api, avatar, el, errorText, listOf, samePath } from '../ui.js';
+
+function memberOf(m) {
+  if (m && typeof m === 'object' && m.user && typeof m.user === 'object') return m.user;
+  if (m && typeof m === 'object') return { id: m.id ?? null, username: m.username };
+  return { id: null, username: String(m) };
+}
+
+/** Wire the manager inside the room's `root`, if the page has one, and load the members. */
+export function mountWhitelist(root, slug) {
+  const section = root.querySelector('[data-whitelist]');
+  if (!section) return;
+  const form = root.querySelector('[data-whitelist-form]');
+  const errorBox = root.querySelector('[data-whitelist-error]');
+  const list = root.querySelector('[data-whitelist-list]');
+  const membersPath = `/api/rooms/${encodeURIComponent(slug)}/members/`;
+
+  function showError(text) {
+    errorBox.textContent = text;
+    errorBox.hidden = !text;
+  }
+
+  async function loadMembers() {
+    const all = [];
+    let path = membersPath;
+    // Follow the API's page links (50 a page), up to a sane bound.
+    for (let page = 0; path && page < 40; page += 1) {
+      const res = await api('GET', path);
+      if (!res.ok) {
+        showError(errorText(res.data, 'Could not load the whitelist.'));
+        return;
+      }
+      all.push(...listOf(res.data));
+      path = res.data?.next ? samePath(res.data.next) : null;
+    }
+    const owner = root.dataset.owner;
+    const members = all.map(memberOf).filter((m) => m.username)
+      .sort((a, b) => a.username.localeCompare(b.username));
+    list.replaceChildren(...members.map((m) => el(
+      'li',
+      { class: 'person', dataset: { username: m.username } },
+      avatar(m.username, 'sm'),
+      el('span', { class: 'person__name' }, m.username),
+      m.username === owner
+        ? el('span', { class: 'tag' }, 'Owner')
+        : el('button', {
+          type: 'button',
+          class: 'icon-button icon-button--danger',
+          'aria-label': `Remove ${m.username} from the whitelist`,
+          title: `Remove ${m.username}`,
+          onclick: () => removeMember(m.username),
+        }, '×'),
+    )));
+  }
+
+  async function removeMember(username) {
+    showError('');
+    const res = await api('DELETE', membersPath, { username });
+    if (!res.ok) showError(errorText(res.data, `Could not remove ${username}.`));
+    await loadMembers();
+    form.elements.username.focus();
+  }
+
+  form.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    showError('');
+    const input = form.elements.username;
+    const username = input.value.trim();
+    if (!username) return;
+    const res = await api('POST', membersPath, { username });
+    if (res.ok) {
+      input.value = '';
+      await loadMembers();
+    } else {
+      showError(errorText(res.data, `Could not add ${username}.`));
+    }
+    input.focus();
+  });
+  loadMembers();
+}
