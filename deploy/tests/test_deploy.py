@@ -54,6 +54,9 @@ DOCUMENTED_ENV = frozenset(
         "PORT",
         # Which peers' X-Forwarded-For/-Proto to believe (PROTOCOL.md section 8).
         "TRUSTED_PROXIES",
+        # Socket hardening limits (PROTOCOL.md section 8).
+        "WS_MAX_OUTBOUND_BYTES",
+        "WS_MAX_ANON_CONNECTIONS_PER_IP",
     }
 )
 SECRET_ENV = ("DJANGO_SECRET_KEY", "DATABASE_URL", "REDIS_URL")
