@@ -242,6 +242,13 @@ WS_PRESENCE_INTERVAL = env.float("WS_PRESENCE_INTERVAL", default=1.0)
 WS_MAX_INVALID_FRAMES = env.int("WS_MAX_INVALID_FRAMES", default=20)
 WS_RATE_ABUSE_LIMIT = env.int("WS_RATE_ABUSE_LIMIT", default=20)
 WS_MAX_OUTBOUND_BACKLOG = env.int("WS_MAX_OUTBOUND_BACKLOG", default=1000)
+# Bytes queued for one socket whose peer does not keep up: frames waiting in its outbox
+# plus what its transport holds that the kernel has not taken (pongs included); past it
+# the socket closes 4503 (PROTOCOL.md section 8).
+WS_MAX_OUTBOUND_BYTES = env.int("WS_MAX_OUTBOUND_BYTES", default=1024 * 1024)
+# Open sockets without credentials (/ws/echo/) from one client IP, per process; more are
+# refused with HTTP 403 before accept. 0 turns the cap off.
+WS_MAX_ANON_CONNECTIONS_PER_IP = env.int("WS_MAX_ANON_CONNECTIONS_PER_IP", default=50)
 WS_PROCESS_LEASE_SECONDS = env.float("WS_PROCESS_LEASE_SECONDS", default=30.0)
 DRAIN_TIMEOUT = env.float("DRAIN_TIMEOUT", default=10.0)
 # After its sockets are closed a draining process keeps answering (503) this long, so

@@ -146,6 +146,39 @@ def rss_kib(pid: int) -> int:
     raise AssertionError("no VmRSS")
 
 
+class PeakRss:
+    """The peak resident memory of a process while the block runs, sampled every 50 ms:
+    `with PeakRss(pid) as rss: ...`, then `rss.growth_mb` (over the value at entry)."""
+
+    def __init__(self, pid: int) -> None:
+        import threading
+
+        self.pid = pid
+        self.baseline = self.peak = rss_kib(pid)
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def _sample(self) -> None:
+        while not self._done.is_set():
+            with contextlib.suppress(OSError, AssertionError):
+                self.peak = max(self.peak, rss_kib(self.pid))
+            self._done.wait(0.05)
+
+    def __enter__(self) -> PeakRss:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._done.set()
+        self._thread.join(5)
+        with contextlib.suppress(OSError, AssertionError):
+            self.peak = max(self.peak, rss_kib(self.pid))
+
+    @property
+    def growth_mb(self) -> float:
+        return (self.peak - self.baseline) / 1024
+
+
 # --- a websocket client by hand, for what a library would not do ------------------------
 
 

@@ -54,6 +54,9 @@ DOCUMENTED_ENV = frozenset(
         "PORT",
         # Which peers' X-Forwarded-For/-Proto to believe (PROTOCOL.md section 8).
         "TRUSTED_PROXIES",
+        # Socket hardening limits (PROTOCOL.md section 8).
+        "WS_MAX_OUTBOUND_BYTES",
+        "WS_MAX_ANON_CONNECTIONS_PER_IP",
     }
 )
 SECRET_ENV = ("DJANGO_SECRET_KEY", "DATABASE_URL", "REDIS_URL")
@@ -1034,6 +1037,23 @@ def test_prometheus_rules_cover_the_required_alerts():
         assert rule["annotations"]["summary"], rule["alert"]
     names = [rule["alert"] for rule in rules]
     assert len(names) == len(set(names))
+
+
+def test_a_channel_layer_outage_is_alerted_as_degraded_not_as_unready():
+    # /readyz stays 200 "degraded" while only Redis is down (PROTOCOL.md section 2): an
+    # alert on realtime_degraded reports it; the not-ready alert blames the database only.
+    rules = prometheus_rules()
+    degraded = [r for r in rules if "realtime_degraded" in r["expr"]]
+    assert degraded
+    assert all("realtime_ready" not in r["expr"] for r in degraded)
+    not_ready = [
+        r for r in rules if re.search(r"realtime_ready\{[^}]*\}\s*==", r["expr"])
+    ]
+    assert not_ready
+    for rule in not_ready:
+        description = rule["annotations"]["description"]
+        assert "database" in description, rule["alert"]
+        assert "channel layer check fails" not in description, rule["alert"]
 
 
 def test_prometheus_rule_thresholds_come_from_values():

@@ -13,6 +13,7 @@ import asyncio
 import functools
 import logging
 import secrets
+import sys
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
@@ -32,7 +33,7 @@ from realtime.ws.hub import DEGRADED_BODY, Event, hub
 from realtime.ws.logs import connection_id as log_connection_id
 from realtime.ws.logs import trace_id as log_trace_id
 from realtime.ws.logs import user_id as log_user_id
-from realtime.ws.wire import FRAME_WRITER, wire_frame
+from realtime.ws.wire import FRAME_WRITER, QUEUED_BYTES, wire_frame
 
 log = logging.getLogger("realtime.socket")
 
@@ -70,6 +71,11 @@ class SocketConsumer:
     requires_auth: ClassVar[bool] = True
     #: JSON routes close binary frames with 1003; echo turns this off
     json_only: ClassVar[bool] = True
+    # Class defaults, set on a socket only once it has a backlog (per-socket memory).
+    #: the size in memory (sys.getsizeof) of the frames in the outbox
+    _outbox_bytes: int = 0
+    #: set once the backlog passed its bound: later frames are dropped, not queued
+    _too_slow_closing: bool = False
     #: the explicit dispatch table: client `type` -> (schema, handler method name).
     #: A client's `type` is only ever a key here; it never becomes a method name.
     handlers: ClassVar[Mapping[str, tuple[type[BaseModel], str]]] = {}
@@ -430,23 +436,46 @@ class SocketConsumer:
     def _enqueue(self, text: str | bytes, kind: str) -> None:
         if self.closed:
             return
-        if len(self._outbox) >= int(setting("WS_MAX_OUTBOUND_BACKLOG")):
-            metrics.BACKLOG_CLOSED.labels(route=self.route).inc()
-            metrics.FRAMES_DROPPED.labels(reason="backlog").inc(len(self._outbox) + 1)
-            self._outbox = ()
-            asyncio.get_running_loop().create_task(self.close(CloseCode.TOO_SLOW))
-            return
-        metrics.frames_out(self.route, kind).inc()
         if self._writer is None and not self._outbox:
+            metrics.frames_out(self.route, kind).inc()
             self._send_eagerly(text)
             return
+        # The transport is paused (the peer is not reading) or busy: the frame waits.
+        if self._too_slow_closing:
+            return  # its backlog was dropped and its close is on the way
+        size = sys.getsizeof(text)
+        if len(self._outbox) >= int(setting("WS_MAX_OUTBOUND_BACKLOG")) or (
+            self._outbox_bytes + size + self._queued_in_transport()
+            > int(setting("WS_MAX_OUTBOUND_BYTES"))
+        ):
+            self._too_slow()
+            return
+        metrics.frames_out(self.route, kind).inc()
         if self._outbox:
             metrics.OUTBOUND_BACKLOG.observe(len(self._outbox))
         else:
             self._outbox = deque()
         self._outbox.append(text)
+        self._outbox_bytes += size
         if self._writer is None:
             self._writer = asyncio.get_running_loop().create_task(self._drain())
+
+    def _queued_in_transport(self) -> int:
+        """Bytes the server's transport holds for this socket (0 outside our server)."""
+        queued = self.scope.get("extensions", {}).get(QUEUED_BYTES)
+        return queued() if queued is not None else 0
+
+    def _too_slow(self) -> None:
+        """The backlog passed its bound (frames or bytes): drop it, close 4503."""
+        metrics.BACKLOG_CLOSED.labels(route=self.route).inc()
+        metrics.FRAMES_DROPPED.labels(reason="backlog").inc(len(self._outbox) + 1)
+        self._drop_outbox()
+        self._too_slow_closing = True
+        asyncio.get_running_loop().create_task(self.close(CloseCode.TOO_SLOW))
+
+    def _drop_outbox(self) -> None:
+        self._outbox = ()
+        self._outbox_bytes = 0
 
     def _send_eagerly(self, item: str | bytes) -> None:
         """Send now, without a task, when the transport takes the frame at once.
@@ -493,7 +522,7 @@ class SocketConsumer:
             raise
         except Exception:
             coro.close()
-            self._outbox = ()
+            self._drop_outbox()
             self._writer = None
             return
         await self._drain()
@@ -505,9 +534,11 @@ class SocketConsumer:
                 item = self._outbox.popleft()  # type: ignore[union-attr]
                 key = "bytes" if isinstance(item, bytes) else "text"
                 await self.base_send({"type": "websocket.send", key: item})
+                # Counted until the transport took it (then queued_bytes() counts it).
+                self._outbox_bytes = max(0, self._outbox_bytes - sys.getsizeof(item))
         except Exception:
             # The peer went away mid-send; the disconnect message ends the consumer.
-            self._outbox = ()
+            self._drop_outbox()
         finally:
             self._writer = None
 
@@ -540,7 +571,7 @@ class SocketConsumer:
             try:
                 await asyncio.wait_for(asyncio.shield(self._writer), timeout=1.0)
             except Exception:
-                self._outbox = ()  # the peer is slow or gone; close anyway
+                self._drop_outbox()  # the peer is slow or gone; close anyway
         try:
             await self._send_raw({"type": "websocket.close", "code": int(code)})
         except Exception:
@@ -551,7 +582,7 @@ class SocketConsumer:
 
     async def _teardown(self) -> None:
         self.closed = True
-        self._outbox = ()
+        self._drop_outbox()
         for timer in (self._idle_timer, self._expiry_timer):
             if timer is not None:
                 timer.cancel()

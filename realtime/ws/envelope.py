@@ -10,6 +10,12 @@ from pydantic import BaseModel, ValidationError
 
 from realtime.ws.errors import BadJson, Invalid, TooLarge, UnknownType
 
+#: field errors an error frame lists; the rest are only counted (a frame with thousands of
+#: unknown keys would otherwise be answered with an error frame larger than itself)
+MAX_LISTED_ERRORS = 5
+#: characters of a field name or an error message kept in an error frame
+MAX_ERROR_CHARS = 64
+
 
 def parse_object(text: str) -> dict[str, Any]:
     """Decode `text` as a JSON object with a string `type`, or raise BadJson/Invalid."""
@@ -43,11 +49,21 @@ def parse_frame(
     try:
         return schema.model_validate(data)
     except ValidationError as exc:
-        errors = {
-            ".".join(str(p) for p in err["loc"]) or "frame": err["msg"]
-            for err in exc.errors()
-        }
-        raise Invalid("frame fields are invalid", errors=errors) from None
+        errors: dict[str, str] = {}
+        for err in exc.errors(include_url=False, include_input=False):
+            if len(errors) == MAX_LISTED_ERRORS:
+                break
+            field = ".".join(str(p) for p in err["loc"]) or "frame"
+            errors[_clip(field)] = _clip(err["msg"])
+        detail = "frame fields are invalid"
+        unlisted = exc.error_count() - len(errors)
+        if unlisted > 0:
+            detail += f" ({unlisted} more not listed)"
+        raise Invalid(detail, errors=errors) from None
+
+
+def _clip(text: str) -> str:
+    return text if len(text) <= MAX_ERROR_CHARS else text[: MAX_ERROR_CHARS - 1] + "…"
 
 
 def dumps(frame: Mapping[str, Any]) -> str:

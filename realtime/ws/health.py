@@ -54,18 +54,33 @@ async def _database_ready() -> bool:
 
 
 async def readyz(request: HttpRequest) -> JsonResponse:
-    """Readiness: 200 when the database and channel layer answer; 503 naming what fails."""
+    """Readiness (PROTOCOL.md section 2): 200 while the database answers; 503 naming what
+    fails when it does not, and while draining.
+
+    The channel layer being down is degraded mode, not unreadiness: the process still
+    stores, acknowledges and delivers to its own sockets, and a Redis blip failing every
+    pod's probe at once would take the whole service out of rotation. So it is 200
+    `{"status":"degraded","degraded":["channel_layer"]}`; alerts watch `realtime_degraded`.
+    """
     failing: list[str] = []
     if hub.draining:
         failing.append("draining")
     if not await _database_ready():
         failing.append("database")
-    if hub.degraded or not await hub.check_layer():
-        failing.append("channel_layer")
+    degraded = [] if await _layer_ready() else ["channel_layer"]
     metrics.READY.set(0 if failing else 1)
     if failing:
-        return JsonResponse({"status": "unavailable", "failing": failing}, status=503)
+        body: dict[str, Any] = {"status": "unavailable", "failing": failing}
+        if degraded:
+            body["degraded"] = degraded
+        return JsonResponse(body, status=503)
+    if degraded:
+        return JsonResponse({"status": "degraded", "degraded": degraded})
     return JsonResponse({"status": "ready"})
+
+
+async def _layer_ready() -> bool:
+    return not hub.degraded and await hub.check_layer()
 
 
 def _client_allowed(request: HttpRequest) -> bool:

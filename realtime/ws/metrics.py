@@ -70,6 +70,7 @@ def _zero_known_series() -> None:
         "refused_rate",
         "refused_draining",
         "refused_no_route",
+        "refused_anon_cap",
     )
     codes = (
         "bad_json",

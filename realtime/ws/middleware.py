@@ -1,12 +1,15 @@
-"""The gate in front of every socket route: capacity, handshake rate, Origin, credentials.
+"""The gate in front of every socket route: capacity, handshake rate, Origin, credentials,
+and the cap on sockets without credentials per client IP.
 
 Each refusal happens before `accept` and before any database work it can avoid: the
 server answers the handshake with HTTP 403 and nothing else is sent (PROTOCOL.md 3).
+Malformed headers and query strings are refusals too, never an exception (a 500).
 """
 
 from __future__ import annotations
 
 import logging
+import re
 from importlib import import_module
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -40,8 +43,12 @@ def origin_allowed(origin: str | None, allowed_hosts: list[str]) -> bool:
     """A missing Origin is allowed (non-browser clients); a present one must be an allowed host."""
     if origin is None:
         return True
-    parsed = urlsplit(origin)
-    if parsed.scheme not in {"http", "https"} or not parsed.hostname:
+    try:
+        parsed = urlsplit(origin)
+        hostname = parsed.hostname
+    except ValueError:  # "http://[::1" and other URLs urlsplit cannot take apart
+        return False
+    if parsed.scheme not in {"http", "https"} or not hostname:
         return False
     domain, _port = split_domain_port(parsed.netloc)
     return bool(domain) and validate_host(domain, allowed_hosts)
@@ -63,6 +70,8 @@ class SocketGate:
     def __init__(self, inner: Any) -> None:
         self.inner = inner
         self._handshakes: KeyedBuckets | None = None
+        #: client IP -> its open sockets without credentials (handshakes included)
+        self.anonymous: dict[str, int] = {}
 
     def _handshake_buckets(self) -> KeyedBuckets:
         if self._handshakes is None:
@@ -106,6 +115,29 @@ class SocketGate:
             return await self._refuse(receive, send, route, "refused_auth")
         scope["user"] = creds.user if creds else AnonymousUser()
         scope["credentials"] = creds
+        cap = int(setting("WS_MAX_ANON_CONNECTIONS_PER_IP"))
+        if creds is not None or cap <= 0:
+            return await self._route(scope, receive, send, route)
+        if self.anonymous.get(client, 0) >= cap:
+            log.info(
+                "socket refused: anonymous sockets of this client at the cap",
+                extra={"route": route},
+            )
+            return await self._refuse(receive, send, route, "refused_anon_cap")
+        self.anonymous[client] = self.anonymous.get(client, 0) + 1
+        try:
+            return await self._route(scope, receive, send, route)
+        finally:
+            # However the socket ended: refused, failed, closed, cancelled.
+            left = self.anonymous[client] - 1
+            if left:
+                self.anonymous[client] = left
+            else:
+                del self.anonymous[client]
+
+    async def _route(
+        self, scope: dict[str, Any], receive: Any, send: Any, route: str
+    ) -> Any:
         try:
             return await self.inner(scope, receive, send)
         except ValueError as exc:
@@ -142,14 +174,21 @@ class SocketGate:
             await send({"type": "websocket.close", "code": 1008})
 
 
+#: what a session key can be (Django's are 32 of [a-z0-9]; signed-cookie sessions add
+#: base64 and ":"): anything else names no session and never reaches the database
+#: (a NUL, say, which PostgreSQL refuses with an error)
+_SESSION_KEY = re.compile(r"[A-Za-z0-9_.:-]{1,4096}")
+
+
 def session_key_from_headers(headers: list[tuple[bytes, bytes]]) -> str | None:
-    """The Django session cookie's value, if the handshake carries one."""
+    """The Django session cookie's value, if the handshake carries a well-formed one."""
     name = settings.SESSION_COOKIE_NAME
     for key, value in headers:
         if key.lower() == b"cookie":
             cookies = parse_cookie(value.decode("latin-1"))
-            if cookies.get(name):
-                return cookies[name]
+            found = cookies.get(name)
+            if found and _SESSION_KEY.fullmatch(found):
+                return found
     return None
 
 

@@ -14,6 +14,11 @@ production server meets:
   4503; but that close frame would wait for writability too, forever. Here a close while
   the transport is paused is queued behind the backlog and the connection is dropped
   after a short grace, so a peer that never reads cannot pin a socket or its memory.
+  Pongs are the one thing written regardless of flow control: a peer that pings and
+  never reads is closed 4503 the same way once they pass WS_MAX_OUTBOUND_BYTES.
+- A handshake request that websockets' own parser refuses (a request line over 8 KB, a
+  header line too long, a non-ASCII path) is answered (414, 431, 400) and closed; uvicorn
+  left the answer unsent and the connection open.
 """
 
 from __future__ import annotations
@@ -33,20 +38,29 @@ from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIO
 from uvicorn.supervisors import multiprocess
 from websockets.protocol import State
 
-from realtime.ws.wire import FRAME_WRITER
+from realtime.ws.wire import FRAME_WRITER, QUEUED_BYTES
 
 log = logging.getLogger("realtime.server")
 
+#: close code of a socket whose peer does not read (CloseCode.TOO_SLOW; no Django here)
+TOO_SLOW = 4503
+
+_BAD_REQUEST = (
+    b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+)
+
 
 @functools.cache
-def _limits() -> tuple[float, int, float]:
-    """(HTTP_HEADER_TIMEOUT, HTTP_MAX_HEADER_BYTES, WS_CLOSE_GRACE), read once per process."""
+def _limits() -> tuple[float, int, float, int]:
+    """(HTTP_HEADER_TIMEOUT, HTTP_MAX_HEADER_BYTES, WS_CLOSE_GRACE, WS_MAX_OUTBOUND_BYTES),
+    read once per process."""
     from django.conf import settings
 
     return (
         float(settings.HTTP_HEADER_TIMEOUT),
         int(settings.HTTP_MAX_HEADER_BYTES),
         float(settings.WS_CLOSE_GRACE),
+        int(settings.WS_MAX_OUTBOUND_BYTES),
     )
 
 
@@ -220,6 +234,11 @@ class GuardedWebSocketProtocol(WebSocketsSansIOProtocol):
     buffer that never drains.
     """
 
+    #: bytes the write buffer held past its high-water mark when the transport paused:
+    #: the tail of one frame taken whole while the peer was reading (a resume's long
+    #: welcome), not a backlog; queued_bytes() leaves it out until writing resumes
+    _overshoot = 0
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         # Leaner stand-ins for uvicorn's per-socket asyncio.Queue and asyncio.Event: the
@@ -228,19 +247,82 @@ class GuardedWebSocketProtocol(WebSocketsSansIOProtocol):
         self.writable = Writable()  # type: ignore[assignment]
         self.writable.set()
 
+    def data_received(self, data: bytes) -> None:
+        super().data_received(data)
+        if not self.handshake_initiated and self.conn.handshake_exc is not None:
+            self._refuse_unparsed_request()
+
+    def _refuse_unparsed_request(self) -> None:
+        """Send what websockets answered an unparsable handshake with (414, 431; 400 if
+        nothing), and close: uvicorn never flushes it, so the connection would hang."""
+        if self.transport.is_closing():
+            return
+        answer = b"".join(self.conn.data_to_send()) or _BAD_REQUEST
+        self.handshake_initiated = self.handshake_complete = self.close_sent = True
+        log.info(
+            "unparsable websocket handshake refused: %s",
+            self.conn.handshake_exc,
+            extra={"client": self.client},
+        )
+        self.transport.write(answer)
+        self.transport.close()
+
     def handle_connect(self, event: Any) -> None:
         super().handle_connect(event)
-        # The scope was just made and its app task not yet run: offer the fast path.
-        self.scope["extensions"][FRAME_WRITER] = self.write_frame
+        # The scope was just made and its app task not yet run: offer the fast path,
+        # and the count of bytes the transport holds (the consumer's backlog bound).
+        extensions = self.scope["extensions"]
+        extensions[FRAME_WRITER] = self.write_frame
+        extensions[QUEUED_BYTES] = self.queued_bytes
 
     def connection_lost(self, exc: Exception | None) -> None:
         super().connection_lost(exc)
-        # The scope holds our bound write_frame: a cycle through this protocol that would
+        # The scope holds our bound methods: a cycle through this protocol that would
         # keep the socket's whole state for the cyclic collector. The consumer took its
-        # own reference at start, and write_frame refuses once disconnected.
+        # own references at start; write_frame refuses once disconnected.
         scope = getattr(self, "scope", None)
         if scope is not None:
-            scope.get("extensions", {}).pop(FRAME_WRITER, None)
+            extensions = scope.get("extensions", {})
+            extensions.pop(FRAME_WRITER, None)
+            extensions.pop(QUEUED_BYTES, None)
+
+    def pause_writing(self) -> None:
+        super().pause_writing()
+        high = self.transport.get_write_buffer_limits()[1]
+        self._overshoot = max(0, self.transport.get_write_buffer_size() - high)
+
+    def resume_writing(self) -> None:
+        self._overshoot = 0
+        super().resume_writing()
+
+    def queued_bytes(self) -> int:
+        """Bytes written to the transport and not yet taken by the kernel (pongs
+        included), less the overshoot of one large frame (see `_overshoot`)."""
+        if self.disconnected:
+            return 0
+        return max(0, self.transport.get_write_buffer_size() - self._overshoot)
+
+    def handle_ping(self) -> None:
+        # websockets queued the pong (every pong of the bytes just read, in fact); uvicorn
+        # writes them whatever the flow control says, so a peer that pings and never
+        # reads would grow the write buffer forever.
+        pongs = self.conn.data_to_send()
+        if not self.writable.is_set():
+            if self.close_sent:
+                return  # closing, and the peer reads nothing: dropped
+            if self.queued_bytes() + sum(map(len, pongs)) > _limits()[3]:
+                self._too_slow()  # these pongs are dropped; the close frame is queued
+                return
+        self.transport.write(b"".join(pongs))
+
+    def _too_slow(self) -> None:
+        from realtime.ws import metrics
+        from realtime.ws.middleware import route_of
+
+        path = getattr(self, "scope", {}).get("path", "")
+        metrics.BACKLOG_CLOSED.labels(route=route_of(path)).inc()
+        log.info("pongs unread past the bound: closing 4503")
+        self._close_paused(TOO_SLOW, "")
 
     def write_frame(self, frame: bytes) -> bool:
         """Write an already-encoded server frame now; False when it cannot go this way.

@@ -11,6 +11,9 @@ from __future__ import annotations
 
 #: The scope extension under which the server offers `write_frame(bytes) -> bool`.
 FRAME_WRITER = "realtime.frame_writer"
+#: The scope extension under which the server offers `queued_bytes() -> int`: what the
+#: socket's transport holds that the kernel has not taken (the outbound byte bound).
+QUEUED_BYTES = "realtime.queued_bytes"
 
 _last: tuple[str, bytes] | None = None
 

@@ -11,6 +11,7 @@ import pytest
 
 from tests.support import (
     Frames,
+    PeakRss,
     chat,
     client_frame,
     echo_ok,
@@ -145,3 +146,66 @@ def test_a_member_that_never_reads_a_busy_room_is_closed_4503_others_keep_up(
             for line in server.log_lines()
             if line.get("event") == "close"
         )
+
+
+def _push_paced(server, frames: int, per_second: float) -> str:
+    """An echo socket that sends `frames` big text frames at `per_second` and never reads;
+    how it ended: "sent" (all went), "dropped" (the server cut it) or the close code."""
+    slow, head = raw_handshake(server.port, "/ws/echo/", rcvbuf=4096)
+    assert head.startswith(b"HTTP/1.1 101"), head
+    payload = client_frame(b"z" * FRAME)
+    started = time.monotonic()
+    try:
+        slow.settimeout(20)
+        for i in range(frames):
+            # Paced to stay inside the socket's token bucket: the rate limit is not
+            # what ends this client.
+            time.sleep(max(0.0, started + i / per_second - time.monotonic()))
+            slow.sendall(payload)
+    except (ConnectionResetError, BrokenPipeError, TimeoutError):
+        return "dropped"
+    try:
+        code = read_close_code(slow, timeout=10)
+    except OSError:
+        return "dropped"
+    except AssertionError:  # no close frame: it is still open
+        return "sent"
+    finally:
+        slow.close()
+    return "dropped" if code is None else str(code)
+
+
+def test_echo_sockets_sending_big_frames_within_the_rate_are_bounded_by_bytes(
+    server_factory,
+):
+    # WS_MAX_OUTBOUND_BACKLOG keeps its default (1000 frames, 60 MB of these): only the
+    # byte bound (WS_MAX_OUTBOUND_BYTES, 1 MiB) can stop them in time.
+    server = server_factory(WS_MESSAGE_RATE="100", WS_MESSAGE_BURST="100")
+    with sockets(ws(f"{server.ws_url}/ws/echo/")) as (bystander,):
+        assert echo_ok(bystander)
+        endings: list[str] = []
+        pushers = [
+            threading.Thread(
+                target=lambda: endings.append(_push_paced(server, 300, 50)),
+                daemon=True,
+            )
+            for _ in range(4)
+        ]
+        with PeakRss(server.pid) as rss:
+            for pusher in pushers:
+                pusher.start()
+            for pusher in pushers:
+                pusher.join(60)
+        # Before the byte bound the server held what they sent: 60-70 MB.
+        assert rss.growth_mb < 25, f"server RSS grew {rss.growth_mb:.0f} MB"
+        # Each was closed 4503, or dropped after its close was queued; none got
+        # through its 300 frames.
+        assert len(endings) == 4 and set(endings) <= {"4503", "dropped"}, endings
+        wait_for(lambda: _backlog_closed(server) >= 4, what="four 4503 closes")
+        assert echo_ok(bystander)
+        closes = [
+            line
+            for line in server.log_lines()
+            if line.get("event") == "close" and line.get("route") == "echo"
+        ]
+        assert len([c for c in closes if c.get("close_code") == 4503]) == 4

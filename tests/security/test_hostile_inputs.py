@@ -20,15 +20,19 @@ from realtime import testing
 from tests.support import (
     DEADLINE,
     Frames,
+    PeakRss,
     chat,
     client_frame,
     close_code,
+    echo_ok,
     heartbeat_ok,
     http_get,
     raw_handshake,
     read_close_code,
     recv_json,
     refused_status,
+    sockets,
+    wait_for,
     ws,
 )
 
@@ -131,6 +135,34 @@ def test_a_token_for_another_user_in_an_auth_frame_is_refused(
     bystander.undisturbed()
 
 
+@pytest.mark.parametrize(
+    ("keys", "listed"),
+    [
+        pytest.param({f"k{i}": 1 for i in range(3000)}, 5, id="3000-keys"),
+        pytest.param({"x" * 30_000: 1}, 1, id="30000-char-key"),
+    ],
+)
+def test_a_frame_of_unknown_keys_gets_a_small_error_frame(
+    hostile, users, bystander, keys, listed
+):
+    attacker = _attacker(hostile, users)
+    try:
+        attacker.conn.send(json.dumps({"type": "message", "body": "hi", **keys}))
+        raw = attacker.conn.recv(timeout=DEADLINE)
+        while json.loads(raw).get("type") != "error":  # past presence frames
+            raw = attacker.conn.recv(timeout=DEADLINE)
+        error = json.loads(raw)
+        assert error["code"] == "invalid" and len(error["errors"]) == listed
+        assert all(len(field) <= 64 for field in error["errors"])
+        if listed == 5:
+            assert "2995 more not listed" in error["detail"]
+        assert len(raw) < 600  # the frame was 30 KB; its answer used to be 150 KB
+        assert heartbeat_ok(attacker.conn)
+    finally:
+        attacker.conn.close()
+    bystander.undisturbed()
+
+
 # --- faults that close the socket ----------------------------------------------------------
 
 
@@ -180,6 +212,33 @@ def test_a_flood_gets_rate_limited_then_closes_4429(hostile, users, bystander):
     assert closed.value.rcvd is not None and closed.value.rcvd.code == 4429
     codes = [f["code"] for f in attacker.seen if f.get("type") == "error"]
     assert codes == ["rate_limited"] * 4  # the fifth refusal is the close
+    bystander.undisturbed()
+
+
+def test_pings_from_a_client_that_never_reads_close_it_4503(hostile, users, bystander):
+    sock, head = raw_handshake(
+        hostile.port,
+        f"/ws/chat/lobby/?token={users['mallory'].access}",
+        rcvbuf=4096,
+    )
+    assert head.startswith(b"HTTP/1.1 101"), head
+    pings = client_frame(b"p" * 125, opcode=0x9) * 500  # 65 KB of pings: 63 KB of pongs
+    dropped = False
+    with PeakRss(hostile.pid) as rss:
+        try:
+            for _ in range(600):  # 39 MB of pongs the server would hold
+                sock.sendall(pings)
+        except (ConnectionResetError, BrokenPipeError, TimeoutError):
+            dropped = True
+        try:  # the close frame, behind the pongs it did send; or the connection cut
+            code = None if dropped else read_close_code(sock)
+        except OSError:
+            code = None
+        finally:
+            sock.close()
+    assert code in (4503, None), code
+    assert dropped or code == 4503
+    assert rss.growth_mb < 15, f"server RSS grew {rss.growth_mb:.0f} MB"
     bystander.undisturbed()
 
 
@@ -302,6 +361,91 @@ def test_a_foreign_or_null_origin_is_refused_with_403(
 ):
     url = f"{hostile.ws_url}/ws/chat/lobby/?token={users['mallory'].access}"
     assert refused_status(url, headers={"Origin": origin}) == 403
+    bystander.undisturbed()
+
+
+@pytest.mark.parametrize(
+    "origin",
+    [
+        "http://[::1",
+        "https://[",
+        "http://[not-an-ip]",
+        "http://\u00ff\u00fe[",
+        "http://" + "a" * 4000,
+    ],
+)
+def test_a_malformed_origin_is_refused_with_403(hostile, users, bystander, origin):
+    sock, head = raw_handshake(
+        hostile.port,
+        f"/ws/chat/lobby/?token={users['mallory'].access}",
+        extra=f"Origin: {origin}\r\n",
+    )
+    sock.close()
+    assert head.startswith(b"HTTP/1.1 403"), head
+    bystander.undisturbed()
+
+
+@pytest.mark.parametrize(
+    ("path", "extra", "status"),
+    [
+        ("/ws/echo/?token=" + "a" * 9000, "", b"414"),  # request line over 8 KB
+        ("/ws/echo/", "Cookie: sessionid=" + "a" * 9000 + "\r\n", b"431"),
+        ("/ws/echo/?token=%ff%fe%zz%", "", b"403"),  # bad percent-encoding
+        ("/ws/echo/\u00e9", "", b"400"),  # not ASCII
+    ],
+    ids=["long-request-line", "long-header-line", "bad-percent", "non-ascii-path"],
+)
+def test_an_unparsable_handshake_is_answered_and_closed(
+    hostile, users, bystander, path, extra, status
+):
+    sock, head = raw_handshake(hostile.port, path, extra=extra)
+    try:
+        assert head.split(b" ")[1] == status, head
+        # Closed, not left hanging: the rest of the answer, then the end.
+        with _closed():
+            while sock.recv(65536):
+                pass
+    finally:
+        sock.close()
+    bystander.undisturbed()
+
+
+def test_anonymous_sockets_per_ip_are_capped_with_403(hostile, users, bystander):
+    held = [ws(f"{hostile.ws_url}/ws/echo/") for _ in range(3)]
+    with sockets(*held):
+        assert refused_status(f"{hostile.ws_url}/ws/echo/") == 403
+        # Signed in, the same address is let in; another address is not held back.
+        signed = ws(f"{hostile.ws_url}/ws/echo/?token={users['mallory'].access}")
+        with sockets(signed):
+            assert echo_ok(signed)
+        sock, head = raw_handshake(hostile.port, "/ws/echo/", source="127.0.0.2")
+        sock.close()
+        assert head.startswith(b"HTTP/1.1 101"), head
+        assert all(echo_ok(conn) for conn in held)
+        held[0].close()
+
+        def reopen():
+            sock, head = raw_handshake(hostile.port, "/ws/echo/")
+            sock.close()
+            return head.startswith(b"HTTP/1.1 101")
+
+        wait_for(reopen, what="the place a closed anonymous socket freed")
+    bystander.undisturbed()
+
+
+def test_a_session_cookie_with_a_nul_is_no_session_on_postgresql(
+    server_factory, pg_database, bystander
+):
+    # Its own server: only PostgreSQL refuses a NUL in a query (SQLite finds no row).
+    server = server_factory(DATABASE_URL=pg_database)
+    cookie = 'Cookie: sessionid="\\000abcdefghijk"\r\n'
+    sock, head = raw_handshake(server.port, "/ws/chat/lobby/", extra=cookie)
+    sock.close()
+    assert head.startswith(b"HTTP/1.1 403"), head  # no credentials: refused, no 500
+    sock, head = raw_handshake(server.port, "/ws/echo/", extra=cookie)
+    sock.close()
+    assert head.startswith(b"HTTP/1.1 101"), head  # an anonymous echo socket
+    assert "Traceback" not in server.log_text()
     bystander.undisturbed()
 
 

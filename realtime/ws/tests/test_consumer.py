@@ -21,6 +21,7 @@ from realtime.ws.consumer import user_topic
 from realtime.ws.hub import Event, hub
 from realtime.ws.models import Connection
 from realtime.ws.tests import tokens
+from realtime.ws.wire import QUEUED_BYTES
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -419,6 +420,62 @@ async def test_an_outbound_backlog_over_its_bound_closes_4503(
     frame = orjson.dumps({"type": "system", "body": "x"}).decode()
     for _ in range(20):
         hub.publish_nowait(user_topic(alice.pk), Event(text=frame, kind="system"))
+    code, _frames = await close_code(comm)
+    assert code == CloseCode.TOO_SLOW
+
+
+async def _stall(consumer) -> None:
+    """The peer reads nothing: every frame send waits (flow control); a close still goes."""
+    real_send = consumer.base_send
+    never = asyncio.Event()
+
+    async def peer_reads_nothing(message):
+        if message["type"] == "websocket.send":
+            await never.wait()
+        await real_send(message)
+
+    consumer.base_send = peer_reads_nothing
+
+
+async def test_an_outbound_backlog_over_its_byte_bound_closes_4503(
+    socket_for, alice, settings
+):
+    settings.WS_MAX_OUTBOUND_BACKLOG = 1000  # frames: not what closes it
+    settings.WS_MAX_OUTBOUND_BYTES = 100_000
+    comm = socket_for()
+    await opened(comm)
+    (consumer,) = hub.sockets
+    await _stall(consumer)
+    frame = orjson.dumps({"type": "system", "body": "x" * 20_000}).decode()
+    before = metric("realtime_outbound_backlog_closed_total", route="test")
+    queued = []
+    for _ in range(8):
+        consumer.send_text(frame)
+        queued.append(len(consumer._outbox))
+    # One in flight, four queued (80 KB); the next passes 100 KB: the backlog is
+    # dropped, and nothing more is queued while the close goes out.
+    assert queued == [0, 1, 2, 3, 4, 0, 0, 0]
+    code, _frames = await close_code(comm)
+    assert code == CloseCode.TOO_SLOW
+    assert metric("realtime_outbound_backlog_closed_total", route="test") == before + 1
+
+
+async def test_the_byte_bound_counts_what_the_transport_holds(
+    communicator, alice, settings
+):
+    settings.WS_MAX_OUTBOUND_BYTES = 100_000
+    held = [0]
+    comm = communicator(f"/ws/test/?token={alice.token}")
+    comm.scope["extensions"] = {QUEUED_BYTES: lambda: held[0]}
+    await opened(comm)
+    (consumer,) = hub.sockets
+    await _stall(consumer)
+    frame = orjson.dumps({"type": "system", "body": "small"}).decode()
+    consumer.send_text(frame)  # in flight
+    consumer.send_text(frame)  # queued behind it: well under the bound
+    assert not consumer.closed
+    held[0] = 99_999  # the peer stopped reading what the transport already took
+    consumer.send_text(frame)
     code, _frames = await close_code(comm)
     assert code == CloseCode.TOO_SLOW
 

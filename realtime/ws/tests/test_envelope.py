@@ -93,6 +93,27 @@ def test_unknown_fields_are_invalid_with_field_errors():
     assert "extra" in info.value.errors
 
 
+def test_an_invalid_frame_lists_a_few_field_errors_and_counts_the_rest():
+    keys = {f"k{i}": 1 for i in range(3000)}
+    text = orjson.dumps({"type": "ping", **keys}).decode()
+    with pytest.raises(Invalid) as info:
+        parse_frame(text, TABLE)
+    assert len(info.value.errors) == 5
+    assert "2995 more not listed" in info.value.detail
+    answer = frames.error_frame("invalid", info.value.detail, info.value.errors)
+    assert len(answer) < 500 < len(text)
+
+
+def test_long_field_names_in_an_error_frame_are_truncated():
+    text = orjson.dumps({"type": "ping", "x" * 10_000: 1}).decode()
+    with pytest.raises(Invalid) as info:
+        parse_frame(text, TABLE)
+    ((field, message),) = info.value.errors.items()
+    assert field.startswith("xxx") and len(field) <= 64
+    assert len(message) <= 64
+    assert info.value.detail == "frame fields are invalid"
+
+
 def test_a_wrongly_typed_field_is_invalid_and_named():
     with pytest.raises(Invalid) as info:
         parse_frame('{"type":"say","body":5}', TABLE)

@@ -58,15 +58,56 @@ def test_readyz_is_503_naming_draining_while_the_process_drains(client):
     assert response.json()["failing"] == ["draining"]
 
 
-@pytest.mark.django_db
-def test_readyz_is_503_naming_the_channel_layer_when_it_is_down(client, monkeypatch):
-    async def down() -> bool:
-        return False
+async def _down() -> bool:
+    return False
 
-    monkeypatch.setattr(hub, "check_layer", down)
+
+@pytest.mark.django_db
+def test_readyz_is_200_degraded_while_only_the_channel_layer_is_down(
+    client, monkeypatch
+):
+    monkeypatch.setattr(hub, "check_layer", _down)
+    response = client.get("/readyz")
+    assert response.status_code == 200
+    assert response.json() == {"status": "degraded", "degraded": ["channel_layer"]}
+    assert metrics.READY._value.get() == 1
+
+
+@pytest.mark.django_db
+def test_readyz_is_200_degraded_while_the_hub_is_in_degraded_mode(client, monkeypatch):
+    monkeypatch.setattr(hub, "degraded", True)
+    response = client.get("/readyz")
+    assert response.status_code == 200
+    assert response.json()["status"] == "degraded"
+
+
+@pytest.mark.django_db
+def test_readyz_is_503_naming_the_database_also_when_the_layer_is_down(
+    client, monkeypatch
+):
+    from realtime.ws import health
+
+    monkeypatch.setattr(hub, "check_layer", _down)
+    monkeypatch.setattr(health, "_database_ready", _down)
     response = client.get("/readyz")
     assert response.status_code == 503
-    assert response.json() == {"status": "unavailable", "failing": ["channel_layer"]}
+    assert response.json() == {
+        "status": "unavailable",
+        "failing": ["database"],
+        "degraded": ["channel_layer"],
+    }
+    assert metrics.READY._value.get() == 0
+
+
+@pytest.mark.django_db
+def test_readyz_is_503_while_draining_even_when_only_the_layer_is_down(
+    client, monkeypatch
+):
+    monkeypatch.setattr(hub, "check_layer", _down)
+    monkeypatch.setattr(hub, "draining", True)
+    response = client.get("/readyz")
+    assert response.status_code == 503
+    assert response.json()["failing"] == ["draining"]
 
 
 def test_metrics_from_loopback_are_prometheus_text(client):
@@ -238,3 +279,25 @@ def test_the_schema_generates_without_warnings_and_validates(tmp_path):
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "openapi: 3." in (tmp_path / "schema.yaml").read_text()
+
+
+@pytest.mark.e2e
+def test_readyz_of_a_cluster_process_stays_200_degraded_while_redis_is_down(
+    server_factory, own_redis
+):
+    from tests.support import wait_for
+
+    server = server_factory(REDIS_URL=own_redis.url)
+
+    def readiness() -> tuple[int, dict]:
+        status, body, _ = fetch(server.url + "/readyz")
+        return status, orjson.loads(body)
+
+    assert readiness() == (200, {"status": "ready"})
+    own_redis.stop()
+    degraded = (200, {"status": "degraded", "degraded": ["channel_layer"]})
+    wait_for(lambda: readiness() == degraded, what="/readyz 200 degraded")
+    text = fetch(server.url + "/metrics")[1].decode()
+    assert "realtime_ready 1.0" in text and "realtime_degraded 1.0" in text
+    own_redis.start()
+    wait_for(lambda: readiness() == (200, {"status": "ready"}), timeout=30)

@@ -9,7 +9,12 @@ from prometheus_client import REGISTRY
 
 from realtime.ws import middleware
 from realtime.ws.hub import hub
-from realtime.ws.middleware import bearer_from_headers, origin_allowed, route_of
+from realtime.ws.middleware import (
+    bearer_from_headers,
+    origin_allowed,
+    route_of,
+    session_key_from_headers,
+)
 from realtime.ws.tests import tokens
 
 # --- pure helpers --------------------------------------------------------------------------
@@ -50,6 +55,25 @@ def test_a_foreign_or_odd_origin_is_refused(origin):
     assert not origin_allowed(origin, HOSTS)
 
 
+@pytest.mark.parametrize(
+    "origin",
+    [
+        "http://[::1",
+        "http://[::1]x",
+        "https://[",
+        "http://[not-an-ip]",
+        "http://[::1]:99999999999",
+        "http://lo\x00calhost",
+        "http://localhost\udcff",
+        "http://%zz",
+        "h\xe9llo://localhost",
+        "http://" + "a" * 10_000,
+    ],
+)
+def test_a_malformed_origin_is_refused_not_an_error(origin):
+    assert origin_allowed(origin, HOSTS) is False
+
+
 def test_a_wildcard_subdomain_host_allows_its_subdomains_only():
     assert origin_allowed("https://chat.example.com", [".example.com"])
     assert not origin_allowed("https://example.com.evil.org", [".example.com"])
@@ -82,6 +106,24 @@ def test_the_bearer_token_is_read_from_the_authorization_header(headers, expecte
 )
 def test_metrics_labels_come_from_a_closed_set_not_the_url(path, route):
     assert route_of(path) == route
+
+
+@pytest.mark.parametrize(
+    ("cookie", "expected"),
+    [
+        (
+            b"sessionid=abcdefgh12345678abcdefgh12345678",
+            "abcdefgh12345678abcdefgh12345678",
+        ),
+        (b'sessionid="\\000abcdefghijk"', None),  # an octal escape: a NUL
+        (b"sessionid=abc def", None),
+        (b"sessionid=\xe9t\xe9", None),
+        (b"sessionid=" + b"a" * 5000, None),
+        (b"other=1", None),
+    ],
+)
+def test_only_a_well_formed_session_cookie_is_looked_up(cookie, expected):
+    assert session_key_from_headers([(b"cookie", cookie)]) == expected
 
 
 # --- the gate, through WebsocketCommunicator ---------------------------------------------
@@ -353,3 +395,73 @@ async def test_a_socket_without_trace_headers_gets_a_fresh_trace_id(
     second = await welcome_of(communicator(f"/ws/test/?token={alice.token}"))
     assert len(first["trace_id"]) == 32
     assert first["trace_id"] != second["trace_id"]
+
+
+@pytestmark_db
+@pytest.mark.parametrize(
+    "headers",
+    [
+        [(b"origin", b"http://[::1")],
+        [(b"origin", b"http://\xff\xfe[")],
+        [(b"cookie", b'sessionid="\\000abcdefghijk"')],
+        [(b"authorization", b"Bearer \xff\x00\xfe")],
+        [(b"traceparent", b"\xff" * 100), (b"x-request-id", b"\x00" * 100)],
+    ],
+    ids=["origin-ipv6-open", "origin-bytes", "cookie-nul", "bearer-bytes", "trace"],
+)
+async def test_malformed_headers_are_refused_before_accept(communicator, headers):
+    assert await refused(communicator("/ws/test/", headers=headers))
+
+
+@pytestmark_db
+@pytest.mark.parametrize(
+    "query",
+    ["token=%ff%fe%zz", "token=%00", "token=" + "%41" * 3000, "&" * 5000, "token"],
+)
+async def test_malformed_query_strings_are_refused_before_accept(communicator, query):
+    assert await refused(communicator(f"/ws/test/?{query}"))
+
+
+def _from(comm, address: str):
+    comm.scope["client"] = (address, 4000)
+    return comm
+
+
+@pytestmark_db
+async def test_anonymous_sockets_per_ip_are_capped_signed_in_users_are_not(
+    communicator, alice, settings
+):
+    settings.WS_MAX_ANON_CONNECTIONS_PER_IP = 2
+    here = "203.0.113.20"
+    first, second = (_from(communicator("/ws/echo/"), here) for _ in range(2))
+    assert (await first.connect(timeout=10))[0]
+    assert (await second.connect(timeout=10))[0]
+    before = _counter("echo", "refused_anon_cap")
+    assert await refused(_from(communicator("/ws/echo/"), here))
+    assert _counter("echo", "refused_anon_cap") == before + 1
+    # A signed-in user from the same address, and anyone from another, are let in.
+    signed_in = _from(communicator(f"/ws/echo/?token={alice.token}"), here)
+    assert (await signed_in.connect(timeout=10))[0]
+    elsewhere = _from(communicator("/ws/echo/"), "203.0.113.21")
+    assert (await elsewhere.connect(timeout=10))[0]
+    # A place is free again once one of them is gone.
+    await first.disconnect()
+    again = _from(communicator("/ws/echo/"), here)
+    assert (await again.connect(timeout=10))[0]
+
+
+@pytestmark_db
+async def test_failed_anonymous_handshakes_do_not_use_up_the_cap(
+    communicator, ws_app, settings
+):
+    settings.WS_MAX_ANON_CONNECTIONS_PER_IP = 1
+    here = "203.0.113.22"
+    for _ in range(3):  # refused by the consumer (credentials needed), or no such route
+        assert await refused(_from(communicator("/ws/test/"), here))
+        assert await refused(_from(communicator("/ws/no-such-route/"), here))
+    assert ws_app.anonymous == {}
+    held = _from(communicator("/ws/echo/"), here)
+    assert (await held.connect(timeout=10))[0]
+    assert ws_app.anonymous == {here: 1}
+    await held.disconnect()
+    assert ws_app.anonymous == {}
