@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any
 
@@ -69,13 +70,35 @@ def user_for_claims(claims: dict[str, Any]) -> AbstractBaseUser:
     user = sql.instance(model, fields, row)
     if not user.is_active:
         raise BadCredentials("inactive user")
+    if not token_version_current(claims, user):
+        raise BadCredentials("token revoked by a credential change")
     return user
 
 
+#: A user model with this field revokes every token issued before it changed: the
+#: token's VERSION_CLAIM must equal it (a token without the claim counts as version 0).
+VERSION_FIELD = "token_version"
+VERSION_CLAIM = "ver"
+
+
+def token_version_current(claims: dict[str, Any], user: Any) -> bool:
+    """Whether a token was issued since the user's last credential change."""
+    if not _has_field(type(user), VERSION_FIELD):
+        return True
+    version = claims.get(VERSION_CLAIM, 0)
+    return isinstance(version, int) and version == getattr(user, VERSION_FIELD)
+
+
+@functools.cache
+def _has_field(model: Any, name: str) -> bool:
+    return any(f.name == name for f in model._meta.concrete_fields)
+
+
 def _socket_user_fields(model: Any) -> tuple[str, ...]:
-    return tuple(
-        dict.fromkeys((model._meta.pk.name, model.USERNAME_FIELD, "is_active"))
-    )
+    names = [model._meta.pk.name, model.USERNAME_FIELD, "is_active"]
+    if _has_field(model, VERSION_FIELD):
+        names.append(VERSION_FIELD)
+    return tuple(dict.fromkeys(names))
 
 
 def credentials_from_token(raw: str) -> Credentials:

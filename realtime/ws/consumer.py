@@ -24,7 +24,12 @@ from django.db import InterfaceError, OperationalError
 from pydantic import BaseModel, ConfigDict, Field
 
 from realtime.ws import frames, metrics, services
-from realtime.ws.auth import BadCredentials, Credentials, validate_access_token
+from realtime.ws.auth import (
+    BadCredentials,
+    Credentials,
+    token_version_current,
+    validate_access_token,
+)
 from realtime.ws.closecodes import CloseCode
 from realtime.ws.conf import PROCESS_ID, setting
 from realtime.ws.envelope import dumps, parse_frame
@@ -383,6 +388,8 @@ class SocketConsumer:
 
         if str(claims.get(api_settings.USER_ID_CLAIM)) != str(self.user.pk):
             raise FrameError("token is for another user")
+        if not token_version_current(claims, self.user):
+            raise FrameError("token refused: revoked by a credential change")
         self.credentials = Credentials(self.user, "token", float(claims["exp"]))
         self._schedule_expiry()
         self.send_text(frames.auth_frame(self.credentials.exp or 0), kind="auth")

@@ -105,3 +105,14 @@ def test_validation_errors_never_repeat_the_token(user):
         credentials_from_token(raw)
     assert raw not in str(info.value)
     assert raw.split(".")[1] not in str(info.value)
+
+
+def test_a_token_from_before_a_password_change_no_longer_opens_a_socket(user):
+    raw = tokens.sign(
+        tokens.claims(user.pk, ver=user.token_version), settings.SECRET_KEY
+    )
+    assert credentials_from_token(raw).user == user
+    user.set_password("a new one entirely")
+    user.save()  # accounts' receiver bumps token_version: every older token is revoked
+    with pytest.raises(BadCredentials, match="revoked"):
+        credentials_from_token(raw)

@@ -365,6 +365,21 @@ async def test_an_in_band_token_of_another_user_is_refused(socket_for, bob):
     assert "another user" in error["detail"]
 
 
+async def test_an_in_band_token_from_an_older_credential_version_is_refused(
+    socket_for, alice
+):
+    comm = socket_for()
+    await opened(comm)
+    stale = tokens.sign(
+        tokens.claims(alice.pk, ver=1),
+        settings.SECRET_KEY,  # the user is at 0
+    )
+    await comm.send_json_to({"type": "auth", "token": stale})
+    error = await next_frame(comm)
+    assert error["code"] == "invalid"
+    assert "revoked" in error["detail"]
+
+
 async def test_a_session_socket_does_not_expire_and_refuses_in_band_tokens(
     communicator, alice
 ):
