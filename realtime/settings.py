@@ -302,8 +302,28 @@ LOGGING = {
     },
 }
 
+# --- HTTPS (PROTOCOL.md section 8) --------------------------------------------------------
+# DJANGO_SECURE=1, the default with debug off: the site is HTTPS only. Cookies are Secure,
+# HSTS is sent, and plain http is redirected. The scheme is the one `manage.py serve`
+# resolved (X-Forwarded-Proto believed from TRUSTED_PROXIES only), so there is no
+# SECURE_PROXY_SSL_HEADER here: Django would believe that header from anyone.
+# DJANGO_SECURE=0 serves plain http with debug off (a private network, local tests).
+SECURE = env.bool("DJANGO_SECURE", default=not DEBUG)
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
-if not DEBUG:
-    SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=False)
-    CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=False)
+SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=SECURE)
+CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=SECURE)
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=SECURE)
+# Kubernetes probes and Prometheus reach the pod itself over http. ProbeMiddleware answers
+# these before SecurityMiddleware; the exemption keeps them plain-http if that changes.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
+# A year, the usual figure (and the preload list's minimum); sent on https answers only.
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000 if SECURE else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool(
+    "SECURE_HSTS_INCLUDE_SUBDOMAINS", default=SECURE
+)
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
+if not SECURE_HSTS_PRELOAD:
+    # Preloading binds every subdomain of the registrable domain into browsers for
+    # months: the domain owner's decision (SECURE_HSTS_PRELOAD=1), not a default.
+    SILENCED_SYSTEM_CHECKS = ["security.W021"]
