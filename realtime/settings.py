@@ -56,6 +56,7 @@ MIDDLEWARE = [
     "realtime.ws.health.ProbeMiddleware",  # before anything reads the Host header
     "realtime.ws.http.RequestContextMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "realtime.ws.http.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -191,6 +192,9 @@ SPECTACULAR_SETTINGS = {
     # the docs page's assets come from the app itself: browsers here reach no CDN
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    # No badge from validator.swagger.io: it would send the schema's URL to a third
+    # party, and the page's CSP loads images from the site only.
+    "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},
     "REDOC_DIST": "SIDECAR",
 }
 
