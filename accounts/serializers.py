@@ -4,8 +4,10 @@ from django.contrib.auth import get_user_model, password_validation
 from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
 
+from realtime.ws.rest import StrictSerializer
 
-class RegisterSerializer(serializers.Serializer):
+
+class RegisterSerializer(StrictSerializer):
     """`{username, password}`: Django's username rules and password validators."""
 
     username = serializers.CharField(max_length=150)

@@ -186,9 +186,23 @@ SIMPLE_JWT = {
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "Realtime API",
-    "DESCRIPTION": "Chat rooms and notifications; the socket contract is shared/PROTOCOL.md.",
+    "DESCRIPTION": (
+        "Chat rooms and notifications; the socket contract is shared/PROTOCOL.md. "
+        "Bodies are JSON objects, typed as strictly as socket frames: a value of "
+        "another JSON type or a property an operation does not take is a 400. No "
+        "string may hold a NUL character."
+    ),
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Request and response components apart: read-only fields are no input, and a
+    # field that refuses blanks says so (minLength).
+    "COMPONENT_SPLIT_REQUEST": True,
+    # The documented bodies are JSON, where types are strict (forms hold only strings).
+    "PARSER_WHITELIST": ["rest_framework.parsers.JSONParser"],
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "realtime.ws.rest.declare_common_errors",
+    ],
     # the docs page's assets come from the app itself: browsers here reach no CDN
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",

@@ -7,6 +7,7 @@ import time
 from typing import Any
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
+from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from rest_framework.exceptions import NotAcceptable
 from rest_framework.negotiation import BaseContentNegotiation, DefaultContentNegotiation
@@ -155,10 +156,17 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Any:
     from rest_framework.views import exception_handler
 
     response = exception_handler(exc, context)
-    if response is None:
-        logging.getLogger("realtime.api").exception("unhandled API error", exc_info=exc)
-        return JsonResponse({"detail": "Internal server error."}, status=500)
-    return response
+    if response is not None:
+        return response
+    # Django's body limits (DATA_UPLOAD_MAX_*) and other refusals of a request, raised
+    # while DRF parses it: the client's fault, as Django itself answers them.
+    if isinstance(exc, RequestDataTooBig):
+        return JsonResponse({"detail": "Request body too large."}, status=413)
+    if isinstance(exc, SuspiciousOperation):
+        logging.getLogger("django.security").warning("%s", exc)
+        return JsonResponse({"detail": str(exc) or "Bad request."}, status=400)
+    logging.getLogger("realtime.api").exception("unhandled API error", exc_info=exc)
+    return JsonResponse({"detail": "Internal server error."}, status=500)
 
 
 def json_or_page_404(
