@@ -341,6 +341,12 @@ SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool(
     "SECURE_HSTS_INCLUDE_SUBDOMAINS", default=SECURE
 )
 SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
+# DRF's parsers, with JSON nested too deep a 400 (the json module overflows the stack).
+REST_FRAMEWORK["DEFAULT_PARSER_CLASSES"] = [
+    "realtime.ws.http.JsonParser",
+    "rest_framework.parsers.FormParser",
+    "rest_framework.parsers.MultiPartParser",
+]
 if not SECURE_HSTS_PRELOAD:
     # Preloading binds every subdomain of the registrable domain into browsers for
     # months: the domain owner's decision (SECURE_HSTS_PRELOAD=1), not a default.

@@ -336,6 +336,26 @@ def test_a_whitelist_change_of_the_wrong_shape_is_a_400(secret, alice, bob, body
     assert not Membership.objects.filter(room=secret, user=bob).exists()
 
 
+@pytest.mark.parametrize("path", ["/api/rooms/", "/api/auth/register/"])
+def test_json_nested_too_deep_is_a_400_not_a_crash(bob, path):
+    # The json module raises RecursionError, not ValueError: that was a 500.
+    deep = "[" * 100_000 + "]" * 100_000
+    response = client_for(bob).post(path, deep, content_type="application/json")
+    assert response.status_code == 400
+    assert response.json()["detail"].startswith("JSON parse error")
+
+
+@pytest.mark.parametrize("path", ["/api/rooms/", "/api/auth/register/"])
+def test_a_json_body_over_the_upload_limit_is_a_413(bob, settings, path):
+    # DRF let Django's RequestDataTooBig out of the view: a 500.
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 100
+    body = {"slug": "big", "name": "x" * 200}
+    response = client_for(bob).post(path, body, format="json")
+    assert response.status_code == 413
+    assert response.json() == {"detail": "Request body too large."}
+    assert not Room.objects.filter(slug="big").exists()
+
+
 def test_a_service_error_without_fields_is_still_an_object():
     error = drf_error(DjangoValidationError("the room is gone"))
     assert error.detail == {"non_field_errors": ["the room is gone"]}

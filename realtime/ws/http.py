@@ -9,8 +9,9 @@ from typing import Any
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from rest_framework.exceptions import NotAcceptable
+from rest_framework.exceptions import NotAcceptable, ParseError
 from rest_framework.negotiation import BaseContentNegotiation, DefaultContentNegotiation
+from rest_framework.parsers import JSONParser
 
 from realtime.ws.logs import redact, trace_from_headers
 from realtime.ws.logs import trace_id as log_trace_id
@@ -226,3 +227,18 @@ class JsonOnlyNegotiation(BaseContentNegotiation):
             )
         except NotAcceptable:
             return renderers[0], renderers[0].media_type
+
+
+class JsonParser(JSONParser):
+    """DRF's JSON parser; JSON nested deeper than Python's stack is a 400.
+
+    The json module raises RecursionError, no ValueError, on `[[[[...`: that was a 500.
+    """
+
+    def parse(
+        self, stream: Any, media_type: Any = None, parser_context: Any = None
+    ) -> Any:
+        try:
+            return super().parse(stream, media_type, parser_context)
+        except RecursionError:
+            raise ParseError("JSON parse error - nested too deeply") from None

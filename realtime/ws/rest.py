@@ -110,6 +110,7 @@ ERROR_DESCRIPTIONS = {
     401: "no credentials, or bad ones",
     403: "not allowed",
     404: "not found",
+    413: "the body is over DATA_UPLOAD_MAX_MEMORY_SIZE (2.5 MB)",
     415: "the body is not JSON",
     429: "throttled: `Retry-After` says when to try again",
 }
@@ -141,8 +142,8 @@ def _ref(name: str, description: str) -> dict[str, Any]:
 def declare_common_errors(result: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
     """Postprocessing hook: the errors every operation of a kind can answer, declared once.
 
-    Authentication required: 401. A body: 400 (not JSON, invalid) and 415. An unsafe
-    method open to the session cookie: 403 (the CSRF check).
+    Authentication required: 401. A body: 400 (not JSON, invalid), 413 and 415. An
+    unsafe method open to the session cookie: 403 (the CSRF check).
     """
     schemas = result.setdefault("components", {}).setdefault("schemas", {})
     unsafe = {"post", "put", "patch", "delete"}
@@ -158,6 +159,7 @@ def declare_common_errors(result: dict[str, Any], **kwargs: Any) -> dict[str, An
                 added["401"] = ("Error", ERROR_DESCRIPTIONS[401])
             if "requestBody" in operation:
                 added["400"] = ("FieldErrors", ERROR_DESCRIPTIONS[400])
+                added["413"] = ("Error", ERROR_DESCRIPTIONS[413])
                 added["415"] = ("Error", ERROR_DESCRIPTIONS[415])
             if method in unsafe and any("cookieAuth" in s for s in security):
                 added["403"] = (
