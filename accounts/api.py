@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import status
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
@@ -21,6 +21,7 @@ from accounts.serializers import (
 )
 from accounts.services import refresh_token_blacklist, user_create
 from accounts.throttling import AuthThrottle
+from realtime.ws.rest import errors
 
 
 class ThrottledAuthMixin:
@@ -30,6 +31,14 @@ class ThrottledAuthMixin:
     throttle_scope = "auth"
 
 
+@extend_schema_view(
+    post=extend_schema(
+        responses={
+            200: TokenObtainSerializer,
+            **errors((401, "bad credentials, or an inactive user"), 429),
+        }
+    )
+)
 class TokenView(ThrottledAuthMixin, TokenObtainPairView):
     """`POST {username,password}` -> `{access, refresh}`; 401 on bad credentials.
 
@@ -40,6 +49,14 @@ class TokenView(ThrottledAuthMixin, TokenObtainPairView):
     serializer_class = TokenObtainSerializer
 
 
+@extend_schema_view(
+    post=extend_schema(
+        responses={
+            200: TokenRefreshSerializer,
+            **errors((401, "not a valid refresh token"), 429),
+        }
+    )
+)
 class RefreshView(ThrottledAuthMixin, TokenRefreshView):
     """`POST {refresh}` -> `{access, refresh}`; the refresh token used is blacklisted.
 
@@ -81,7 +98,13 @@ class LogoutView(ThrottledAuthMixin, APIView):
 class RegisterView(ThrottledAuthMixin, APIView):
     """`POST {username,password}` -> 201 with the user; 400 with field errors."""
 
-    @extend_schema(request=RegisterSerializer, responses={201: UserSerializer})
+    @extend_schema(
+        request=RegisterSerializer,
+        responses={
+            201: UserSerializer,
+            **errors((400, "field errors: username taken, weak password"), 429),
+        },
+    )
     def post(self, request: Request) -> Response:
         serializer = RegisterSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)

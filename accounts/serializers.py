@@ -11,8 +11,10 @@ from rest_framework_simplejwt.tokens import RefreshToken
 from accounts.services import refresh_token_rotate
 from accounts.tokens import token_for_user
 
+from realtime.ws.rest import StrictSerializer
 
-class RegisterSerializer(serializers.Serializer):
+
+class RegisterSerializer(StrictSerializer):
     """`{username, password}`: Django's username rules and password validators."""
 
     username = serializers.CharField(max_length=150)

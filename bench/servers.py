@@ -26,6 +26,7 @@ STOCK_PEER = BENCH_DIR / "peers" / "stock_channels" / "run.py"
 # not the abuse guards (names from PROTOCOL.md section 1).
 PROJECT_BENCH_ENV = {
     "DJANGO_DEBUG": "0",
+    "DJANGO_SECURE": "0",  # plain http on loopback
     "DJANGO_ALLOWED_HOSTS": "localhost,127.0.0.1",
     "WS_MAX_CONNECTIONS": "50000",
     "WS_MAX_CONNECTIONS_PER_USER": "1000",

@@ -4,9 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError as DjangoValidationError
-from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from django.core.validators import slug_re
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    inline_serializer,
+)
 from rest_framework import serializers, status
 from rest_framework.exceptions import NotFound, PermissionDenied, ValidationError
 from rest_framework.pagination import PageNumberPagination
@@ -18,6 +25,9 @@ from accounts.throttling import WriteThrottle
 from chat import selectors, services
 from chat.models import Room
 from chat.schemas import CLIENT_ID_MAX, clean_body, message_frame, user_out
+from realtime.ws.rest import INT64_MAX, StrictSerializer, errors
+
+SLUG_MAX = 64
 
 # --- representations ------------------------------------------------------------------
 
@@ -29,10 +39,10 @@ class ChatUserSerializer(serializers.Serializer):
     username = serializers.CharField(read_only=True)
 
 
-class RoomSerializer(serializers.Serializer):
+class RoomSerializer(StrictSerializer):
     """A room as the API shows it."""
 
-    slug = serializers.SlugField(max_length=64)
+    slug = serializers.SlugField(max_length=SLUG_MAX)
     name = serializers.CharField(max_length=100, required=False, allow_blank=True)
     is_private = serializers.BooleanField(required=False, default=False)
     owner = ChatUserSerializer(read_only=True, allow_null=True)
@@ -40,7 +50,7 @@ class RoomSerializer(serializers.Serializer):
     last_seq = serializers.IntegerField(read_only=True)
 
 
-class MessageSerializer(serializers.Serializer):
+class MessageSerializer(StrictSerializer):
     """A message: the same object as the socket's `message` frame."""
 
     type = serializers.CharField(read_only=True, default="message")
@@ -48,10 +58,16 @@ class MessageSerializer(serializers.Serializer):
     seq = serializers.IntegerField(read_only=True)
     room = serializers.CharField(read_only=True)
     user = ChatUserSerializer(read_only=True)
-    body = serializers.CharField()
+    # Some non-space character (the body is trimmed), at most WS_MAX_BODY_CHARS of them.
+    body = serializers.RegexField(r"\S", max_length=settings.WS_MAX_BODY_CHARS)
     ts = serializers.CharField(read_only=True)
+    # Opaque, as on the socket: never trimmed.
     client_id = serializers.CharField(
-        max_length=CLIENT_ID_MAX, required=False, allow_null=True, min_length=1
+        max_length=CLIENT_ID_MAX,
+        required=False,
+        allow_null=True,
+        min_length=1,
+        trim_whitespace=False,
     )
 
     def validate_body(self, value: str) -> str:
@@ -66,18 +82,48 @@ class MessageSerializer(serializers.Serializer):
         return value
 
 
-class UsernameSerializer(serializers.Serializer):
+class UsernameSerializer(StrictSerializer):
     """`{username}` of a whitelist change."""
 
     username = serializers.CharField(max_length=150)
 
 
 class MessagesQuery(serializers.Serializer):
-    """`?after=&before=&limit=` of the message list."""
+    """`?after=&before=&limit=` of the message list (a seq is a 64-bit column)."""
 
-    after = serializers.IntegerField(min_value=0, required=False)
-    before = serializers.IntegerField(min_value=1, required=False)
-    limit = serializers.IntegerField(min_value=1, required=False)
+    after = serializers.IntegerField(
+        min_value=0,
+        max_value=INT64_MAX,
+        required=False,
+        help_text="only messages with seq above this",
+    )
+    before = serializers.IntegerField(
+        min_value=1,
+        max_value=INT64_MAX,
+        required=False,
+        help_text="only messages with seq below this",
+    )
+    limit = serializers.IntegerField(
+        min_value=1,
+        max_value=INT64_MAX,
+        required=False,
+        help_text=f"page size (default {selectors.PAGE_LIMIT_DEFAULT}); "
+        f"more than {selectors.PAGE_LIMIT_MAX} gives {selectors.PAGE_LIMIT_MAX}",
+    )
+
+
+#: the `<slug>` of every room path: what a room's slug can be
+SLUG = OpenApiParameter(
+    "slug",
+    {"type": "string", "pattern": "^[-a-zA-Z0-9_]+$", "maxLength": SLUG_MAX},
+    OpenApiParameter.PATH,
+    required=True,
+)
+PAGE = OpenApiParameter(
+    "page", {"type": "integer", "minimum": 1}, description="page number (from 1)"
+)
+#: what every room path can answer besides its own errors
+ROOM_ERRORS = ((403, "not on the room's whitelist"), (404, "no such room"))
 
 
 def paged(name: str, item: serializers.Serializer) -> Any:
@@ -112,6 +158,9 @@ def users_out(users: Any) -> list[dict[str, Any]]:
 
 def allowed_room(request: Request, slug: str) -> Room:
     """The room, if this user may enter it: 404 no such room, 403 not whitelisted."""
+    if len(slug) > SLUG_MAX or not slug_re.match(slug):
+        # No room has it, and a NUL in it would fail the query on PostgreSQL.
+        raise NotFound("No such room.")
     access = selectors.room_access(slug=slug, user=request.user)
     if access.room is None:
         raise NotFound("No such room.")
@@ -121,9 +170,11 @@ def allowed_room(request: Request, slug: str) -> Room:
 
 
 def drf_error(exc: DjangoValidationError) -> ValidationError:
-    """A service's ValidationError as DRF field errors (a 400)."""
+    """A service's ValidationError as DRF field errors (a 400, always an object)."""
     return ValidationError(
-        exc.message_dict if hasattr(exc, "error_dict") else exc.messages
+        exc.message_dict
+        if hasattr(exc, "error_dict")
+        else {"non_field_errors": exc.messages}
     )
 
 
@@ -139,7 +190,11 @@ class RoomListView(APIView):
 
     @extend_schema(
         operation_id="rooms_list",
-        responses=paged("RoomPage", RoomSerializer(many=True)),
+        parameters=[PAGE],
+        responses={
+            200: paged("RoomPage", RoomSerializer(many=True)),
+            **errors((404, "no such page")),
+        },
     )
     def get(self, request: Request) -> Response:
         paginator = PageNumberPagination()
@@ -148,7 +203,13 @@ class RoomListView(APIView):
         )
         return paginator.get_paginated_response([room_out(r) for r in page])
 
-    @extend_schema(request=RoomSerializer, responses={201: RoomSerializer})
+    @extend_schema(
+        request=RoomSerializer,
+        responses={
+            201: RoomSerializer,
+            **errors((400, "field errors; the slug is taken or malformed")),
+        },
+    )
     def post(self, request: Request) -> Response:
         data = RoomSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -167,7 +228,9 @@ class RoomListView(APIView):
 class RoomDetailView(APIView):
     """`GET /api/rooms/<slug>/`."""
 
-    @extend_schema(responses=RoomSerializer)
+    @extend_schema(
+        parameters=[SLUG], responses={200: RoomSerializer, **errors(*ROOM_ERRORS)}
+    )
     def get(self, request: Request, slug: str) -> Response:
         return Response(room_out(allowed_room(request, slug)))
 
@@ -180,24 +243,17 @@ class RoomMessagesView(APIView):
     ]  # writes count (API_WRITE_THROTTLE), reads do not
 
     @extend_schema(
-        parameters=[
-            OpenApiParameter(
-                "after", int, description="only messages with seq above this"
+        parameters=[SLUG, MessagesQuery],
+        responses={
+            200: inline_serializer(
+                "MessagePage",
+                {
+                    "results": MessageSerializer(many=True),
+                    "has_more": serializers.BooleanField(),
+                },
             ),
-            OpenApiParameter(
-                "before", int, description="only messages with seq below this"
-            ),
-            OpenApiParameter(
-                "limit", int, description="page size, at most 200 (default 50)"
-            ),
-        ],
-        responses=inline_serializer(
-            "MessagePage",
-            {
-                "results": MessageSerializer(many=True),
-                "has_more": serializers.BooleanField(),
-            },
-        ),
+            **errors((400, "a bad after, before or limit"), *ROOM_ERRORS),
+        },
     )
     def get(self, request: Request, slug: str) -> Response:
         room = allowed_room(request, slug)
@@ -215,7 +271,18 @@ class RoomMessagesView(APIView):
         )
         return Response({"results": results, "has_more": more})
 
-    @extend_schema(request=MessageSerializer, responses={201: MessageSerializer})
+    @extend_schema(
+        parameters=[SLUG],
+        request=MessageSerializer,
+        responses={
+            201: OpenApiResponse(
+                MessageSerializer,
+                description="stored and delivered; a resend of a known client_id "
+                "answers the original, with the header Idempotent-Replayed: true",
+            ),
+            **errors(*ROOM_ERRORS),
+        },
+    )
     def post(self, request: Request, slug: str) -> Response:
         room = allowed_room(request, slug)
         data = MessageSerializer(data=request.data)
@@ -256,14 +323,10 @@ class RoomMembersView(APIView):
     @staticmethod
     def named_user(request: Request) -> Any:
         # DELETE bodies are dropped by some clients: `?username=` works too.
-        username = (
-            request.data.get("username") if hasattr(request.data, "get") else None
-        )
-        if username is None:
-            username = request.query_params.get("username")
-        data = UsernameSerializer(
-            data={} if username is None else {"username": username}
-        )
+        body = request.data
+        if not body and "username" in request.query_params:
+            body = {"username": request.query_params["username"]}
+        data = UsernameSerializer(data=body)
         data.is_valid(raise_exception=True)
         user = (
             get_user_model()
@@ -274,7 +337,13 @@ class RoomMembersView(APIView):
             raise ValidationError({"username": ["No such user."]})
         return user
 
-    @extend_schema(responses=paged("MemberPage", ChatUserSerializer(many=True)))
+    @extend_schema(
+        parameters=[SLUG, PAGE],
+        responses={
+            200: paged("MemberPage", ChatUserSerializer(many=True)),
+            **errors(*ROOM_ERRORS),
+        },
+    )
     def get(self, request: Request, slug: str) -> Response:
         room = allowed_room(request, slug)
         paginator = PageNumberPagination()
@@ -284,8 +353,17 @@ class RoomMembersView(APIView):
         return paginator.get_paginated_response(users_out(page))
 
     @extend_schema(
+        parameters=[SLUG],
         request=UsernameSerializer,
-        responses={201: ChatUserSerializer, 200: ChatUserSerializer},
+        responses={
+            201: OpenApiResponse(ChatUserSerializer, description="added"),
+            200: OpenApiResponse(ChatUserSerializer, description="already a member"),
+            **errors(
+                (400, "field errors; no such user"),
+                (403, "not the room's owner"),
+                (404, "no such room"),
+            ),
+        },
     )
     def post(self, request: Request, slug: str) -> Response:
         room = self.owned_room(request, slug)
@@ -296,7 +374,27 @@ class RoomMembersView(APIView):
             status=201 if created else status.HTTP_200_OK,
         )
 
-    @extend_schema(request=UsernameSerializer, responses={204: None})
+    @extend_schema(
+        parameters=[
+            SLUG,
+            OpenApiParameter(
+                "username",
+                {"type": "string", "minLength": 1, "maxLength": 150},
+                required=True,
+                description="who leaves the whitelist (a JSON body "
+                '{"username": ...} works too)',
+            ),
+        ],
+        request=None,
+        responses={
+            204: OpenApiResponse(description="removed, and their sockets closed"),
+            **errors(
+                (400, "no such user; the owner stays"),
+                (403, "not the room's owner"),
+                (404, "no such room"),
+            ),
+        },
+    )
     def delete(self, request: Request, slug: str) -> Response:
         room = self.owned_room(request, slug)
         user = self.named_user(request)
@@ -311,7 +409,13 @@ class RoomMembersView(APIView):
 class RoomPresenceView(APIView):
     """`GET /api/rooms/<slug>/presence/`: the users online in the room now, paginated."""
 
-    @extend_schema(responses=paged("PresencePage", ChatUserSerializer(many=True)))
+    @extend_schema(
+        parameters=[SLUG, PAGE],
+        responses={
+            200: paged("PresencePage", ChatUserSerializer(many=True)),
+            **errors(*ROOM_ERRORS),
+        },
+    )
     def get(self, request: Request, slug: str) -> Response:
         room = allowed_room(request, slug)
         paginator = PageNumberPagination()

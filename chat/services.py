@@ -68,7 +68,14 @@ def room_create(
     """Create a room; its owner (if any) owns it and is on its whitelist (ValidationError)."""
     room = Room(slug=slug, name=name or slug, is_private=is_private, owner=owner)
     room.full_clean()
-    room.save()
+    try:
+        with transaction.atomic():
+            room.save()
+    except IntegrityError:
+        # Another request took the slug between full_clean() and the INSERT.
+        raise ValidationError(
+            {"slug": ["Room with this Slug already exists."]}
+        ) from None
     if owner is not None:
         Membership.objects.create(room=room, user=owner)
     return room

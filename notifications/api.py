@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.generics import GenericAPIView
@@ -22,10 +24,7 @@ from notifications.serializers import (
     SendResultSerializer,
     UnreadSerializer,
 )
-
-_TRUE = {"1", "true", "yes"}
-_FALSE = {"0", "false", "no", ""}
-_MAX_ID = 2**63 - 1
+from realtime.ws.rest import INT64_MAX, errors
 
 
 class NotificationPagination(PageNumberPagination):
@@ -35,14 +34,26 @@ class NotificationPagination(PageNumberPagination):
     page_size_query_param = "page_size"
     max_page_size = 200
 
+    def get_page_size(self, request: Request) -> int:
+        raw = request.query_params.get(self.page_size_query_param)
+        if raw is not None and not (raw.isascii() and raw.isdigit() and int(raw) > 0):
+            # DRF would quietly use the default: a typo must not look like an answer.
+            raise ValidationError({"page_size": ["A positive integer."]})
+        return super().get_page_size(request)
+
+    def get_schema_operation_parameters(self, view: Any) -> list[dict[str, Any]]:
+        parameters = super().get_schema_operation_parameters(view)
+        for parameter in parameters:
+            parameter["schema"]["minimum"] = 1
+        return parameters
+
 
 def _flag(request: Request, name: str) -> bool:
-    raw = request.query_params.get(name, "").strip().lower()
-    if raw in _TRUE:
-        return True
-    if raw in _FALSE:
-        return False
-    raise ValidationError({name: ["Use 1 or 0."]})
+    """`?name=1` or `?name=0` (absent: 0); anything else is a 400, never a guess."""
+    raw = request.query_params.get(name, "0")
+    if raw not in ("0", "1"):
+        raise ValidationError({name: ["Use 1 or 0."]})
+    return raw == "1"
 
 
 class MaySendNotifications(BasePermission):
@@ -65,9 +76,8 @@ class NotificationListView(GenericAPIView):
 
     def get_queryset(self):
         """The caller's own notifications (the browsable renderer asks for it too)."""
-        unread = self.request.query_params.get("unread", "").strip().lower() in _TRUE
         return selectors.notification_list(
-            user_id=self.request.user.pk, unread_only=unread
+            user_id=self.request.user.pk, unread_only=_flag(self.request, "unread")
         )
 
     def get_permissions(self):
@@ -85,10 +95,12 @@ class NotificationListView(GenericAPIView):
                 enum=[0, 1],
             )
         ],
-        responses=NotificationSerializer(many=True),
+        responses={
+            200: NotificationSerializer(many=True),
+            **errors((400, "a bad unread or page_size"), (404, "no such page")),
+        },
     )
     def get(self, request: Request) -> Response:
-        _flag(request, "unread")  # a bad value is a 400 before anything is read
         page = self.paginate_queryset(self.get_queryset())
         return self.get_paginated_response(NotificationSerializer(page, many=True).data)
 
@@ -97,11 +109,9 @@ class NotificationListView(GenericAPIView):
         request=NotificationSendSerializer,
         responses={
             201: SendResultSerializer,
-            400: OpenApiResponse(
-                description="field errors; unknown usernames or ids listed"
-            ),
-            403: OpenApiResponse(
-                description="not staff with notifications.add_notification"
+            **errors(
+                (400, "field errors; unknown usernames or ids listed"),
+                (403, "not staff with notifications.add_notification"),
             ),
         },
     )
@@ -152,14 +162,11 @@ class NotificationReadView(APIView):
     @extend_schema(
         summary="Mark a notification read",
         request=None,
-        responses={
-            200: UnreadSerializer,
-            404: OpenApiResponse(description="not yours"),
-        },
+        responses={200: UnreadSerializer, **errors((404, "no such id, or not yours"))},
     )
     def post(self, request: Request, pk: int) -> Response:
         count = None
-        if pk <= _MAX_ID:
+        if pk <= INT64_MAX:
             count = services.notification_mark_read(
                 notification_id=pk, user_id=request.user.pk
             )

@@ -6,6 +6,7 @@ from rest_framework import serializers
 
 from notifications.models import Notification
 from realtime.ws.frames import iso
+from realtime.ws.rest import INT64_MAX, StrictSerializer
 
 #: recipients of one REST send (the command and the admin have no such cap)
 MAX_RECIPIENTS = 10_000
@@ -29,7 +30,7 @@ class NotificationSerializer(serializers.ModelSerializer):
         return obj.read_at is not None
 
 
-class NotificationSendSerializer(serializers.Serializer):
+class NotificationSendSerializer(StrictSerializer):
     """`{usernames or user_ids, title, body, level, link?}`: a staff send."""
 
     usernames = serializers.ListField(
@@ -38,7 +39,7 @@ class NotificationSendSerializer(serializers.Serializer):
         max_length=MAX_RECIPIENTS,
     )
     user_ids = serializers.ListField(
-        child=serializers.IntegerField(min_value=1, max_value=2**63 - 1),
+        child=serializers.IntegerField(min_value=1, max_value=INT64_MAX),
         required=False,
         max_length=MAX_RECIPIENTS,
     )

@@ -57,6 +57,7 @@ MIDDLEWARE = [
     "realtime.ws.health.ProbeMiddleware",  # before anything reads the Host header
     "realtime.ws.http.RequestContextMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "realtime.ws.http.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -220,12 +221,29 @@ SIMPLE_JWT = {
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "Realtime API",
-    "DESCRIPTION": "Chat rooms and notifications; the socket contract is shared/PROTOCOL.md.",
+    "DESCRIPTION": (
+        "Chat rooms and notifications; the socket contract is shared/PROTOCOL.md. "
+        "Bodies are JSON objects, typed as strictly as socket frames: a value of "
+        "another JSON type or a property an operation does not take is a 400. No "
+        "string may hold a NUL character."
+    ),
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Request and response components apart: read-only fields are no input, and a
+    # field that refuses blanks says so (minLength).
+    "COMPONENT_SPLIT_REQUEST": True,
+    # The documented bodies are JSON, where types are strict (forms hold only strings).
+    "PARSER_WHITELIST": ["rest_framework.parsers.JSONParser"],
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "realtime.ws.rest.declare_common_errors",
+    ],
     # the docs page's assets come from the app itself: browsers here reach no CDN
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    # No badge from validator.swagger.io: it would send the schema's URL to a third
+    # party, and the page's CSP loads images from the site only.
+    "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},
     "REDOC_DIST": "SIDECAR",
 }
 
@@ -344,8 +362,34 @@ LOGGING = {
     },
 }
 
+# --- HTTPS (PROTOCOL.md section 8) --------------------------------------------------------
+# DJANGO_SECURE=1, the default with debug off: the site is HTTPS only. Cookies are Secure,
+# HSTS is sent, and plain http is redirected. The scheme is the one `manage.py serve`
+# resolved (X-Forwarded-Proto believed from TRUSTED_PROXIES only), so there is no
+# SECURE_PROXY_SSL_HEADER here: Django would believe that header from anyone.
+# DJANGO_SECURE=0 serves plain http with debug off (a private network, local tests).
+SECURE = env.bool("DJANGO_SECURE", default=not DEBUG)
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
-if not DEBUG:
-    SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=False)
-    CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=False)
+SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=SECURE)
+CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=SECURE)
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=SECURE)
+# Kubernetes probes and Prometheus reach the pod itself over http. ProbeMiddleware answers
+# these before SecurityMiddleware; the exemption keeps them plain-http if that changes.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
+# A year, the usual figure (and the preload list's minimum); sent on https answers only.
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000 if SECURE else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool(
+    "SECURE_HSTS_INCLUDE_SUBDOMAINS", default=SECURE
+)
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
+# DRF's parsers, with JSON nested too deep a 400 (the json module overflows the stack).
+REST_FRAMEWORK["DEFAULT_PARSER_CLASSES"] = [
+    "realtime.ws.http.JsonParser",
+    "rest_framework.parsers.FormParser",
+    "rest_framework.parsers.MultiPartParser",
+]
+if not SECURE_HSTS_PRELOAD:
+    # Preloading binds every subdomain of the registrable domain into browsers for
+    # months: the domain owner's decision (SECURE_HSTS_PRELOAD=1), not a default.
+    SILENCED_SYSTEM_CHECKS = ["security.W021"]

@@ -8,6 +8,7 @@ from realtime.testing import FAST_HASHER, TEST_SECRET
 
 os.environ.setdefault("DJANGO_SECRET_KEY", TEST_SECRET)
 os.environ.setdefault("DJANGO_DEBUG", "0")
+os.environ.setdefault("DJANGO_SECURE", "0")  # the test client speaks plain http
 os.environ.setdefault("LOG_FORMAT", "text")
 os.environ.setdefault("API_AUTH_THROTTLE", "")
 # Counters live in the process's cache across tests (and user ids repeat after each

@@ -57,6 +57,8 @@ def base_env(**overrides: Any) -> dict[str, str]:
         {
             "DJANGO_SECRET_KEY": TEST_SECRET,
             "DJANGO_DEBUG": "0",
+            # Test servers speak plain http on loopback: no HTTPS redirect or Secure cookies.
+            "DJANGO_SECURE": "0",
             "DJANGO_SETTINGS_MODULE": "realtime.settings",
             "LOG_FORMAT": "json",
             "LOG_LEVEL": "INFO",

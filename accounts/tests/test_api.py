@@ -61,6 +61,7 @@ def test_register_creates_the_user_and_answers_201(api):
             "password",
         ),  # similar
         ({"username": "bob", "password": "x" * 129}, "password"),
+        ({"username": 5, "password": PASSWORD}, "username"),  # never coerced
     ],
 )
 def test_register_answers_400_with_field_errors(api, body, field):

@@ -6,10 +6,12 @@ import uuid
 from typing import Any
 
 import pytest
+from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework.test import APIClient
 
 from chat import services
-from chat.models import Membership, Message
+from chat.api import drf_error
+from chat.models import Membership, Message, Room
 from realtime.ws import services as ws_services
 from realtime.ws.closecodes import CloseCode
 
@@ -130,6 +132,49 @@ def test_bad_paging_parameters_are_a_400(lobby, alice, query):
     assert response.status_code == 400
 
 
+@pytest.mark.parametrize("name", ["after", "before", "limit"])
+def test_paging_parameters_past_64_bits_are_a_400_not_a_database_crash(
+    lobby, alice, name
+):
+    # SQLite raised OverflowError binding them: a 500.
+    huge = 99999999999999999999
+    response = client_for(alice).get(f"/api/rooms/lobby/messages/?{name}={huge}")
+    assert response.status_code == 400
+    assert name in response.json()
+    top = client_for(alice).get(f"/api/rooms/lobby/messages/?{name}={2**63 - 1}")
+    assert top.status_code == 200
+
+
+@pytest.mark.parametrize("slug", ["%00", "a%00b", "x" * 65, "no.dots", "%C3%A9t%C3%A9"])
+def test_a_room_path_no_room_can_have_is_a_404_without_a_query(
+    alice, slug, django_assert_num_queries
+):
+    # A NUL reached PostgreSQL, which refuses it in text: a 500 there.
+    client = client_for(alice)
+    with django_assert_num_queries(0):
+        response = client.get(f"/api/rooms/{slug}/messages/")
+    assert response.status_code == 404
+    assert response.json() == {"detail": "No such room."}
+
+
+@pytest.mark.parametrize(
+    "body, field, error",
+    [
+        ({"slug": "new", "name": 5}, "name", "Expected a string."),
+        ({"slug": 5}, "slug", "Expected a string."),
+        ({"slug": "new", "is_private": "true"}, "is_private", "Expected a boolean."),
+        ({"slug": "new", "is_private": 1}, "is_private", "Expected a boolean."),
+        ({"slug": "new", "colour": "red"}, "colour", "Unknown field."),
+        ({"slug": "new", "owner": 1}, "owner", "This field is read-only."),
+    ],
+)
+def test_room_input_is_never_coerced_nor_dropped(bob, body, field, error):
+    response = client_for(bob).post("/api/rooms/", body, format="json")
+    assert response.status_code == 400
+    assert response.json() == {field: [error]}
+    assert not Room.objects.filter(slug="new").exists()
+
+
 def test_posting_a_message_stores_it_and_publishes_the_socket_frame_after_commit(
     lobby, alice, published, django_capture_on_commit_callbacks
 ):
@@ -168,13 +213,25 @@ def test_posting_the_same_client_id_again_returns_the_original(lobby, alice):
         {"body": "x", "client_id": "c" * 65},
         {"body": "a\x00b"},
         {"body": "x", "client_id": "\x00"},
+        {"body": 5},
+        {"body": ["x"]},
+        {"body": "x", "client_id": 7},
+        {"body": "x", "seq": 1},
+        {"body": "x", "is_staff": True},
     ],
 )
 def test_posting_a_bad_message_is_a_400_with_field_errors(lobby, alice, body):
     response = client_for(alice).post("/api/rooms/lobby/messages/", body, format="json")
     assert response.status_code == 400
-    assert set(response.json()) <= {"body", "client_id"}
+    assert set(response.json()) <= {"body", "client_id", "seq", "is_staff"}
     assert not Message.objects.exists()
+
+
+def test_a_client_id_is_opaque_as_on_the_socket(lobby, alice):
+    body = {"body": "x", "client_id": " spaced "}
+    response = client_for(alice).post("/api/rooms/lobby/messages/", body, format="json")
+    assert response.status_code == 201
+    assert response.json()["client_id"] == " spaced "
 
 
 # --- members ------------------------------------------------------------------------------
@@ -271,6 +328,38 @@ def test_presence_lists_each_online_user_once_paginated(lobby, alice, bob, carol
         {"id": alice.pk, "username": "alice"},
         {"id": bob.pk, "username": "bob"},
     ]
+
+
+@pytest.mark.parametrize("body", [{"username": 5}, {"username": "bob", "role": "x"}])
+def test_a_whitelist_change_of_the_wrong_shape_is_a_400(secret, alice, bob, body):
+    response = client_for(alice).post("/api/rooms/secret/members/", body, format="json")
+    assert response.status_code == 400
+    assert not Membership.objects.filter(room=secret, user=bob).exists()
+
+
+@pytest.mark.parametrize("path", ["/api/rooms/", "/api/auth/register/"])
+def test_json_nested_too_deep_is_a_400_not_a_crash(bob, path):
+    # The json module raises RecursionError, not ValueError: that was a 500.
+    deep = "[" * 100_000 + "]" * 100_000
+    response = client_for(bob).post(path, deep, content_type="application/json")
+    assert response.status_code == 400
+    assert response.json()["detail"].startswith("JSON parse error")
+
+
+@pytest.mark.parametrize("path", ["/api/rooms/", "/api/auth/register/"])
+def test_a_json_body_over_the_upload_limit_is_a_413(bob, settings, path):
+    # DRF let Django's RequestDataTooBig out of the view: a 500.
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 100
+    body = {"slug": "big", "name": "x" * 200}
+    response = client_for(bob).post(path, body, format="json")
+    assert response.status_code == 413
+    assert response.json() == {"detail": "Request body too large."}
+    assert not Room.objects.filter(slug="big").exists()
+
+
+def test_a_service_error_without_fields_is_still_an_object():
+    error = drf_error(DjangoValidationError("the room is gone"))
+    assert error.detail == {"non_field_errors": ["the room is gone"]}
 
 
 def test_unknown_api_paths_answer_json(alice):

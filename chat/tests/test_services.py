@@ -221,6 +221,18 @@ def test_room_slug_is_unique_and_a_slug(alice):
         services.room_create(slug="not a slug")
 
 
+def test_a_slug_taken_by_a_concurrent_create_is_a_validation_error(monkeypatch):
+    services.room_create(slug="one")
+    # The other request's INSERT lands after this one's uniqueness check.
+    monkeypatch.setattr(Room, "validate_unique", lambda self, exclude=None: None)
+    with pytest.raises(ValidationError) as refused:
+        services.room_create(slug="one")
+    assert refused.value.message_dict == {
+        "slug": ["Room with this Slug already exists."]
+    }
+    assert Room.objects.filter(slug="one").count() == 1
+
+
 def test_posting_to_a_room_deleted_meanwhile_is_refused(lobby, alice):
     services.room_delete(room=lobby)
     with pytest.raises(services.RoomGone):

@@ -32,6 +32,7 @@ DOCUMENTED_ENV = frozenset(
     {
         "DJANGO_SECRET_KEY",
         "DJANGO_DEBUG",
+        "DJANGO_SECURE",
         "DJANGO_ALLOWED_HOSTS",
         "DATABASE_URL",
         "REDIS_URL",

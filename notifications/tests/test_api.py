@@ -95,6 +95,16 @@ def test_list_unread_filter(alice):
 
 
 @pytest.mark.parametrize(
+    "query", ["unread=true", "unread=", "unread=2", "page_size=x", "page_size=0"]
+)
+def test_list_parameters_are_1_or_0_and_positive_integers_never_guessed(alice, query):
+    # `true` and `page_size=x` were taken as 1 and as the default page size.
+    resp = client_for(alice).get(f"/api/notifications/?{query}")
+    assert resp.status_code == 400
+    assert set(resp.json()) == {query.split("=")[0]}
+
+
+@pytest.mark.parametrize(
     "method,path",
     [
         ("get", "/api/notifications/"),
@@ -195,6 +205,12 @@ def test_unknown_usernames_are_a_400_that_lists_them_and_sends_nothing(staff, al
         {"usernames": ["alice"], "title": "x", "level": "fatal"},
         {"user_ids": [0], "title": "x"},
         {"usernames": "alice", "title": "x"},
+        {"usernames": ["alice"], "title": 5},
+        {"user_ids": ["1"], "title": "x"},
+        {"user_ids": [True], "title": "x"},
+        {"user_ids": [2**63], "title": "x"},
+        {"usernames": ["alice"], "title": "x", "level": 1},
+        {"usernames": ["alice"], "title": "x", "urgent": True},
     ],
 )
 def test_bad_sends_are_400_field_errors(staff, alice, payload):
@@ -202,6 +218,35 @@ def test_bad_sends_are_400_field_errors(staff, alice, payload):
     assert resp.status_code == 400
     assert resp.json()
     assert not Notification.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "user_ids",
+    [[str(10**20)] * 3, [str(10**20)] * 1001, ["1"] * 1001],
+    ids=["huge", "huge-and-too-many", "too-many"],
+)
+def test_a_form_send_with_too_many_or_huge_ids_is_a_400_not_a_crash(
+    staff, alice, user_ids
+):
+    # A multipart body over DATA_UPLOAD_MAX_NUMBER_FIELDS raised TooManyFieldsSent
+    # inside DRF's parsing, which ended as a 500.
+    resp = client_for(staff).post(
+        "/api/notifications/", {"user_ids": user_ids, "title": "x"}, format="multipart"
+    )
+    assert resp.status_code == 400
+    assert resp.json()
+    assert not Notification.objects.exists()
+
+
+def test_a_form_body_over_the_upload_limit_is_a_413(staff, alice, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 100
+    resp = client_for(staff).post(
+        "/api/notifications/",
+        data=f"usernames=alice&title={'x' * 200}",
+        content_type="application/x-www-form-urlencoded",
+    )
+    assert resp.status_code == 413
+    assert resp.json() == {"detail": "Request body too large."}
 
 
 def test_the_openapi_schema_documents_the_notifications_api():
@@ -212,7 +257,7 @@ def test_the_openapi_schema_documents_the_notifications_api():
     assert {"get", "post"} <= set(paths["/api/notifications/"])
     assert "post" in paths["/api/notifications/{id}/read/"]
     assert "post" in paths["/api/notifications/read-all/"]
-    send = schema["components"]["schemas"]["NotificationSend"]["properties"]
+    send = schema["components"]["schemas"]["NotificationSendRequest"]["properties"]
     assert {"usernames", "user_ids", "title", "body", "level"} <= set(send)
     params = {p["name"] for p in paths["/api/notifications/"]["get"]["parameters"]}
     assert {"unread", "page"} <= params

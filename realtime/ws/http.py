@@ -7,9 +7,11 @@ import time
 from typing import Any
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
+from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from rest_framework.exceptions import NotAcceptable
+from rest_framework.exceptions import NotAcceptable, ParseError
 from rest_framework.negotiation import BaseContentNegotiation, DefaultContentNegotiation
+from rest_framework.parsers import JSONParser
 
 from realtime.ws.logs import redact, trace_from_headers
 from realtime.ws.logs import trace_id as log_trace_id
@@ -75,6 +77,50 @@ class RequestContextMiddleware:
         return response
 
 
+#: Every page's policy: code, styles, fonts and connections from the site itself only
+#: (`'self'` covers the page's own ws:/wss: origin in CSP 3 browsers), no plugins, no
+#: framing, forms post back here. Templates hold no inline script, style or handler.
+CONTENT_SECURITY_POLICY = "; ".join(
+    [
+        "default-src 'self'",
+        "script-src 'self'",
+        "style-src 'self'",
+        # Swagger UI's stylesheet draws its icons as data: SVGs
+        "img-src 'self' data:",
+        "font-src 'self'",
+        "connect-src 'self'",
+        "object-src 'none'",
+        "base-uri 'self'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+    ]
+)
+
+
+class ContentSecurityPolicyMiddleware:
+    """Sends CONTENT_SECURITY_POLICY on every answer that has no policy of its own."""
+
+    sync_capable = True
+    async_capable = True
+
+    def __init__(self, get_response: Any) -> None:
+        self.get_response = get_response
+        if iscoroutinefunction(get_response):
+            markcoroutinefunction(self)
+
+    def __call__(self, request: HttpRequest) -> Any:
+        if iscoroutinefunction(self):
+            return self.__acall__(request)
+        response = self.get_response(request)
+        response.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+        return response
+
+    async def __acall__(self, request: HttpRequest) -> HttpResponse:
+        response = await self.get_response(request)
+        response.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+        return response
+
+
 def _json_for_api(request: HttpRequest, response: HttpResponse) -> HttpResponse:
     """Under /api/ an error is JSON, even Django's own pages.
 
@@ -111,10 +157,17 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Any:
     from rest_framework.views import exception_handler
 
     response = exception_handler(exc, context)
-    if response is None:
-        logging.getLogger("realtime.api").exception("unhandled API error", exc_info=exc)
-        return JsonResponse({"detail": "Internal server error."}, status=500)
-    return response
+    if response is not None:
+        return response
+    # Django's body limits (DATA_UPLOAD_MAX_*) and other refusals of a request, raised
+    # while DRF parses it: the client's fault, as Django itself answers them.
+    if isinstance(exc, RequestDataTooBig):
+        return JsonResponse({"detail": "Request body too large."}, status=413)
+    if isinstance(exc, SuspiciousOperation):
+        logging.getLogger("django.security").warning("%s", exc)
+        return JsonResponse({"detail": str(exc) or "Bad request."}, status=400)
+    logging.getLogger("realtime.api").exception("unhandled API error", exc_info=exc)
+    return JsonResponse({"detail": "Internal server error."}, status=500)
 
 
 def json_or_page_404(
@@ -174,3 +227,18 @@ class JsonOnlyNegotiation(BaseContentNegotiation):
             )
         except NotAcceptable:
             return renderers[0], renderers[0].media_type
+
+
+class JsonParser(JSONParser):
+    """DRF's JSON parser; JSON nested deeper than Python's stack is a 400.
+
+    The json module raises RecursionError, no ValueError, on `[[[[...`: that was a 500.
+    """
+
+    def parse(
+        self, stream: Any, media_type: Any = None, parser_context: Any = None
+    ) -> Any:
+        try:
+            return super().parse(stream, media_type, parser_context)
+        except RecursionError:
+            raise ParseError("JSON parse error - nested too deeply") from None

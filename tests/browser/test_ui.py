@@ -29,6 +29,30 @@ expect.set_options(timeout=WAIT)
 # ---- helpers ------------------------------------------------------------------------------
 
 
+#: Reports every Content-Security-Policy violation of a page to its console.
+CSP_WATCH = """
+document.addEventListener('securitypolicyviolation', (e) => {
+  console.error(`CSP violation: ${e.effectiveDirective} blocked ${e.blockedURI}`);
+});
+"""
+
+
+def watched(page: Page) -> Page:
+    """`page.errors` collects its uncaught exceptions and CSP violations: a test fails on any."""
+    page.errors = []
+    page.on("pageerror", lambda exc: page.errors.append(str(exc)))
+    page.on(
+        "console",
+        lambda msg: (
+            page.errors.append(msg.text)
+            if "Content Security Policy" in msg.text or "CSP violation" in msg.text
+            else None
+        ),
+    )
+    page.add_init_script(CSP_WATCH)
+    return page
+
+
 def signed_in(
     new_context, server: testing.Server, username: str, path: str = "/"
 ) -> Page:
@@ -38,9 +62,7 @@ def signed_in(
         viewport={"width": 1280, "height": 760},
         device_scale_factor=1,
     )
-    page = context.new_page()
-    page.errors = []  # uncaught exceptions in the page: a test fails on any
-    page.on("pageerror", lambda exc: page.errors.append(str(exc)))
+    page = watched(context.new_page())
     page.goto("/login/?next=" + path)
     page.get_by_label("Username").fill(username)
     page.get_by_label("Password").fill(testing.PASSWORD)
@@ -179,6 +201,23 @@ def test_two_users_chat_live_and_see_each_other_online(server_factory, new_conte
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page_a.locator("[data-composer-input]").focus()
     page_a.screenshot(path=str(SCREENSHOTS / "room.png"))
+
+    # The other pages under the same Content-Security-Policy: the API docs (Swagger UI
+    # from the sidecar) render their operations, the admin its sign-in form.
+    assert (
+        "frame-ancestors 'none'"
+        in page_a.request.get("/").headers["content-security-policy"]
+    )
+    docs = watched(page_a.context.new_page())
+    docs.goto("/api/docs/")
+    expect(docs.locator(".opblock").first).to_be_visible()
+    expect(docs.locator(".opblock-summary-path").first).to_contain_text("/api/")
+    admin = watched(page_a.context.new_page())
+    admin.goto("/admin/")  # alice is no staff: the admin sign-in page
+    expect(admin.locator("#site-name")).to_be_visible()
+    no_page_errors(docs, admin)
+    docs.close()
+    admin.close()
 
     # Bob closes his tab: alice sees him leave.
     page_b.context.close()
