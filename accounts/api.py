@@ -79,8 +79,8 @@ class LogoutView(ThrottledAuthMixin, APIView):
         request=LogoutSerializer,
         responses={
             204: OpenApiResponse(description="the refresh token is blacklisted"),
-            401: OpenApiResponse(
-                description="not a valid refresh token (bad, expired, already out)"
+            **errors(
+                (401, "not a valid refresh token (bad, expired, already out)"), 429
             ),
         },
     )

@@ -65,7 +65,7 @@ class TokenObtainSerializer(TokenObtainPairSerializer):
         return token_for_user(user)
 
 
-class TokenRefreshSerializer(serializers.Serializer):
+class TokenRefreshSerializer(StrictSerializer):
     """`{refresh}` -> `{access, refresh}`: the refresh token rotates, the old one dies."""
 
     refresh = serializers.CharField()
@@ -76,7 +76,7 @@ class TokenRefreshSerializer(serializers.Serializer):
         return refresh_token_rotate(refresh=RefreshToken(attrs["refresh"]))
 
 
-class LogoutSerializer(serializers.Serializer):
+class LogoutSerializer(StrictSerializer):
     """`{refresh}`: the refresh token to blacklist."""
 
     refresh = serializers.CharField()

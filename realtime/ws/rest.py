@@ -147,8 +147,9 @@ def declare_common_errors(result: dict[str, Any], **kwargs: Any) -> dict[str, An
     """
     schemas = result.setdefault("components", {}).setdefault("schemas", {})
     unsafe = {"post", "put", "patch", "delete"}
+    throttled = _throttled_operations(kwargs.get("generator"), unsafe)
     used = False
-    for operations in result.get("paths", {}).values():
+    for path, operations in result.get("paths", {}).items():
         for method, operation in operations.items():
             if method not in unsafe | {"get", "head", "options"}:
                 continue
@@ -166,6 +167,8 @@ def declare_common_errors(result: dict[str, Any], **kwargs: Any) -> dict[str, An
                     "Error",
                     "not allowed; also a session-cookie call without its CSRF token",
                 )
+            if (path, method) in throttled:
+                added["429"] = ("Error", ERROR_DESCRIPTIONS[429])
             for code, (name, description) in added.items():
                 if code not in responses:
                     responses[code] = _ref(name, description)
@@ -185,3 +188,21 @@ def declare_common_errors(result: dict[str, Any], **kwargs: Any) -> dict[str, An
             FieldErrorsSchema(FieldErrorsSerializer).map_serializer(None, "response"),
         )
     return result
+
+
+def _throttled_operations(generator: Any, unsafe: set[str]) -> set[tuple[str, str]]:
+    """(path, method) of the operations a view throttles: they can answer 429.
+
+    A throttle that lets safe methods through (the write throttle) throttles only the
+    unsafe ones; the views' own throttle classes decide, so the schema follows the code.
+    """
+    found: set[tuple[str, str]] = set()
+    for path, _regex, method, callback in getattr(generator, "endpoints", None) or ():
+        view = getattr(callback, "cls", None)
+        throttles = getattr(view, "throttle_classes", ()) or ()
+        method = method.lower()
+        for throttle in throttles:
+            writes_only = getattr(throttle, "scope", None) == "write"
+            if not writes_only or method in unsafe:
+                found.add((path, method))
+    return found
