@@ -21,7 +21,7 @@ from accounts.serializers import (
 )
 from accounts.services import refresh_token_blacklist, user_create
 from accounts.throttling import AuthThrottle
-from realtime.ws.rest import errors
+from realtime.web.rest import errors
 
 
 class ThrottledAuthMixin:

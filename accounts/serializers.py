@@ -10,8 +10,7 @@ from rest_framework_simplejwt.tokens import RefreshToken
 
 from accounts.services import refresh_token_rotate
 from accounts.tokens import token_for_user
-
-from realtime.ws.rest import StrictSerializer
+from realtime.web.rest import StrictSerializer
 
 
 class RegisterSerializer(StrictSerializer):

@@ -12,9 +12,9 @@ from rest_framework_simplejwt.settings import api_settings
 from rest_framework_simplejwt.tokens import RefreshToken
 
 from accounts.tokens import token_is_current, token_user
-from realtime.ws.broadcast import close_sockets
-from realtime.ws.closecodes import CloseCode
-from realtime.ws.consumer import user_topic
+from realtime.fanout.broadcast import close_sockets
+from realtime.socket.closecodes import CloseCode
+from realtime.socket.consumer import user_topic
 
 
 @transaction.atomic

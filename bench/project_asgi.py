@@ -1,7 +1,7 @@
 """The project's ASGI app as the other ASGI servers load it in the bench.
 
 `realtime.asgi:application`, unchanged, plus the one process tuning `manage.py serve`
-applies at startup: `realtime.ws.server.tune_gc` (GC young generation of 20,000, the
+applies at startup: `realtime.server.protocols.tune_gc` (GC young generation of 20,000, the
 startup objects frozen). It is not part of uvicorn: on a socket server, Python's default
 thresholds cost about a tenth of the CPU and handshakes/s fall as sockets accumulate. A
 server compared without it would be measured on the collector, not on its socket path.
@@ -12,7 +12,7 @@ startup hook would not do.
 """
 
 from realtime.asgi import application
-from realtime.ws.server import tune_gc
+from realtime.server.protocols import tune_gc
 
 tune_gc()
 

@@ -19,7 +19,7 @@ from django.utils.text import Truncator
 
 from chat import services
 from chat.models import Membership, Message, Room
-from realtime.ws.models import Connection
+from realtime.registry.models import Connection
 
 ACTION_TEMPLATE = "chat/admin/action_form.html"
 

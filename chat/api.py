@@ -25,7 +25,7 @@ from accounts.throttling import WriteThrottle
 from chat import selectors, services
 from chat.models import Room
 from chat.schemas import CLIENT_ID_MAX, clean_body, message_frame, user_out
-from realtime.ws.rest import INT64_MAX, StrictSerializer, errors
+from realtime.web.rest import INT64_MAX, StrictSerializer, errors
 
 SLUG_MAX = 64
 

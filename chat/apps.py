@@ -9,6 +9,6 @@ class ChatConfig(AppConfig):
 
     def ready(self) -> None:
         from chat.presence import on_connections_closed
-        from realtime.ws.signals import connections_closed
+        from realtime.registry.signals import connections_closed
 
         connections_closed.connect(on_connections_closed, dispatch_uid="chat.presence")

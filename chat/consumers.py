@@ -6,6 +6,7 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
+from django.conf import settings
 from django.core.exceptions import ValidationError
 
 from chat import selectors, services
@@ -18,11 +19,10 @@ from chat.schemas import (
     welcome_frame,
 )
 from chat.writer import writer
-from realtime.ws.closecodes import CloseCode
-from realtime.ws.conf import setting
-from realtime.ws.consumer import SocketConsumer
-from realtime.ws.errors import Invalid, Refused
-from realtime.ws.hub import Event
+from realtime.fanout.hub import Event
+from realtime.socket.closecodes import CloseCode
+from realtime.socket.consumer import SocketConsumer
+from realtime.socket.errors import Invalid, Refused
 
 
 def since_param(query_string: bytes) -> int | None:
@@ -71,7 +71,7 @@ class ChatConsumer(SocketConsumer):
             room_slug=self.room.slug,
             user=user_out(self.user.pk, self.user.get_username()),
             connection_id=self.connection_id,
-            heartbeat_interval=int(float(setting("WS_HEARTBEAT_INTERVAL"))),
+            heartbeat_interval=int(float(settings.WS_HEARTBEAT_INTERVAL)),
             online=data.online,
             online_count=data.online_count,
             history=data.history,

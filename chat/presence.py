@@ -15,10 +15,10 @@ from collections.abc import Iterable
 from typing import Any
 
 from channels.db import database_sync_to_async
+from django.conf import settings
 from django.db import transaction
 
-from realtime.ws.conf import setting
-from realtime.ws.hub import hub
+from realtime.fanout.hub import hub
 
 log = logging.getLogger("chat.presence")
 
@@ -100,7 +100,7 @@ class PresenceBatcher:
         delay: float | None = None
         while True:
             await self._wake.wait()
-            interval = float(setting("WS_PRESENCE_INTERVAL"))
+            interval = float(settings.WS_PRESENCE_INTERVAL)
             # The batch window opens with the first change: who joins and leaves inside it
             # appears in neither list.
             await asyncio.sleep(interval if delay is None else delay)
@@ -132,7 +132,7 @@ class PresenceBatcher:
         from chat import selectors
 
         while True:
-            await asyncio.sleep(max(1.0, float(setting("WS_PROCESS_LEASE_SECONDS"))))
+            await asyncio.sleep(max(1.0, float(settings.WS_PROCESS_LEASE_SECONDS)))
             try:
                 stale = await database_sync_to_async(selectors.presence_stale_rooms)()
             except asyncio.CancelledError:

@@ -5,17 +5,17 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any, Literal, TypedDict
 
+from django.conf import settings
 from pydantic import BaseModel, ConfigDict, Field, StrictStr, field_validator
 
-from realtime.ws.conf import setting
-from realtime.ws.frames import iso
+from realtime.socket.frames import iso
 
 CLIENT_ID_MAX = 64
 
 
 def max_body_chars() -> int:
     """WS_MAX_BODY_CHARS, read when asked."""
-    return int(setting("WS_MAX_BODY_CHARS"))
+    return int(settings.WS_MAX_BODY_CHARS)
 
 
 def clean_body(value: str) -> str:

@@ -15,8 +15,8 @@ from chat.schemas import (
     message_row_frame,
     user_out,
 )
-from realtime.ws import sql
-from realtime.ws.models import Connection
+from realtime.registry import sql
+from realtime.registry.models import Connection
 
 CHAT_ROUTE = "chat"
 HISTORY_LAST = 50
@@ -60,7 +60,7 @@ ACCESS_FIELDS = ("id", "slug", "name", "is_private", "owner", "last_seq")
 def room_access(*, slug: str, user: Any) -> RoomAccess:
     """The room and whether `user` may enter it (the check of every REST call and connect).
 
-    Prepared SQL (realtime.ws.sql): every chat handshake runs this and user_can_enter.
+    Prepared SQL (realtime.registry.sql): every chat handshake runs this and user_can_enter.
     """
     row = sql.fetchone(
         f"SELECT {sql.columns(Room, ACCESS_FIELDS)} FROM {sql.table(Room)}"

@@ -1,6 +1,6 @@
 """Writes of the chat app: the only code that changes rooms, whitelists, messages, presence.
 
-Every event leaves through realtime.ws.broadcast, after the commit of the transaction
+Every event leaves through realtime.fanout.broadcast, after the commit of the transaction
 that made it true; the topic (who receives it) is chosen here, from one helper.
 """
 
@@ -26,11 +26,11 @@ from chat.schemas import (
     system_frame,
     user_out,
 )
-from realtime.ws import broadcast, sql
-from realtime.ws.closecodes import CloseCode
-from realtime.ws.envelope import dumps
-from realtime.ws.frames import now_iso
-from realtime.ws.models import Connection
+from realtime.fanout import broadcast
+from realtime.registry import sql
+from realtime.registry.models import Connection
+from realtime.socket.closecodes import CloseCode
+from realtime.socket.frames import dumps, now_iso
 
 CHAT_ROUTE = "chat"
 UNCHANGED: Any = object()

@@ -24,7 +24,7 @@ from notifications.serializers import (
     SendResultSerializer,
     UnreadSerializer,
 )
-from realtime.ws.rest import INT64_MAX, errors
+from realtime.web.rest import INT64_MAX, errors
 
 
 class NotificationPagination(PageNumberPagination):

@@ -5,15 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 from channels.db import database_sync_to_async
+from django.conf import settings
 
 from notifications import selectors, services
 from notifications.schemas import OUTBOUND_KINDS, ReadIn
 from notifications.topics import notify_topic
-from realtime.ws.closecodes import CloseCode
-from realtime.ws.conf import setting
-from realtime.ws.consumer import SocketConsumer
-from realtime.ws.errors import Invalid, Refused
-from realtime.ws.hub import Event
+from realtime.fanout.hub import Event
+from realtime.socket.closecodes import CloseCode
+from realtime.socket.consumer import SocketConsumer
+from realtime.socket.errors import Invalid, Refused
 
 
 def is_own_path_id(raw: object, user_id: int) -> bool:
@@ -47,7 +47,7 @@ class NotifyConsumer(SocketConsumer):
             "type": "welcome",
             "user": {"id": self.user.pk, "username": self.user.get_username()},
             "connection_id": self.connection_id,
-            "heartbeat_interval": int(float(setting("WS_HEARTBEAT_INTERVAL"))),
+            "heartbeat_interval": int(float(settings.WS_HEARTBEAT_INTERVAL)),
             "unread": unread,
             "notifications": backlog,
         }

@@ -14,8 +14,7 @@ from pydantic import (
     model_validator,
 )
 
-from realtime.ws.envelope import dumps
-from realtime.ws.frames import iso
+from realtime.socket.frames import dumps, iso
 
 Level = Literal["info", "success", "warning", "error"]
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from notifications.models import Notification
-from realtime.ws.frames import iso
-from realtime.ws.rest import INT64_MAX, StrictSerializer
+from realtime.socket.frames import iso
+from realtime.web.rest import INT64_MAX, StrictSerializer
 
 #: recipients of one REST send (the command and the admin have no such cap)
 MAX_RECIPIENTS = 10_000

@@ -15,7 +15,7 @@ from notifications import schemas
 from notifications.models import Notification
 from notifications.selectors import notification_unread_count
 from notifications.topics import notify_topic
-from realtime.ws import broadcast
+from realtime.fanout import broadcast
 
 #: rows per INSERT of a bulk send (Django lowers it further where the backend needs it)
 BULK_BATCH_SIZE = 1000

@@ -9,13 +9,13 @@ django_asgi_app = get_asgi_application()  # set up Django before importing consu
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
+from realtime.fanout.hub import hub  # noqa: E402
+from realtime.registry import leases  # noqa: E402
 from realtime.routing import websocket_urlpatterns  # noqa: E402
-from realtime.ws import registry  # noqa: E402
-from realtime.ws.hub import hub  # noqa: E402
-from realtime.ws.lifespan import LifespanApp  # noqa: E402
-from realtime.ws.middleware import socket_gate  # noqa: E402
+from realtime.server.lifecycle import LifespanApp  # noqa: E402
+from realtime.socket.gate import socket_gate  # noqa: E402
 
-registry.install(hub)
+leases.install(hub)
 
 application = LifespanApp(
     ProtocolTypeRouter(

@@ -4,7 +4,7 @@ from django.urls import path
 
 from chat.routing import websocket_urlpatterns as chat_routes
 from notifications.routing import websocket_urlpatterns as notify_routes
-from realtime.ws.echo import EchoConsumer
+from realtime.socket.echo import EchoConsumer
 
 websocket_urlpatterns = [
     path("ws/echo/", EchoConsumer.as_asgi()),

@@ -45,7 +45,7 @@ INSTALLED_APPS = [
     "rest_framework_simplejwt.token_blacklist",  # rotated and logged-out refresh tokens
     "drf_spectacular",
     "drf_spectacular_sidecar",
-    "realtime.ws",
+    "realtime.registry",
     "realtime",
     "accounts",
     "chat",
@@ -54,10 +54,10 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    "realtime.ws.health.ProbeMiddleware",  # before anything reads the Host header
-    "realtime.ws.http.RequestContextMiddleware",
+    "realtime.web.health.ProbeMiddleware",  # before anything reads the Host header
+    "realtime.web.http.RequestContextMiddleware",
     "django.middleware.security.SecurityMiddleware",
-    "realtime.ws.http.ContentSecurityPolicyMiddleware",
+    "realtime.web.http.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -194,11 +194,11 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     # JSON only: every /api/ answer is JSON, whatever the Accept header asks for.
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "realtime.ws.http.JsonOnlyNegotiation",
+    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "realtime.web.http.JsonOnlyNegotiation",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
-    "EXCEPTION_HANDLER": "realtime.ws.http.api_exception_handler",
+    "EXCEPTION_HANDLER": "realtime.web.http.api_exception_handler",
     "DEFAULT_THROTTLE_RATES": {"auth": API_AUTH_THROTTLE or None},
     # The client is REMOTE_ADDR, never a client-set X-Forwarded-For: `manage.py serve`
     # resolves forwarded addresses against TRUSTED_PROXIES before Django sees them.
@@ -236,7 +236,7 @@ SPECTACULAR_SETTINGS = {
     "PARSER_WHITELIST": ["rest_framework.parsers.JSONParser"],
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
-        "realtime.ws.rest.declare_common_errors",
+        "realtime.web.rest.declare_common_errors",
     ],
     # the docs page's assets come from the app itself: browsers here reach no CDN
     "SWAGGER_UI_DIST": "SIDECAR",
@@ -333,13 +333,13 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "filters": {
-        "context": {"()": "realtime.ws.logs.ContextFilter"},
-        "redact": {"()": "realtime.ws.logs.RedactFilter"},
-        "server_chatter": {"()": "realtime.ws.logs.ServerChatterFilter"},
+        "context": {"()": "realtime.web.logs.ContextFilter"},
+        "redact": {"()": "realtime.web.logs.RedactFilter"},
+        "server_chatter": {"()": "realtime.web.logs.ServerChatterFilter"},
     },
     "formatters": {
-        "json": {"()": "realtime.ws.logs.JsonFormatter"},
-        "text": {"()": "realtime.ws.logs.TextFormatter"},
+        "json": {"()": "realtime.web.logs.JsonFormatter"},
+        "text": {"()": "realtime.web.logs.TextFormatter"},
     },
     "handlers": {
         "console": {
@@ -385,7 +385,7 @@ SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool(
 SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
 # DRF's parsers, with JSON nested too deep a 400 (the json module overflows the stack).
 REST_FRAMEWORK["DEFAULT_PARSER_CLASSES"] = [
-    "realtime.ws.http.JsonParser",
+    "realtime.web.http.JsonParser",
     "rest_framework.parsers.FormParser",
     "rest_framework.parsers.MultiPartParser",
 ]

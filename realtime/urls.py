@@ -4,12 +4,12 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
-from realtime.ws import health
+from realtime.web import health
 
-handler400 = "realtime.ws.http.json_or_page_400"
-handler403 = "realtime.ws.http.json_or_page_403"
-handler404 = "realtime.ws.http.json_or_page_404"
-handler500 = "realtime.ws.http.json_or_page_500"
+handler400 = "realtime.web.http.json_or_page_400"
+handler403 = "realtime.web.http.json_or_page_403"
+handler404 = "realtime.web.http.json_or_page_404"
+handler500 = "realtime.web.http.json_or_page_500"
 
 urlpatterns = [
     path("healthz", health.healthz, name="healthz"),

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from notifications.tests import support
-from realtime.ws.hub import hub
+from realtime.fanout.hub import hub
 
 
 @pytest.fixture

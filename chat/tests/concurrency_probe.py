@@ -22,7 +22,7 @@ from typing import Any
 
 def run(*, threads: int, messages: int) -> dict[str, Any]:
     """`threads` users post `messages` each into one room at once, then all resend one client_id."""
-    from realtime.ws import broadcast
+    from realtime.fanout import broadcast
 
     # Record what is published after each commit instead of delivering it: the figure is
     # the storing service's, and every stored message must be published exactly once.

@@ -13,7 +13,7 @@ from django.contrib.auth import get_user_model
 from rest_framework_simplejwt.tokens import AccessToken
 
 from chat import services
-from realtime.ws import broadcast
+from realtime.fanout import broadcast
 
 DEADLINE = 10.0
 
@@ -77,7 +77,7 @@ class Published(list):
 
 @pytest.fixture
 def published(monkeypatch: pytest.MonkeyPatch) -> Published:
-    """Record what leaves through realtime.ws.broadcast instead of delivering it."""
+    """Record what leaves through realtime.fanout.broadcast instead of delivering it."""
     record = Published()
 
     def dispatch_many(batch: Any) -> None:

@@ -12,8 +12,8 @@ from rest_framework.test import APIClient
 from chat import services
 from chat.api import drf_error
 from chat.models import Membership, Message, Room
-from realtime.ws import services as ws_services
-from realtime.ws.closecodes import CloseCode
+from realtime.registry import services as ws_services
+from realtime.socket.closecodes import CloseCode
 
 pytestmark = pytest.mark.django_db
 

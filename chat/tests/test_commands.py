@@ -10,7 +10,7 @@ from django.core.management import CommandError, call_command
 
 from chat import services
 from chat.models import Membership, Message, Room
-from realtime.ws.closecodes import CloseCode
+from realtime.socket.closecodes import CloseCode
 
 pytestmark = pytest.mark.django_db
 

@@ -13,8 +13,8 @@ from channels.testing import WebsocketCommunicator
 from chat import services
 from chat.models import Message
 from chat.tests.conftest import chat_socket, closed_with, receive, receive_until
-from realtime.ws import broadcast
-from realtime.ws.consumer import user_topic
+from realtime.fanout import broadcast
+from realtime.socket.consumer import user_topic
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -441,7 +441,7 @@ async def test_welcome_lists_at_most_100_online_users_with_the_full_count(
     users = await database_sync_to_async(
         lambda: [make_user(f"u{n:03}") for n in range(102)]
     )()
-    from realtime.ws import services as ws_services
+    from realtime.registry import services as ws_services
 
     def register() -> None:
         for n, user in enumerate(users[1:]):
@@ -478,7 +478,7 @@ async def test_a_frame_cannot_name_its_author(lobby, alice, bob):
 
 
 async def test_closing_all_sockets_leaves_no_registry_rows(lobby, alice):
-    from realtime.ws.models import Connection
+    from realtime.registry.models import Connection
 
     a = await chat_socket(alice, "lobby")
     await receive(a)
@@ -503,7 +503,7 @@ async def test_the_welcome_is_first_even_when_an_event_races_the_handshake(
     import threading
 
     from chat import selectors
-    from realtime.ws.hub import hub
+    from realtime.fanout.hub import hub
 
     original = selectors.room_welcome
 

@@ -16,8 +16,8 @@ from chat import selectors, services
 from chat.models import AnnouncedPresence, Membership, Message, Room
 from chat.tests import concurrency_probe
 from realtime import testing
-from realtime.ws import services as ws_services
-from realtime.ws.closecodes import CloseCode
+from realtime.registry import services as ws_services
+from realtime.socket.closecodes import CloseCode
 
 pytestmark = pytest.mark.django_db
 
@@ -432,7 +432,7 @@ def test_sweeping_a_dead_process_announces_its_users_leaving(
     open_socket("a1", alice, process="dead")
     open_socket("b1", bob, process="alive")
     flush(published, django_capture_on_commit_callbacks)
-    from realtime.ws.models import ServerProcess
+    from realtime.registry.models import ServerProcess
 
     ServerProcess.objects.filter(id="dead").update(lease_until="2000-01-01T00:00:00Z")
     published.clear()

@@ -6,7 +6,7 @@ task end. With cycles, every closed socket waited in the collector's old generat
 rare full pass, and the heap fragmented: issue 7's soak grew RSS 6% over 100,000
 connect/disconnect cycles before they were broken.
 
-The socket goes through the real uvicorn serving stack (`realtime.ws.server`'s
+The socket goes through the real uvicorn serving stack (`realtime.server.protocols`'s
 protocols), with the collector off, so only reference counting can free it.
 """
 
@@ -22,9 +22,9 @@ import websockets
 
 from chat.tests.conftest import token_for
 from realtime.asgi import application
-from realtime.ws.consumer import SocketConsumer
-from realtime.ws.hub import hub
-from realtime.ws.server import GuardedHttpProtocol, GuardedWebSocketProtocol
+from realtime.fanout.hub import hub
+from realtime.server.protocols import GuardedHttpProtocol, GuardedWebSocketProtocol
+from realtime.socket.consumer import SocketConsumer
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

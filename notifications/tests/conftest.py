@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from notifications.tests import support
-from realtime.ws.hub import hub
+from realtime.fanout.hub import hub
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from django.test import Client
 
 from notifications import services
 from notifications.models import Notification
-from realtime.ws.models import Outbox
+from realtime.registry.models import Outbox
 
 pytestmark = pytest.mark.django_db
 

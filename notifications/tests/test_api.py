@@ -13,7 +13,7 @@ from rest_framework.test import APIClient
 from notifications import services
 from notifications.models import Notification
 from notifications.topics import notify_topic
-from realtime.ws.models import Outbox
+from realtime.registry.models import Outbox
 
 pytestmark = pytest.mark.django_db
 

@@ -8,7 +8,7 @@ from django.core.management import CommandError, call_command
 
 from notifications.models import Notification
 from notifications.topics import notify_topic
-from realtime.ws.models import Outbox
+from realtime.registry.models import Outbox
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -11,8 +11,8 @@ from notifications.schemas import (
     ReadIn,
     notification_frame,
 )
-from realtime.ws.envelope import parse_frame
-from realtime.ws.errors import Invalid
+from realtime.socket.errors import Invalid
+from realtime.socket.frames import parse_frame
 
 TABLE = {"read": ReadIn}
 

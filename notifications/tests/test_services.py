@@ -14,7 +14,7 @@ from django.utils import timezone
 from notifications import selectors, services
 from notifications.models import Notification
 from notifications.topics import notify_topic
-from realtime.ws.models import Outbox
+from realtime.registry.models import Outbox
 
 pytestmark = pytest.mark.django_db
 

@@ -83,7 +83,7 @@ def test_sigterm_closes_sockets_1012_refuses_new_ones_and_exits_cleanly(
 
 
 _COUNT_ROWS = (
-    "from realtime.ws.models import Connection; print(Connection.objects.count())"
+    "from realtime.registry.models import Connection; print(Connection.objects.count())"
 )
 
 

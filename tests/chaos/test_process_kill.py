@@ -55,6 +55,6 @@ def test_sigkilled_process_presence_heals_and_its_clients_resume_elsewhere(clust
     rows = b.manage(
         "shell",
         "-c",
-        "from realtime.ws.models import ServerProcess as P; print(P.objects.count())",
+        "from realtime.registry.models import ServerProcess as P; print(P.objects.count())",
     )
     assert rows.strip().splitlines()[-1] == "1"  # only the survivor holds a lease

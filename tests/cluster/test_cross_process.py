@@ -40,7 +40,7 @@ def test_both_processes_are_ready_with_distinct_process_ids(cluster):
     out = a.manage(
         "shell",
         "-c",
-        "from realtime.ws.models import ServerProcess as P; print(sorted(P.objects.values_list('pid', flat=True)))",
+        "from realtime.registry.models import ServerProcess as P; print(sorted(P.objects.values_list('pid', flat=True)))",
     )
     assert out.strip().splitlines()[-1] == str(sorted([a.pid, b.pid]))
 

@@ -24,7 +24,7 @@ from tests.support import (
 pytestmark = [pytest.mark.e2e, pytest.mark.cluster]
 
 _ROWS = (
-    "import json; from realtime.ws.models import Connection as C, ServerProcess as P; "
+    "import json; from realtime.registry.models import Connection as C, ServerProcess as P; "
     "print(json.dumps({'procs': list(P.objects.values_list('id', 'pid')), "
     "'conns': dict(C.objects.values_list('id', 'process_id'))}))"
 )

@@ -19,9 +19,9 @@ from django.db import connection, transaction
 
 from notifications import services
 from notifications.models import Notification
-from realtime.ws.conf import is_cluster
-from realtime.ws.hub import hub
-from realtime.ws.models import Outbox
+from realtime.fanout.hub import hub
+from realtime.registry.models import Outbox
+from realtime.registry.process import is_cluster
 
 PREFIX = "bench-notify-"
 TITLE = "bench_notify"

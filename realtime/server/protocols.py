@@ -1,0 +1,496 @@
+"""The serving process: uvicorn with a graceful drain, and the transport guards it lacks.
+
+uvicorn is the HTTP and WebSocket engine; three things are added here, each a fault a
+production server meets:
+
+- SIGTERM drains (`lifespan.drain`: /readyz 503, new handshakes refused, every socket closed
+  with 1012) before uvicorn shuts down, and the process exits 0, within a hard bound.
+- A connection that never completes its HTTP request head (slowloris, a half-open TCP
+  connect) is dropped after `HTTP_HEADER_TIMEOUT` seconds; a request head over
+  `HTTP_MAX_HEADER_BYTES` is answered 431. uvicorn's httptools protocol arms no timer
+  before the first request, so an idle connection would otherwise stay forever.
+- A WebSocket whose peer stopped reading: uvicorn's send waits for the transport to become
+  writable, so the base consumer's outbound queue fills and it closes the socket with
+  4503; but that close frame would wait for writability too, forever. Here a close while
+  the transport is paused is queued behind the backlog and the connection is dropped
+  after a short grace, so a peer that never reads cannot pin a socket or its memory.
+  Pongs are the one thing written regardless of flow control: a peer that pings and
+  never reads is closed 4503 the same way once they pass WS_MAX_OUTBOUND_BYTES.
+- A handshake request that websockets' own parser refuses (a request line over 8 KB, a
+  header line too long, a non-ASCII path) is answered (414, 431, 400) and closed; uvicorn
+  left the answer unsent and the connection open.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import gc
+import logging
+import os
+import signal
+import threading
+from typing import Any
+
+import uvicorn
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+from uvicorn.supervisors import multiprocess
+from websockets.protocol import State
+
+from realtime.socket.frames import FRAME_WRITER, QUEUED_BYTES
+
+log = logging.getLogger("realtime.server")
+
+#: close code of a socket whose peer does not read (CloseCode.TOO_SLOW; no Django here)
+TOO_SLOW = 4503
+
+_BAD_REQUEST = (
+    b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+)
+
+
+@functools.cache
+def _limits() -> tuple[float, int, float, int]:
+    """(HTTP_HEADER_TIMEOUT, HTTP_MAX_HEADER_BYTES, WS_CLOSE_GRACE, WS_MAX_OUTBOUND_BYTES),
+    read once per process."""
+    from django.conf import settings
+
+    return (
+        float(settings.HTTP_HEADER_TIMEOUT),
+        int(settings.HTTP_MAX_HEADER_BYTES),
+        float(settings.WS_CLOSE_GRACE),
+        int(settings.WS_MAX_OUTBOUND_BYTES),
+    )
+
+
+#: The cyclic collector's young-generation threshold (Python's default: 700 objects).
+GC_YOUNG_THRESHOLD = 20_000
+
+
+def tune_gc() -> None:
+    """Keep the cyclic garbage collector's full passes rare and short on a socket server.
+
+    With Python's defaults, a process filling up with 10,000 sockets ran about twenty full
+    collections, each walking every object of every socket (about 1 s each at the end):
+    a tenth of the CPU, and handshakes/s fell as sockets accumulated. `gc.freeze()` takes
+    the objects loaded at start (Django, the app: about 270,000) out of every later pass,
+    and a young generation of 20,000 objects lets a handshake's temporaries die before a
+    collection promotes them, so far fewer reach the old generation to trigger full
+    passes. Cycles are still collected; the thresholds only space the passes out.
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(GC_YOUNG_THRESHOLD, 10, 10)
+
+
+#: seconds past DRAIN_TIMEOUT after which a draining process exits whatever is pending
+DRAIN_HARD_MARGIN = 15.0
+
+
+class GuardedHttpProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol with a request-head deadline and size bound."""
+
+    _head_timer: asyncio.TimerHandle | None = None
+    _head_bytes = 0
+    _in_head = True
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._arm_head_timer()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm_head_timer()
+        super().connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        if self._in_head:
+            self._head_bytes += len(data)
+            if self._head_bytes > _limits()[1]:
+                self._disarm_head_timer()
+                self._reply_and_close(431, b"Request Header Fields Too Large")
+                return
+        super().data_received(data)
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self._in_head = True
+        self._head_bytes = 0
+        self._arm_head_timer()
+
+    def on_headers_complete(self) -> None:
+        self._in_head = False
+        self._disarm_head_timer()
+        super().on_headers_complete()
+
+    def handle_websocket_upgrade(self) -> None:
+        super().handle_websocket_upgrade()
+        # The WebSocket protocol owns the transport now. The parser holds this protocol's
+        # bound callbacks (a reference cycle uvicorn breaks only in connection_lost, which
+        # an upgraded protocol never gets): drop it so this object is freed at once.
+        self.parser = None  # type: ignore[assignment]
+
+    def _arm_head_timer(self) -> None:
+        timeout = _limits()[0]
+        if self._head_timer is None and timeout > 0:
+            self._head_timer = self.loop.call_later(timeout, self._head_timeout)
+
+    def _disarm_head_timer(self) -> None:
+        if self._head_timer is not None:
+            self._head_timer.cancel()
+            self._head_timer = None
+
+    def _head_timeout(self) -> None:
+        self._head_timer = None
+        if self._in_head and not self.transport.is_closing():
+            log.info(
+                "request head timeout: connection dropped",
+                extra={"client": self.client},
+            )
+            self.transport.abort()
+
+    def _reply_and_close(self, status: int, reason: bytes) -> None:
+        if not self.transport.is_closing():
+            self.transport.write(
+                b"HTTP/1.1 %d %s\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+                % (status, reason)
+            )
+            self.transport.close()
+
+
+class Inbox:
+    """The receive queue of one socket: asyncio.Queue's put_nowait/get/empty/qsize for a
+    single reader, without its three deques (about 2 KB on each idle socket)."""
+
+    __slots__ = ("_items", "_waiter")
+
+    def __init__(self) -> None:
+        self._items: list[Any] = []
+        self._waiter: asyncio.Future[None] | None = None
+
+    def put_nowait(self, item: Any) -> None:
+        self._items.append(item)
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
+
+    async def get(self) -> Any:
+        while not self._items:
+            self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
+        return self._items.pop(0)
+
+    def empty(self) -> bool:
+        return not self._items
+
+    def qsize(self) -> int:
+        return len(self._items)
+
+
+class Writable:
+    """asyncio.Event's set/clear/is_set/wait, with no deque until somebody waits
+    (uvicorn's per-socket flow-control flag; only a paused transport is waited on)."""
+
+    __slots__ = ("_set", "_waiters")
+
+    def __init__(self) -> None:
+        self._set = False
+        self._waiters: list[asyncio.Future[None]] = []
+
+    def is_set(self) -> bool:
+        return self._set
+
+    def set(self) -> None:
+        self._set = True
+        waiters, self._waiters = self._waiters, []
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(None)
+
+    def clear(self) -> None:
+        self._set = False
+
+    async def wait(self) -> bool:
+        if self._set:
+            return True
+        waiter = asyncio.get_running_loop().create_future()
+        self._waiters.append(waiter)
+        try:
+            await waiter
+        finally:
+            if waiter in self._waiters:
+                self._waiters.remove(waiter)
+        return True
+
+
+class GuardedWebSocketProtocol(WebSocketsSansIOProtocol):
+    """uvicorn's sans-I/O WebSocket protocol; a close never waits on a peer that does not read.
+
+    uvicorn arms `close_timer` after a close frame (cancelled, and the connection closed,
+    when the peer answers the close); here that timer drops the connection outright when
+    bytes are still stuck in the write buffer, since `transport.close()` would wait for a
+    buffer that never drains.
+    """
+
+    #: bytes the write buffer held past its high-water mark when the transport paused:
+    #: the tail of one frame taken whole while the peer was reading (a resume's long
+    #: welcome), not a backlog; queued_bytes() leaves it out until writing resumes
+    _overshoot = 0
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Leaner stand-ins for uvicorn's per-socket asyncio.Queue and asyncio.Event: the
+        # same calls, a fraction of the memory (issue 7's 25 KB per idle socket).
+        self.queue = Inbox()  # type: ignore[assignment]
+        self.writable = Writable()  # type: ignore[assignment]
+        self.writable.set()
+
+    def data_received(self, data: bytes) -> None:
+        super().data_received(data)
+        if not self.handshake_initiated and self.conn.handshake_exc is not None:
+            self._refuse_unparsed_request()
+
+    def _refuse_unparsed_request(self) -> None:
+        """Send what websockets answered an unparsable handshake with (414, 431; 400 if
+        nothing), and close: uvicorn never flushes it, so the connection would hang."""
+        if self.transport.is_closing():
+            return
+        answer = b"".join(self.conn.data_to_send()) or _BAD_REQUEST
+        self.handshake_initiated = self.handshake_complete = self.close_sent = True
+        log.info(
+            "unparsable websocket handshake refused: %s",
+            self.conn.handshake_exc,
+            extra={"client": self.client},
+        )
+        self.transport.write(answer)
+        self.transport.close()
+
+    def handle_connect(self, event: Any) -> None:
+        super().handle_connect(event)
+        # The scope was just made and its app task not yet run: offer the fast path,
+        # and the count of bytes the transport holds (the consumer's backlog bound).
+        extensions = self.scope["extensions"]
+        extensions[FRAME_WRITER] = self.write_frame
+        extensions[QUEUED_BYTES] = self.queued_bytes
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        super().connection_lost(exc)
+        # The scope holds our bound methods: a cycle through this protocol that would
+        # keep the socket's whole state for the cyclic collector. The consumer took its
+        # own references at start; write_frame refuses once disconnected.
+        scope = getattr(self, "scope", None)
+        if scope is not None:
+            extensions = scope.get("extensions", {})
+            extensions.pop(FRAME_WRITER, None)
+            extensions.pop(QUEUED_BYTES, None)
+
+    def pause_writing(self) -> None:
+        super().pause_writing()
+        high = self.transport.get_write_buffer_limits()[1]
+        self._overshoot = max(0, self.transport.get_write_buffer_size() - high)
+
+    def resume_writing(self) -> None:
+        self._overshoot = 0
+        super().resume_writing()
+
+    def queued_bytes(self) -> int:
+        """Bytes written to the transport and not yet taken by the kernel (pongs
+        included), less the overshoot of one large frame (see `_overshoot`)."""
+        if self.disconnected:
+            return 0
+        return max(0, self.transport.get_write_buffer_size() - self._overshoot)
+
+    def handle_ping(self) -> None:
+        # websockets queued the pong (every pong of the bytes just read, in fact); uvicorn
+        # writes them whatever the flow control says, so a peer that pings and never
+        # reads would grow the write buffer forever.
+        pongs = self.conn.data_to_send()
+        if not self.writable.is_set():
+            if self.close_sent:
+                return  # closing, and the peer reads nothing: dropped
+            if self.queued_bytes() + sum(map(len, pongs)) > _limits()[3]:
+                self._too_slow()  # these pongs are dropped; the close frame is queued
+                return
+        self.transport.write(b"".join(pongs))
+
+    def _too_slow(self) -> None:
+        from realtime.socket.gate import route_of
+        from realtime.web import metrics
+
+        path = getattr(self, "scope", {}).get("path", "")
+        metrics.BACKLOG_CLOSED.labels(route=route_of(path)).inc()
+        log.info("pongs unread past the bound: closing 4503")
+        self._close_paused(TOO_SLOW, "")
+
+    def write_frame(self, frame: bytes) -> bool:
+        """Write an already-encoded server frame now; False when it cannot go this way.
+
+        A room's frame is the same bytes for every member (server frames are not masked
+        and per-message compression is off), so the consumer encodes it once per message
+        (realtime.socket.frames.wire_frame) and every member's socket writes those bytes;
+        uvicorn's send would re-encode the text and rebuild the frame per member. Only an
+        open socket whose transport takes writes now qualifies; anything else (closing,
+        paused by flow control) returns False and goes through send() as before.
+        """
+        if (
+            self.close_sent
+            or self.disconnected
+            or not self.handshake_complete
+            or self.initial_response is not None
+            or not self.writable.is_set()
+            or self.conn.state is not State.OPEN
+        ):
+            return False
+        pending = self.conn.data_to_send()  # e.g. a pong websockets queued: keep order
+        if pending:
+            self.transport.write(b"".join(pending))
+        self.transport.write(frame)
+        return True
+
+    async def send(self, message: Any) -> None:
+        if (
+            message["type"] == "websocket.close"
+            and self.handshake_complete
+            and self.initial_response is None
+            and not self.close_sent
+            and not self.disconnected
+            and not self.writable.is_set()
+        ):
+            self._close_paused(
+                int(message.get("code", 1000)), message.get("reason") or ""
+            )
+            return
+        await super().send(message)
+        if self.close_sent and self.close_timer is not None:
+            self.close_timer.cancel()
+            self.close_timer = self.loop.call_later(
+                self.close_timeout, self._close_or_abort
+            )
+
+    def _close_paused(self, code: int, reason: str) -> None:
+        """Queue the close frame behind the unread backlog; drop the connection soon after."""
+        self.queue.put_nowait(
+            {"type": "websocket.disconnect", "code": code, "reason": reason}
+        )
+        try:
+            self.conn.send_close(code, reason)
+            self.transport.write(b"".join(self.conn.data_to_send()))
+        except Exception:  # the protocol state says the connection is already closing
+            log.debug("close frame not queued")
+        self.close_sent = True
+        if self.close_timer is not None:
+            self.close_timer.cancel()
+        self.close_timer = self.loop.call_later(_limits()[2], self._close_or_abort)
+
+    def _close_or_abort(self) -> None:
+        self.close_timer = None
+        if self.transport.get_write_buffer_size():
+            self.transport.abort()
+        else:
+            self.transport.close()
+
+
+class DrainingServer(uvicorn.Server):
+    """uvicorn.Server whose first SIGTERM/SIGINT drains sockets, then exits 0.
+
+    uvicorn re-raises a caught signal after its own shutdown (the exit status would say
+    "killed by SIGTERM"); a drained exit is a clean one, so the signal is not recorded.
+    A second signal forces the exit; a watchdog ends a drain that overruns its bound.
+    """
+
+    _draining: asyncio.Task[None] | None = None
+
+    async def startup(self, sockets: Any = None) -> None:
+        await super().startup(sockets=sockets)
+        tune_gc()
+
+    def handle_exit(self, sig: int, frame: Any) -> None:
+        if sig not in (signal.SIGTERM, signal.SIGINT):
+            return super().handle_exit(sig, frame)
+        if self._draining is not None or self.should_exit:
+            self.should_exit = True
+            self.force_exit = True
+            return
+        from django.conf import settings
+
+        bound = float(settings.DRAIN_TIMEOUT) + DRAIN_HARD_MARGIN
+        watchdog = threading.Timer(bound, self._overrun, args=(bound,))
+        watchdog.daemon = True
+        watchdog.start()
+        loop = asyncio.get_event_loop()
+
+        def start() -> None:
+            self._draining = loop.create_task(self._drain_then_exit())
+
+        loop.call_soon_threadsafe(start)
+
+    async def _drain_then_exit(self) -> None:
+        from realtime.server.lifecycle import drain
+
+        try:
+            await drain()
+        except Exception:
+            log.exception("drain failed; shutting down anyway")
+        finally:
+            self.should_exit = True
+
+    @staticmethod
+    def _overrun(bound: float) -> None:
+        log.error("drain overran its bound of %.0fs: exiting now", bound)
+        logging.shutdown()
+        os._exit(70)
+
+
+class DrainingWorker(multiprocess.Process):
+    """A `--workers` child: the same draining server as a single process."""
+
+    @property
+    def server(self) -> uvicorn.Server:
+        if self._server is None:
+            self._server = DrainingServer(config=self.config)
+        return self._server
+
+
+def build_config(*, host: str, port: int, workers: int) -> uvicorn.Config:
+    """The one uvicorn configuration `manage.py serve` and `make cluster` run."""
+    from django.conf import settings
+
+    return uvicorn.Config(
+        "realtime.asgi:application",
+        host=host,
+        port=port,
+        loop="uvloop",
+        http=GuardedHttpProtocol,
+        ws="realtime.server.protocols:GuardedWebSocketProtocol",
+        ws_max_size=settings.WS_MAX_FRAME_BYTES,
+        ws_per_message_deflate=False,
+        ws_ping_interval=None,  # the protocol's own heartbeat and 4408 do this job
+        lifespan="on",
+        log_config=None,  # Django's LOGGING (redaction, JSON) is the only config
+        access_log=False,  # RequestContextMiddleware writes a redacted access line
+        # X-Forwarded-For/-Proto only from TRUSTED_PROXIES (none by default): the scope's
+        # client and scheme are then right for every per-IP limit, throttle and log.
+        proxy_headers=bool(settings.TRUSTED_PROXIES),
+        forwarded_allow_ips=",".join(settings.TRUSTED_PROXIES) or None,
+        timeout_keep_alive=5,
+        # the drain already closed every socket; this bounds what is left (HTTP requests)
+        timeout_graceful_shutdown=5,
+        workers=workers if workers > 1 else None,
+    )
+
+
+def serve(*, host: str, port: int, workers: int = 1) -> None:
+    """Run the server in the foreground: one process, or `workers` behind one port."""
+    config = build_config(host=host, port=port, workers=workers)
+    if workers > 1:
+        # The supervisor makes every worker (at start, after a crash, on SIGTTIN) from
+        # this module-level name; this process is only the supervisor, so swap it here.
+        # Each worker is a spawned interpreter: it imports Django afresh and so computes
+        # its own conf.PROCESS_ID, hub, lease and registry rows.
+        multiprocess.Process = DrainingWorker  # type: ignore[misc]
+        sock = config.bind_socket()
+        multiprocess.Multiprocess(config, sockets=[sock]).run()
+    else:
+        DrainingServer(config).run()

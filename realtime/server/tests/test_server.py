@@ -1,0 +1,174 @@
+"""The serving protocol's guards, driven through a fake transport (no sockets, no Django app).
+
+A fake transport lets each test set what the kernel would decide: how much of the written
+bytes it has not taken, and when flow control pauses or resumes writing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import os
+from typing import Any
+
+import pytest
+import uvicorn
+from uvicorn.server import ServerState
+
+from realtime.server import protocols
+from realtime.server.protocols import GuardedWebSocketProtocol
+from realtime.socket.frames import QUEUED_BYTES
+
+HIGH_WATER = 1024  # the fake transport's flow-control mark
+BOUND = 4096  # WS_MAX_OUTBOUND_BYTES in these tests
+PONG = 127  # bytes of the pong of a 125-byte ping
+GRACE = 0.05  # WS_CLOSE_GRACE in these tests
+
+
+class FakeTransport:
+    """Keeps everything written unsent (a peer that reads nothing) until told otherwise."""
+
+    def __init__(self) -> None:
+        self.written = bytearray()
+        self.unsent = 0
+        self.closed = False
+        self.aborted = False
+
+    def write(self, data: bytes) -> None:
+        self.written += data
+        self.unsent += len(data)
+
+    def get_write_buffer_size(self) -> int:
+        return self.unsent
+
+    def get_write_buffer_limits(self) -> tuple[int, int]:
+        return (HIGH_WATER // 4, HIGH_WATER)
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        return {"peername": ("203.0.113.7", 5000), "sockname": ("127.0.0.1", 8000)}.get(
+            name, default
+        )
+
+    def is_closing(self) -> bool:
+        return self.closed or self.aborted
+
+    def close(self) -> None:
+        self.closed = True
+
+    def abort(self) -> None:
+        self.aborted = True
+
+    def pause_reading(self) -> None:
+        pass
+
+    def resume_reading(self) -> None:
+        pass
+
+
+async def _app(scope: dict, receive: Any, send: Any) -> None:
+    await receive()
+    await send({"type": "websocket.accept"})
+    while (await receive())["type"] != "websocket.disconnect":
+        pass
+
+
+@pytest.fixture
+def limits(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(protocols, "_limits", lambda: (10.0, 65536, GRACE, BOUND))
+
+
+@pytest.fixture
+async def proto(limits: None) -> Any:
+    """An open socket on a GuardedWebSocketProtocol over a FakeTransport."""
+    config = uvicorn.Config(
+        _app, ws=GuardedWebSocketProtocol, ws_per_message_deflate=False, lifespan="off"
+    )
+    config.load()
+    protocol = GuardedWebSocketProtocol(config, ServerState(), {})
+    transport = FakeTransport()
+    protocol.connection_made(transport)  # type: ignore[arg-type]
+    protocol.data_received(_upgrade("/ws/echo/"))
+    for _ in range(20):  # the app task accepts
+        if protocol.handshake_complete:
+            break
+        await asyncio.sleep(0)
+    assert protocol.handshake_complete
+    assert transport.written.startswith(b"HTTP/1.1 101")
+    transport.written.clear()
+    transport.unsent = 0
+    yield protocol
+    protocol.connection_lost(None)
+    await asyncio.sleep(0)
+
+
+def _upgrade(path: str) -> bytes:
+    key = base64.b64encode(os.urandom(16)).decode()
+    return (
+        f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+        f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+        "Sec-WebSocket-Version: 13\r\n\r\n"
+    ).encode()
+
+
+def _ping(payload: bytes = b"p" * 125) -> bytes:
+    mask = os.urandom(4)
+    masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+    return bytes((0x89, 0x80 | len(payload))) + mask + masked
+
+
+def _pause(protocol: Any) -> None:
+    """The kernel stopped taking bytes and the buffer passed its high-water mark."""
+    protocol.transport.unsent = HIGH_WATER + 1
+    protocol.pause_writing()
+
+
+async def test_pings_are_answered_while_the_peer_reads(proto):
+    proto.data_received(_ping() * 100)
+    assert proto.transport.written.count(b"\x8a\x7d") == 100  # 100 pongs
+    assert not proto.close_sent
+
+
+async def test_pongs_unread_past_the_byte_bound_close_4503_and_drop_the_connection(
+    proto,
+):
+    _pause(proto)
+    proto.data_received(_ping() * 20)  # under the bound: answered
+    assert not proto.close_sent
+    proto.data_received(_ping() * 200)  # 25 KB of pongs the peer never reads
+    assert proto.close_sent
+    written = bytes(proto.transport.written)
+    assert b"\x88\x02" + (4503).to_bytes(2, "big") in written  # the close frame
+    assert written.count(b"\x8a\x7d") <= (BOUND - HIGH_WATER) // PONG  # not past it
+    assert (await proto.queue.get()) == {
+        "type": "websocket.disconnect",
+        "code": 4503,
+        "reason": "",
+    }
+    proto.data_received(_ping() * 200)  # more pings while closing: no more pongs
+    assert bytes(proto.transport.written) == written
+    await asyncio.sleep(GRACE * 4)
+    assert proto.transport.aborted  # the bytes are still stuck: dropped, not closed
+
+
+async def test_queued_bytes_leave_out_one_large_frame_taken_while_writable(proto):
+    queued = proto.scope["extensions"][QUEUED_BYTES]
+    proto.transport.unsent = 3 * 1024 * 1024  # a resume's long welcome, just written
+    proto.pause_writing()
+    assert queued() == HIGH_WATER
+    proto.data_received(_ping() * 10)  # pongs behind it count, the welcome does not
+    assert queued() == HIGH_WATER + 10 * PONG
+    assert not proto.close_sent
+    proto.transport.unsent = 1000
+    proto.resume_writing()
+    assert queued() == 1000
+
+
+async def test_an_unparsable_handshake_is_answered_and_closed(limits):
+    config = uvicorn.Config(_app, ws=GuardedWebSocketProtocol, lifespan="off")
+    config.load()
+    protocol = GuardedWebSocketProtocol(config, ServerState(), {})
+    transport = FakeTransport()
+    protocol.connection_made(transport)  # type: ignore[arg-type]
+    protocol.data_received(_upgrade("/ws/echo/?" + "a" * 9000))
+    assert transport.written.startswith(b"HTTP/1.1 414")
+    assert transport.closed

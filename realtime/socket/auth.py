@@ -1,0 +1,108 @@
+"""Socket credentials: access JWTs through simplejwt's own validation, or the Django session."""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import DataError
+from rest_framework_simplejwt.exceptions import TokenError
+from rest_framework_simplejwt.settings import api_settings
+from rest_framework_simplejwt.tokens import AccessToken
+
+from realtime.registry import sql
+from realtime.socket.errors import SocketError
+
+
+class BadCredentials(SocketError):
+    """Credentials were presented and are not good: missing user, forged, expired, inactive."""
+
+
+@dataclass(frozen=True, slots=True)
+class Credentials:
+    """Who a socket is, and until when (None: a session, which does not expire in-band)."""
+
+    user: AbstractBaseUser
+    method: str  # "token" or "session"
+    exp: float | None
+
+
+def validate_access_token(raw: str) -> dict[str, Any]:
+    """The claims of a valid access token (not a refresh token), or BadCredentials."""
+    if not raw or len(raw) > 4096:
+        raise BadCredentials("malformed token")
+    try:
+        # Signature, algorithm allow-list, exp, token_type=access.
+        token = AccessToken(raw)
+    except TokenError as exc:
+        raise BadCredentials(str(exc)) from None
+    return dict(token.payload)
+
+
+def user_for_claims(claims: dict[str, Any]) -> AbstractBaseUser:
+    """The active user a token names (a sync call: it reads the database).
+
+    One prepared query (realtime.registry.sql): every socket handshake runs it. The user comes
+    back with its id, username and is_active; other fields load when first read.
+    """
+    user_id = claims.get(api_settings.USER_ID_CLAIM)
+    if user_id is None:
+        raise BadCredentials("token names no user")
+    model = get_user_model()
+    fields = _socket_user_fields(model)
+    try:
+        key = model._meta.get_field(api_settings.USER_ID_FIELD).get_prep_value(user_id)
+    except (ValueError, TypeError):
+        raise BadCredentials("no such user") from None
+    try:
+        row = sql.fetchone(
+            f"SELECT {sql.columns(model, fields)} FROM {sql.table(model)}"
+            f" WHERE {sql.column(model, api_settings.USER_ID_FIELD)} = %s",
+            [key],
+        )
+    except (OverflowError, DataError):  # an id past the column's range names nobody
+        row = None
+    if row is None:
+        raise BadCredentials("no such user")
+    user = sql.instance(model, fields, row)
+    if not user.is_active:
+        raise BadCredentials("inactive user")
+    if not token_version_current(claims, user):
+        raise BadCredentials("token revoked by a credential change")
+    return user
+
+
+#: A user model with this field revokes every token issued before it changed: the
+#: token's VERSION_CLAIM must equal it (a token without the claim counts as version 0).
+VERSION_FIELD = "token_version"
+VERSION_CLAIM = "ver"
+
+
+def token_version_current(claims: dict[str, Any], user: Any) -> bool:
+    """Whether a token was issued since the user's last credential change."""
+    if not _has_field(type(user), VERSION_FIELD):
+        return True
+    version = claims.get(VERSION_CLAIM, 0)
+    return isinstance(version, int) and version == getattr(user, VERSION_FIELD)
+
+
+@functools.cache
+def _has_field(model: Any, name: str) -> bool:
+    return any(f.name == name for f in model._meta.concrete_fields)
+
+
+def _socket_user_fields(model: Any) -> tuple[str, ...]:
+    names = [model._meta.pk.name, model.USERNAME_FIELD, "is_active"]
+    if _has_field(model, VERSION_FIELD):
+        names.append(VERSION_FIELD)
+    return tuple(dict.fromkeys(names))
+
+
+def credentials_from_token(raw: str) -> Credentials:
+    """Validate `raw` and load its user (sync)."""
+    claims = validate_access_token(raw)
+    user = user_for_claims(claims)
+    return Credentials(user=user, method="token", exp=float(claims["exp"]))

@@ -1,1 +1,0 @@
-"""Socket plumbing every app stands on. Never imports an app or the project's assembly."""
