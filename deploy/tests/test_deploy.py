@@ -1,17 +1,15 @@
 """Render-and-check tests of deploy/: Dockerfile, compose, nginx, Helm chart, Grafana.
 
 No container engine or cluster runs here, so these tests read the files and render
-the chart. The chart is rendered by the real Helm engine (Helm v4's Go SDK,
-shipped in the PyPI wheel ``helm-python-sdk``) when it is installed, else by the
-small Go-template subset renderer in ``helm_subset.py``; the tests that need the
-real Helm (subset agreement, ``helm lint``, the values schema) fail, naming the
-package, when it is missing.
+the chart with the real Helm engine (Helm v4's Go SDK, shipped in the PyPI wheel
+``helm-python-sdk``). Without it the tests that render fail, naming the package;
+nothing is skipped and there is no fallback renderer.
 """
 
 from __future__ import annotations
 
 import functools
-import importlib.util
+import importlib
 import ipaddress
 import json
 import re
@@ -25,7 +23,6 @@ import yaml
 
 DEPLOY = Path(__file__).resolve().parents[1]
 CHART = DEPLOY / "helm" / "realtime"
-HELM_PACKAGE = "helm-python-sdk==0.2.2"
 
 # The app's environment variables (shared/PROTOCOL.md section 1 and the lead's list).
 DOCUMENTED_ENV = frozenset(
@@ -118,71 +115,62 @@ RELEASE, NAMESPACE = "rt", "chat"
 # Rendering.
 
 
-def _load_subset_renderer():
-    spec = importlib.util.spec_from_file_location(
-        "deploy_helm_subset", Path(__file__).with_name("helm_subset.py")
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-helm_subset = _load_subset_renderer()
-
-
-def _real_helm():
+def _require(module: str, package: str) -> Any:
+    """Import a test dependency, failing (never skipping) with how to install it."""
     try:
-        import helm_python
+        return importlib.import_module(module)
     except ImportError:
-        return None
-    return helm_python
-
-
-def _require_real_helm():
-    helm = _real_helm()
-    if helm is None:
         pytest.fail(
-            f"the real Helm engine is not installed: add {HELM_PACKAGE} to "
-            "requirements-dev.txt (its wheel ships Helm's Go SDK as a native library)",
+            f"{package} is not installed: pip install -r requirements-dev.txt",
             pytrace=False,
         )
-    return helm
 
 
-RENDERER = "helm" if _real_helm() else "subset"
+def helm_engine() -> Any:
+    return _require(
+        "helm_python", "helm-python-sdk (Helm's engine as a native library)"
+    )
 
 
 class RenderFailed(Exception):
     """Rendering refused the values (Helm's `required`, a schema error, ...)."""
 
 
-def _render_with(renderer: str, overrides: dict) -> dict[str, str]:
-    if renderer == "helm":
-        helm = _real_helm()
-        try:
-            with helm.Chart.load(str(CHART)) as chart:
-                return chart.render(
-                    overrides, name=RELEASE, namespace=NAMESPACE, is_install=True
-                )
-        except helm.HelmError as error:
-            raise RenderFailed(str(error)) from error
+@functools.cache
+def _render_cached(key: str) -> dict[str, str]:
+    helm = helm_engine()
     try:
-        return helm_subset.render_chart(
-            CHART, overrides, release=RELEASE, namespace=NAMESPACE
-        )
-    except helm_subset.TemplateError as error:
+        with helm.Chart.load(str(CHART)) as chart:
+            return chart.render(
+                json.loads(key), name=RELEASE, namespace=NAMESPACE, is_install=True
+            )
+    except helm.HelmError as error:
         raise RenderFailed(str(error)) from error
 
 
-@functools.cache
-def _render_cached(renderer: str, key: str) -> dict[str, str]:
-    return _render_with(renderer, json.loads(key))
-
-
-def render(overrides: dict | None = None, renderer: str = RENDERER) -> dict[str, str]:
-    """Template path -> rendered text, for the chart with these values."""
+def render(overrides: dict | None = None) -> dict[str, str]:
+    """Template path -> rendered text, for the chart with these values (cached)."""
     values = FULL_VALUES if overrides is None else overrides
-    return _render_cached(renderer, json.dumps(values, sort_keys=True))
+    return _render_cached(json.dumps(values, sort_keys=True))
+
+
+def merge_values(base: Any, override: Any) -> Any:
+    """Helm's coalescing: maps merge recursively, a null override deletes the key."""
+    if not isinstance(base, dict) or not isinstance(override, dict):
+        return override
+    merged = dict(base)
+    for key, value in override.items():
+        if value is None:
+            merged.pop(key, None)
+        elif isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = merge_values(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def chart_defaults() -> dict:
+    return yaml.safe_load((CHART / "values.yaml").read_text())
 
 
 def documents(overrides: dict | None = None) -> list[dict]:
@@ -207,7 +195,7 @@ def one(docs: list[dict], kind: str) -> dict:
 
 
 def with_values(**changes: Any) -> dict:
-    return helm_subset.merge_values(json.loads(json.dumps(FULL_VALUES)), changes)
+    return merge_values(FULL_VALUES, changes)
 
 
 def app_container(deployment: dict) -> dict:
@@ -337,8 +325,7 @@ def test_dockerfile_runs_as_the_non_root_uid_the_chart_expects():
     assert uid.isdigit() and int(uid) != 0, (
         "a numeric non-root uid (runAsNonRoot checks it)"
     )
-    values = helm_subset.load_values(CHART)
-    assert int(uid) == values["podSecurityContext"]["runAsUser"]
+    assert int(uid) == chart_defaults()["podSecurityContext"]["runAsUser"]
 
 
 def test_dockerfile_collects_static_files_at_build_time():
@@ -731,7 +718,7 @@ def test_chart_renders_valid_yaml_of_the_expected_kinds():
             "ServiceAccount",
             "ServiceMonitor",
         ]
-    ), f"rendered by {RENDERER}"
+    )
     names = [(doc["kind"], doc["metadata"]["name"]) for doc in docs]
     assert len(names) == len(set(names)), "no two objects of a kind share a name"
     notes = render()[f"{CHART.name}/templates/NOTES.txt"]
@@ -1078,61 +1065,18 @@ def test_prometheus_rule_thresholds_come_from_values():
 
 
 # --------------------------------------------------------------------------
-# The real Helm.
-
-
-SUBSET_AGREEMENT_VALUES = [
-    FULL_VALUES,
-    {
-        "secret": {"existingSecret": "mine"},
-        "autoscaling": {"enabled": False},
-        "ingress": {"enabled": False},
-        "podAntiAffinity": "hard",
-        "migrations": {"enabled": False},
-        "fullnameOverride": "chat",
-        "podAnnotations": {"note": "a<&>b"},
-        "config": {"WS_MAX_CONNECTIONS": "50000", "LOG_LEVEL": ""},
-    },
-    {
-        "secret": {"existingSecret": "mine"},
-        "ingress": {
-            "tls": [{"secretName": "tls", "hosts": ["a.example"]}],
-            "hosts": ["a.example", "b.example"],
-        },
-        "nodeSelector": {"pool": "realtime"},
-        "tolerations": [{"key": "dedicated", "operator": "Exists"}],
-        "imagePullSecrets": [{"name": "registry"}],
-        "serviceAccount": {"create": False},
-        "image": {"tag": "1.2.3"},
-        "extraEnv": [{"name": "SESSION_COOKIE_SECURE", "value": "1"}],
-    },
-]
-
-
-@pytest.mark.parametrize("case", range(len(SUBSET_AGREEMENT_VALUES)))
-def test_subset_renderer_agrees_with_the_real_helm(case):
-    _require_real_helm()
-    values = SUBSET_AGREEMENT_VALUES[case]
-    real, subset = _render_with("helm", values), _render_with("subset", values)
-    assert set(real) == set(subset)
-    for name in real:
-        if name.endswith("NOTES.txt"):
-            assert real[name].strip() == subset[name].strip(), name
-        else:
-            assert list(yaml.safe_load_all(real[name])) == list(
-                yaml.safe_load_all(subset[name])
-            ), name
+# Helm lint and the values schema.
 
 
 def test_chart_passes_helm_lint_strict():
-    helm = _require_real_helm()
+    helm = helm_engine()
     report = helm.lint(str(CHART), FULL_VALUES, strict=True)
     problems = [m for m in report["messages"] if m["severity"] >= 2]
     assert not problems and not report["errors"], report
 
 
 def test_values_schema_rejects_unknown_settings_and_unquoted_numbers():
-    helm = _require_real_helm()
+    helm = helm_engine()
     with helm.Chart.load(str(CHART)) as chart:
         chart.validate_schema(FULL_VALUES)
         for bad in (
@@ -1141,7 +1085,7 @@ def test_values_schema_rejects_unknown_settings_and_unquoted_numbers():
             {"drain": {"timeoutSeconds": "10"}},
         ):
             with pytest.raises(helm.HelmValuesError):
-                chart.validate_schema(helm_subset.merge_values(FULL_VALUES, bad))
+                chart.validate_schema(merge_values(FULL_VALUES, bad))
 
 
 # --------------------------------------------------------------------------
