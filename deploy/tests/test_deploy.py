@@ -1,17 +1,20 @@
 """Render-and-check tests of deploy/: Dockerfile, compose, nginx, Helm chart, Grafana.
 
 No container engine or cluster runs here, so these tests read the files and render
-the chart. The chart is rendered by the real Helm engine (Helm v4's Go SDK,
-shipped in the PyPI wheel ``helm-python-sdk``) when it is installed, else by the
-small Go-template subset renderer in ``helm_subset.py``; the tests that need the
-real Helm (subset agreement, ``helm lint``, the values schema) fail, naming the
-package, when it is missing.
+the chart with the real Helm engine (Helm v4's Go SDK, shipped in the PyPI wheel
+``helm-python-sdk``). The rendered manifests are validated against the Kubernetes
+API schemas that ``kubernetes-validate`` ships, for each minor version from the
+chart's ``kubeVersion`` up, and the Prometheus Operator objects against the small
+hand-written schema beside this file. A missing package fails the tests that need
+it, naming it; nothing is skipped and there is no fallback renderer.
 """
 
 from __future__ import annotations
 
+import copy
 import functools
-import importlib.util
+import importlib
+import importlib.resources
 import ipaddress
 import json
 import re
@@ -25,7 +28,6 @@ import yaml
 
 DEPLOY = Path(__file__).resolve().parents[1]
 CHART = DEPLOY / "helm" / "realtime"
-HELM_PACKAGE = "helm-python-sdk==0.2.2"
 
 # The app's environment variables (shared/PROTOCOL.md section 1 and the lead's list).
 DOCUMENTED_ENV = frozenset(
@@ -118,71 +120,62 @@ RELEASE, NAMESPACE = "rt", "chat"
 # Rendering.
 
 
-def _load_subset_renderer():
-    spec = importlib.util.spec_from_file_location(
-        "deploy_helm_subset", Path(__file__).with_name("helm_subset.py")
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-helm_subset = _load_subset_renderer()
-
-
-def _real_helm():
+def _require(module: str, package: str) -> Any:
+    """Import a test dependency, failing (never skipping) with how to install it."""
     try:
-        import helm_python
+        return importlib.import_module(module)
     except ImportError:
-        return None
-    return helm_python
-
-
-def _require_real_helm():
-    helm = _real_helm()
-    if helm is None:
         pytest.fail(
-            f"the real Helm engine is not installed: add {HELM_PACKAGE} to "
-            "requirements-dev.txt (its wheel ships Helm's Go SDK as a native library)",
+            f"{package} is not installed: pip install -r requirements-dev.txt",
             pytrace=False,
         )
-    return helm
 
 
-RENDERER = "helm" if _real_helm() else "subset"
+def helm_engine() -> Any:
+    return _require(
+        "helm_python", "helm-python-sdk (Helm's engine as a native library)"
+    )
 
 
 class RenderFailed(Exception):
     """Rendering refused the values (Helm's `required`, a schema error, ...)."""
 
 
-def _render_with(renderer: str, overrides: dict) -> dict[str, str]:
-    if renderer == "helm":
-        helm = _real_helm()
-        try:
-            with helm.Chart.load(str(CHART)) as chart:
-                return chart.render(
-                    overrides, name=RELEASE, namespace=NAMESPACE, is_install=True
-                )
-        except helm.HelmError as error:
-            raise RenderFailed(str(error)) from error
+@functools.cache
+def _render_cached(key: str) -> dict[str, str]:
+    helm = helm_engine()
     try:
-        return helm_subset.render_chart(
-            CHART, overrides, release=RELEASE, namespace=NAMESPACE
-        )
-    except helm_subset.TemplateError as error:
+        with helm.Chart.load(str(CHART)) as chart:
+            return chart.render(
+                json.loads(key), name=RELEASE, namespace=NAMESPACE, is_install=True
+            )
+    except helm.HelmError as error:
         raise RenderFailed(str(error)) from error
 
 
-@functools.cache
-def _render_cached(renderer: str, key: str) -> dict[str, str]:
-    return _render_with(renderer, json.loads(key))
-
-
-def render(overrides: dict | None = None, renderer: str = RENDERER) -> dict[str, str]:
-    """Template path -> rendered text, for the chart with these values."""
+def render(overrides: dict | None = None) -> dict[str, str]:
+    """Template path -> rendered text, for the chart with these values (cached)."""
     values = FULL_VALUES if overrides is None else overrides
-    return _render_cached(renderer, json.dumps(values, sort_keys=True))
+    return _render_cached(json.dumps(values, sort_keys=True))
+
+
+def merge_values(base: Any, override: Any) -> Any:
+    """Helm's coalescing: maps merge recursively, a null override deletes the key."""
+    if not isinstance(base, dict) or not isinstance(override, dict):
+        return override
+    merged = dict(base)
+    for key, value in override.items():
+        if value is None:
+            merged.pop(key, None)
+        elif isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = merge_values(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def chart_defaults() -> dict:
+    return yaml.safe_load((CHART / "values.yaml").read_text())
 
 
 def documents(overrides: dict | None = None) -> list[dict]:
@@ -207,7 +200,7 @@ def one(docs: list[dict], kind: str) -> dict:
 
 
 def with_values(**changes: Any) -> dict:
-    return helm_subset.merge_values(json.loads(json.dumps(FULL_VALUES)), changes)
+    return merge_values(FULL_VALUES, changes)
 
 
 def app_container(deployment: dict) -> dict:
@@ -337,8 +330,7 @@ def test_dockerfile_runs_as_the_non_root_uid_the_chart_expects():
     assert uid.isdigit() and int(uid) != 0, (
         "a numeric non-root uid (runAsNonRoot checks it)"
     )
-    values = helm_subset.load_values(CHART)
-    assert int(uid) == values["podSecurityContext"]["runAsUser"]
+    assert int(uid) == chart_defaults()["podSecurityContext"]["runAsUser"]
 
 
 def test_dockerfile_collects_static_files_at_build_time():
@@ -731,7 +723,7 @@ def test_chart_renders_valid_yaml_of_the_expected_kinds():
             "ServiceAccount",
             "ServiceMonitor",
         ]
-    ), f"rendered by {RENDERER}"
+    )
     names = [(doc["kind"], doc["metadata"]["name"]) for doc in docs]
     assert len(names) == len(set(names)), "no two objects of a kind share a name"
     notes = render()[f"{CHART.name}/templates/NOTES.txt"]
@@ -1078,12 +1070,18 @@ def test_prometheus_rule_thresholds_come_from_values():
 
 
 # --------------------------------------------------------------------------
-# The real Helm.
+# Helm lint, the values schema and the Kubernetes API schemas.
 
 
-SUBSET_AGREEMENT_VALUES = [
-    FULL_VALUES,
-    {
+KUBE_VALIDATE = "kubernetes-validate (the Kubernetes API schemas)"
+PROMETHEUS_OPERATOR_API = "monitoring.coreos.com/v1"
+
+# Rendered and validated against every supported Kubernetes version: the defaults,
+# everything on, and the switches, names and lists off the default path.
+VALUE_SETS = {
+    "defaults": {"secret": {"values": SECRET_VALUES}},
+    "full": FULL_VALUES,
+    "existing-secret-static": {
         "secret": {"existingSecret": "mine"},
         "autoscaling": {"enabled": False},
         "ingress": {"enabled": False},
@@ -1093,7 +1091,7 @@ SUBSET_AGREEMENT_VALUES = [
         "podAnnotations": {"note": "a<&>b"},
         "config": {"WS_MAX_CONNECTIONS": "50000", "LOG_LEVEL": ""},
     },
-    {
+    "tls-and-scheduling": {
         "secret": {"existingSecret": "mine"},
         "ingress": {
             "tls": [{"secretName": "tls", "hosts": ["a.example"]}],
@@ -1106,33 +1104,191 @@ SUBSET_AGREEMENT_VALUES = [
         "image": {"tag": "1.2.3"},
         "extraEnv": [{"name": "SESSION_COOKIE_SECURE", "value": "1"}],
     },
-]
+}
 
 
-@pytest.mark.parametrize("case", range(len(SUBSET_AGREEMENT_VALUES)))
-def test_subset_renderer_agrees_with_the_real_helm(case):
-    _require_real_helm()
-    values = SUBSET_AGREEMENT_VALUES[case]
-    real, subset = _render_with("helm", values), _render_with("subset", values)
-    assert set(real) == set(subset)
-    for name in real:
-        if name.endswith("NOTES.txt"):
-            assert real[name].strip() == subset[name].strip(), name
-        else:
-            assert list(yaml.safe_load_all(real[name])) == list(
-                yaml.safe_load_all(subset[name])
-            ), name
+def minor_version(version: str) -> tuple[int, int]:
+    major, minor = version.split(".")[:2]
+    return int(major), int(minor)
+
+
+def chart_min_kube_version() -> tuple[int, int]:
+    constraint = yaml.safe_load((CHART / "Chart.yaml").read_text())["kubeVersion"]
+    match = re.fullmatch(r">=\s*(\d+\.\d+)\.\d+(-0)?", constraint)
+    assert match, f"kubeVersion {constraint!r} is not a plain lower bound"
+    return minor_version(match[1])
+
+
+def _kube_versions() -> list[str]:
+    """The versions the installed validator ships from the chart's minimum on."""
+    try:
+        from kubernetes_validate.utils import all_versions
+    except ImportError:
+        # One case that fails naming the package, rather than no case at all.
+        return [KUBE_VALIDATE]
+    oldest = chart_min_kube_version()
+    return sorted(
+        {v for v in all_versions() if minor_version(v) >= oldest}, key=minor_version
+    )
+
+
+KUBE_VERSIONS = _kube_versions()
+
+
+@functools.cache
+def _kube_schemas(version: str) -> tuple[Any, Any]:
+    """One version's strict schema folder and its shared definitions (1.4 MB)."""
+    _require("kubernetes_validate", KUBE_VALIDATE)
+    from referencing import Registry, Resource
+
+    folder = importlib.resources.files("kubernetes_validate").joinpath(
+        "kubernetes-json-schema", f"v{version}-local-strict"
+    )
+    assert folder.is_dir(), f"kubernetes-validate has no schemas for {version}"
+    definitions = json.loads(folder.joinpath("_definitions.json").read_text())
+    return folder, Resource.from_contents(definitions) @ Registry()
+
+
+@functools.cache
+def _kube_validator(version: str, api_version: str, kind: str) -> Any | None:
+    """None when the version does not serve that kind in that API version."""
+    from jsonschema import Draft202012Validator
+
+    folder, registry = _kube_schemas(version)
+    # kubernetes-validate's file names: networking.k8s.io/v1 -> networking-v1.
+    group = re.sub(r"^([^./]*)(?:\.[^/]*)?/", r"\1-", api_version)
+    schema = folder.joinpath(f"{kind.lower()}-{group}.json")
+    if not schema.is_file():
+        return None
+    return Draft202012Validator(json.loads(schema.read_text()), registry=registry)
+
+
+def kube_schema_errors(doc: dict, version: str) -> list[str]:
+    """Where a manifest breaks a version's API schema (strict: no unknown fields)."""
+    validator = _kube_validator(version, doc["apiVersion"], doc["kind"])
+    if validator is None:
+        return [f"Kubernetes {version} serves no {doc['kind']} in {doc['apiVersion']}"]
+    return sorted(
+        f"{'.'.join(map(str, error.absolute_path)) or '(root)'}: {error.message}"
+        for error in validator.iter_errors(doc)
+    )
+
+
+CRD_SCHEMAS = Path(__file__).with_name("prometheus_operator_v1.schema.json")
+
+
+@functools.cache
+def _crd_validator(kind: str) -> Any:
+    from jsonschema import Draft202012Validator
+    from referencing import Resource
+
+    schema = json.loads(CRD_SCHEMAS.read_text())
+    # Metadata and label selectors: the newest Kubernetes definitions.
+    _, registry = _kube_schemas(KUBE_VERSIONS[-1])
+    registry = Resource.from_contents(schema) @ registry
+    return Draft202012Validator(
+        {"$ref": f"{schema['$id']}#/$defs/{kind}"}, registry=registry
+    )
+
+
+def crd_schema_errors(doc: dict) -> list[str]:
+    """Where a Prometheus Operator object breaks the schema of its fields we use."""
+    assert doc["apiVersion"] == PROMETHEUS_OPERATOR_API, doc["apiVersion"]
+    return sorted(
+        f"{'.'.join(map(str, error.absolute_path)) or '(root)'}: {error.message}"
+        for error in _crd_validator(doc["kind"]).iter_errors(doc)
+    )
+
+
+@functools.cache
+def value_set_documents(name: str) -> tuple[tuple[str, dict], ...]:
+    """(value set, manifest) pairs, parsed once for every version's validation."""
+    return tuple((name, doc) for doc in documents(VALUE_SETS[name]))
+
+
+def validated_documents(*, crds: bool) -> list[tuple[str, dict]]:
+    return [
+        (name, doc)
+        for value_set in VALUE_SETS
+        for name, doc in value_set_documents(value_set)
+        if (doc["apiVersion"] == PROMETHEUS_OPERATOR_API) == crds
+    ]
+
+
+def test_schemas_cover_every_kubernetes_version_the_chart_claims():
+    _require("kubernetes_validate", KUBE_VALIDATE)
+    minors = [minor_version(version) for version in KUBE_VERSIONS]
+    assert minors[0] == chart_min_kube_version(), "the oldest claimed version"
+    major, first = minors[0]
+    assert minors == [(major, m) for m in range(first, minors[-1][1] + 1)]
+    assert minors[-1] >= (1, 33)
+
+
+def test_chart_templates_never_branch_on_the_cluster_version():
+    # One render per value set stands for every version validated below: the SDK
+    # renders with Helm's default capabilities, whatever the cluster's version.
+    for template in sorted((CHART / "templates").iterdir()):
+        assert ".Capabilities" not in template.read_text(), template.name
+
+
+@pytest.mark.parametrize("version", KUBE_VERSIONS)
+def test_rendered_manifests_match_the_kubernetes_api_schemas(version):
+    _require("kubernetes_validate", KUBE_VALIDATE)
+    problems = [
+        f"{name}: {doc['kind']}/{doc['metadata']['name']}: {error}"
+        for name, doc in validated_documents(crds=False)
+        for error in kube_schema_errors(doc, version)
+    ]
+    assert not problems, "\n".join(problems)
+
+
+def test_prometheus_operator_objects_match_their_crd_schemas():
+    checked = validated_documents(crds=True)
+    assert {doc["kind"] for _, doc in checked} == {"ServiceMonitor", "PrometheusRule"}
+    problems = [
+        f"{name}: {doc['kind']}/{doc['metadata']['name']}: {error}"
+        for name, doc in checked
+        for error in crd_schema_errors(doc)
+    ]
+    assert not problems, "\n".join(problems)
+
+
+def test_schema_validation_rejects_unknown_fields_and_wrong_types():
+    kubernetes_validate = _require("kubernetes_validate", KUBE_VALIDATE)
+    docs = documents()
+    deployment = one(docs, "Deployment")
+    typo = copy.deepcopy(deployment)
+    typo["spec"]["template"]["spec"]["containers"][0]["imagePullPolice"] = "Always"
+    wrong_type = copy.deepcopy(deployment)
+    wrong_type["spec"]["minReadySeconds"] = "5"
+    for version in (KUBE_VERSIONS[0], KUBE_VERSIONS[-1]):
+        assert not kube_schema_errors(deployment, version)
+        kubernetes_validate.validate(deployment, version, strict=True)
+        for bad in (typo, wrong_type):
+            assert kube_schema_errors(bad, version), version
+            # The cached validators here judge as the library's own entry point.
+            with pytest.raises(kubernetes_validate.ValidationError):
+                kubernetes_validate.validate(bad, version, strict=True)
+    monitor = one(docs, "ServiceMonitor")
+    assert not crd_schema_errors(monitor)
+    for field, value in (("intervall", "15s"), ("interval", "15 seconds")):
+        bad = copy.deepcopy(monitor)
+        bad["spec"]["endpoints"][0][field] = value
+        assert crd_schema_errors(bad), field
+    rule = copy.deepcopy(one(docs, "PrometheusRule"))
+    rule["spec"]["groups"][0]["rules"][0]["for"] = 5
+    assert crd_schema_errors(rule)
 
 
 def test_chart_passes_helm_lint_strict():
-    helm = _require_real_helm()
+    helm = helm_engine()
     report = helm.lint(str(CHART), FULL_VALUES, strict=True)
     problems = [m for m in report["messages"] if m["severity"] >= 2]
     assert not problems and not report["errors"], report
 
 
 def test_values_schema_rejects_unknown_settings_and_unquoted_numbers():
-    helm = _require_real_helm()
+    helm = helm_engine()
     with helm.Chart.load(str(CHART)) as chart:
         chart.validate_schema(FULL_VALUES)
         for bad in (
@@ -1141,7 +1297,7 @@ def test_values_schema_rejects_unknown_settings_and_unquoted_numbers():
             {"drain": {"timeoutSeconds": "10"}},
         ):
             with pytest.raises(helm.HelmValuesError):
-                chart.validate_schema(helm_subset.merge_values(FULL_VALUES, bad))
+                chart.validate_schema(merge_values(FULL_VALUES, bad))
 
 
 # --------------------------------------------------------------------------
