@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -76,6 +77,19 @@ def server_factory(tmp_path: Path) -> Iterator[Callable[..., testing.Server]]:
     yield make
     for server in servers:
         server.stop()
+
+
+@pytest.fixture
+async def serving(transactional_db: None) -> AsyncIterator[Any]:
+    """This test process serving sockets: the assembly's lifecycle (lease, hub, outbox,
+    presence) started on the test's loop, and stopped after the test."""
+    from realtime.asgi import lifecycle
+
+    await lifecycle.start()
+    try:
+        yield lifecycle
+    finally:
+        await lifecycle.stop()
 
 
 @pytest.fixture

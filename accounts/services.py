@@ -13,8 +13,8 @@ from rest_framework_simplejwt.tokens import RefreshToken
 
 from accounts.tokens import token_is_current, token_user
 from realtime.fanout.broadcast import close_sockets
+from realtime.fanout.topics import user_topic
 from realtime.socket.closecodes import CloseCode
-from realtime.socket.consumer import user_topic
 
 
 @transaction.atomic

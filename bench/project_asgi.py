@@ -12,7 +12,7 @@ startup hook would not do.
 """
 
 from realtime.asgi import application
-from realtime.server.protocols import tune_gc
+from realtime.server.serve import tune_gc
 
 tune_gc()
 

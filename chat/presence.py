@@ -18,35 +18,56 @@ from channels.db import database_sync_to_async
 from django.conf import settings
 from django.db import transaction
 
-from realtime.fanout.hub import hub
-
 log = logging.getLogger("chat.presence")
 
 MIN_RETRY_SECONDS = 0.05
 
 
 class PresenceBatcher:
-    """One per serving process, bound lazily to the running loop (tests run one loop each)."""
+    """One per serving process: a part of its lifecycle (realtime/asgi.py)."""
+
+    name = "presence"
 
     def __init__(self) -> None:
         self.loop: asyncio.AbstractEventLoop | None = None
         self.dirty: set[str] = set()
         self._wake: asyncio.Event | None = None
         self._tasks: list[asyncio.Task[None]] = []
-        self._stop_hooked = False
-        self._stopping = False
+
+    # --- life ----------------------------------------------------------------------------
+    async def start(self) -> None:
+        """Start the flush and reconciliation loops on the running loop."""
+        self.loop = asyncio.get_running_loop()
+        self._wake = asyncio.Event()
+        self._tasks = [
+            self.loop.create_task(self._flush_loop()),
+            self.loop.create_task(self._reconcile_loop()),
+        ]
+        if self.dirty:
+            self._wake.set()
+
+    async def stop(self) -> None:
+        """Stop the loops.
+
+        What is still pending is not flushed here: a frame published while the process
+        stops may never leave it, and once flushed the change counts as announced. The
+        rows are gone, so the survivors' reconciliation announces those leaves instead.
+        """
+        tasks, self._tasks = self._tasks, []
+        for task in tasks:
+            task.cancel()
+        self.loop = self._wake = None
+        self.dirty = set()
 
     # --- marking rooms -------------------------------------------------------------------
     def mark(self, room_key: str) -> None:
-        """A room may have a presence change (call on the event loop)."""
+        """A room may have a presence change (call on the serving loop)."""
         self.mark_many((room_key,))
 
     def mark_many(self, room_keys: Iterable[str]) -> None:
         """mark() for several rooms."""
-        self._ensure_started()
         self.dirty.update(k for k in room_keys if k)
-        if self.dirty:
-            assert self._wake is not None
+        if self.dirty and self._wake is not None:
             self._wake.set()
 
     def mark_threadsafe(self, room_keys: Iterable[str]) -> None:
@@ -54,47 +75,22 @@ class PresenceBatcher:
         keys = set(room_keys)
         if not keys:
             return
-        if hub.running:
-            assert hub.loop is not None
+        loop = self.loop
+        if loop is not None and not loop.is_closed():
             try:
-                on_loop = asyncio.get_running_loop() is hub.loop
+                on_loop = asyncio.get_running_loop() is loop
             except RuntimeError:
                 on_loop = False
             if on_loop:
                 self.mark_many(keys)
             else:
-                hub.loop.call_soon_threadsafe(self.mark_many, keys)
+                loop.call_soon_threadsafe(self.mark_many, keys)
             return
         from chat import services
 
         services.presence_flush(room_keys=keys, interval=0)
 
-    # --- the loop ------------------------------------------------------------------------
-    def _ensure_started(self) -> None:
-        loop = asyncio.get_running_loop()
-        if self.loop is loop and (
-            self._stopping or (self._tasks and not any(t.done() for t in self._tasks))
-        ):
-            return
-        self._stopping = False
-        for task in self._tasks:
-            if self.loop is loop:
-                task.cancel()
-        self.loop = loop
-        self._wake = asyncio.Event()
-        self._tasks = [
-            loop.create_task(self._flush_loop()),
-            loop.create_task(self._reconcile_loop()),
-        ]
-        if not self._stop_hooked:
-            self._stop_hooked = True
-            hub.on_stop.append(self.stop)
-            hub.on_start.append(self._restarted)
-
-    def _restarted(self) -> None:
-        """The hub started again on this loop after a stop: marks may start the loops again."""
-        self._stopping = False
-
+    # --- the loops -----------------------------------------------------------------------
     async def _flush_loop(self) -> None:
         assert self._wake is not None
         delay: float | None = None
@@ -142,20 +138,6 @@ class PresenceBatcher:
                 continue
             if stale:
                 self.mark_many(stale)
-
-    async def stop(self) -> None:
-        """On a clean exit: stop the loops.
-
-        What is still pending is not flushed here: a frame published while the process
-        stops may never leave it, and once flushed the change counts as announced. The
-        rows are gone, so the survivors' reconciliation announces those leaves instead.
-        """
-        if self.loop is not asyncio.get_running_loop():
-            return
-        self._stopping = True
-        tasks, self._tasks = self._tasks, []
-        for task in tasks:
-            task.cancel()
 
 
 batcher = PresenceBatcher()

@@ -1,13 +1,12 @@
 """Socket routes of the notify app."""
 
-from django.urls import path, re_path
-
 from notifications.consumers import NotifyConsumer
+from realtime.socket.routes import socket_path
 
 websocket_urlpatterns = [
     # A str converter, validated by the consumer: `abc`, `-1` or a 30-digit id reach it
     # and get 4403, never a routing error (Channels raises ValueError on no match).
-    path("ws/notify/user/<str:user_id>/", NotifyConsumer.as_asgi()),
+    socket_path("ws/notify/user/<str:user_id>/", NotifyConsumer),
     # Any other path under ws/notify/ (no id, extra segments): 4403 too, no user_id.
-    re_path(r"^ws/notify(?:/|$)", NotifyConsumer.as_asgi()),
+    socket_path(r"^ws/notify(?:/|$)", NotifyConsumer, regex=True),
 ]

@@ -1,4 +1,4 @@
-"""The ASGI application: HTTP through Django, sockets through the gate, plus lifespan."""
+"""The ASGI application: HTTP through Django, sockets through the gate, and the lifecycle."""
 
 import os
 
@@ -9,13 +9,18 @@ django_asgi_app = get_asgi_application()  # set up Django before importing consu
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
+from chat.presence import batcher  # noqa: E402
 from realtime.fanout.hub import hub  # noqa: E402
-from realtime.registry import leases  # noqa: E402
+from realtime.fanout.outbox import OutboxPoller  # noqa: E402
+from realtime.registry.leases import ProcessLease  # noqa: E402
 from realtime.routing import websocket_urlpatterns  # noqa: E402
-from realtime.server.lifecycle import LifespanApp  # noqa: E402
+from realtime.server.lifecycle import Lifecycle, LifespanApp  # noqa: E402
 from realtime.socket.gate import socket_gate  # noqa: E402
 
-leases.install(hub)
+#: Every background part of the serving process, started in this order, stopped in
+#: reverse: the process's registry row first up and last down; chat's presence batcher
+#: last up, first down.
+lifecycle = Lifecycle([ProcessLease(), hub, OutboxPoller(hub), batcher])
 
 application = LifespanApp(
     ProtocolTypeRouter(
@@ -23,5 +28,6 @@ application = LifespanApp(
             "http": django_asgi_app,
             "websocket": socket_gate(URLRouter(websocket_urlpatterns)),
         }
-    )
+    ),
+    lifecycle,
 )

@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 
 from notifications.tests import support
-from realtime.fanout.hub import hub
 
 
 @pytest.fixture
-async def sockets() -> AsyncIterator[support.Sockets]:
-    """Sockets of one test; afterwards the hub of this test's loop is stopped."""
+async def sockets(serving: Any) -> AsyncIterator[support.Sockets]:
+    """Sockets of one test, on this process serving (the lifecycle started)."""
     s = support.Sockets()
     yield s
     await s.close_all()
-    await hub.stop()

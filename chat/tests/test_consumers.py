@@ -12,11 +12,15 @@ from channels.testing import WebsocketCommunicator
 
 from chat import services
 from chat.models import Message
+from chat.presence import batcher
 from chat.tests.conftest import chat_socket, closed_with, receive, receive_until
 from realtime.fanout import broadcast
-from realtime.socket.consumer import user_topic
+from realtime.fanout.topics import user_topic
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("serving"),
+]
 
 
 @pytest.fixture(autouse=True)
@@ -530,6 +534,8 @@ async def test_reconciliation_announces_a_leave_that_no_flush_reported(
     # carol is online, the registry has no socket of hers. Every lease period each process
     # compares the two and flushes the rooms that drifted.
     settings.WS_PROCESS_LEASE_SECONDS = 1
+    await batcher.stop()  # started with the default period: again, with the new one
+    await batcher.start()
     from chat.models import AnnouncedPresence
 
     watcher = await chat_socket(bob, "lobby")

@@ -144,6 +144,7 @@ def test_the_same_client_id_in_two_rooms_or_from_two_users_is_two_messages(
 
 
 @pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("serving")
 async def test_concurrent_socket_sends_are_stored_once_each_in_few_batches(
     lobby, alice, bob, monkeypatch
 ):

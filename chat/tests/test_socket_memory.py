@@ -22,7 +22,6 @@ import websockets
 
 from chat.tests.conftest import token_for
 from realtime.asgi import application
-from realtime.fanout.hub import hub
 from realtime.server.protocols import GuardedHttpProtocol, GuardedWebSocketProtocol
 from realtime.socket.consumer import SocketConsumer
 
@@ -53,7 +52,7 @@ async def test_closed_chat_sockets_leave_nothing_for_the_cyclic_collector(alice,
             ws=GuardedWebSocketProtocol,
             ws_per_message_deflate=False,
             ws_ping_interval=None,
-            lifespan="off",
+            lifespan="on",  # the lifecycle: hub, lease, presence on this loop
             log_config=None,
             access_log=False,
         )
@@ -82,4 +81,3 @@ async def test_closed_chat_sockets_leave_nothing_for_the_cyclic_collector(alice,
         gc.enable()
         server.should_exit = True
         await serving
-        await hub.stop()

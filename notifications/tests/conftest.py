@@ -8,7 +8,6 @@ from typing import Any
 import pytest
 
 from notifications.tests import support
-from realtime.fanout.hub import hub
 
 
 @pytest.fixture
@@ -18,9 +17,8 @@ def make_user(django_db_setup: Any) -> Callable[..., Any]:
 
 
 @pytest.fixture
-async def sockets() -> AsyncIterator[support.Sockets]:
-    """Sockets of one test; afterwards the hub of this test's loop is stopped."""
+async def sockets(serving: Any) -> AsyncIterator[support.Sockets]:
+    """Sockets of one test, on this process serving (the lifecycle started)."""
     s = support.Sockets()
     yield s
     await s.close_all()
-    await hub.stop()

@@ -14,7 +14,9 @@ from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.db import transaction
 
-from realtime.fanout.hub import LAYER_TIMEOUT, RELAY_TYPE, Event, hub
+from realtime.fanout.events import Event
+from realtime.fanout.hub import hub
+from realtime.fanout.relay import LAYER_TIMEOUT, RELAY_TYPE
 from realtime.registry.process import is_cluster
 from realtime.socket.frames import dumps
 

@@ -1,11 +1,19 @@
-"""ASGI lifespan: start the hub with the server, drain and release it on the way out."""
+"""The process's life: its background parts started in order, a drain, and ASGI lifespan.
+
+The assembly (realtime/asgi.py) makes one Lifecycle of the process's parts (the lease,
+the hub and its relay, the outbox poller, the apps' own such as chat's presence batcher);
+`manage.py serve` starts it through ASGI lifespan, tests start it on their own loop. It
+starts the parts in the order given and stops them in reverse, so the lease (the
+process's registry row) is first up and last down.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import time
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, Protocol
 
 from django.conf import settings
 
@@ -16,6 +24,52 @@ from realtime.web import metrics
 log = logging.getLogger("realtime.lifespan")
 
 
+class Part(Protocol):
+    """A background duty of the process: started and stopped on the serving loop."""
+
+    name: str
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
+class Lifecycle:
+    """Starts its parts in order, stops them in reverse (see the module docstring)."""
+
+    def __init__(self, parts: Sequence[Part]) -> None:
+        self.parts = tuple(parts)
+        self._started: list[Part] = []
+
+    @property
+    def running(self) -> bool:
+        """True between a start() and its stop()."""
+        return bool(self._started)
+
+    async def start(self) -> None:
+        """Start every part; if one fails, stop those already started and raise."""
+        if self._started:
+            return
+        for part in self.parts:
+            try:
+                await part.start()
+            except BaseException:
+                log.exception("startup failed in %s", part.name)
+                await self.stop()
+                raise
+            self._started.append(part)
+        metrics.READY.set(1)
+
+    async def stop(self) -> None:
+        """Stop the started parts, last first; a failing one does not keep the others up."""
+        while self._started:
+            part = self._started.pop()
+            try:
+                await part.stop()
+            except Exception:
+                log.exception("stop failed in %s", part.name)
+
+
 async def drain(limit: float | None = None) -> None:
     """The graceful drain (SIGTERM), bounded by DRAIN_TIMEOUT plus the linger.
 
@@ -23,9 +77,8 @@ async def drain(limit: float | None = None) -> None:
     open socket is closed with 1012 (what is queued for it goes first, briefly bounded);
     each socket's teardown removes its registry row, so presence leaves are announced. A
     frame being handled keeps running: its service commits or rolls back whole, and the
-    process's remaining rows go with process_release() at shutdown. Last, the process
-    lingers (still refusing, still 503) so load balancers see it leave before it closes
-    its port.
+    process's remaining rows go when the lease part stops. Last, the process lingers
+    (still refusing, still 503) so load balancers see it leave before it closes its port.
     """
     if hub.draining:
         return
@@ -39,13 +92,15 @@ async def drain(limit: float | None = None) -> None:
     log.warning("draining: closing %d sockets with 1012", len(sockets))
     loop = asyncio.get_running_loop()
     closing = [
-        loop.create_task(sock.close(CloseCode.SERVICE_RESTART)) for sock in sockets
+        loop.create_task(sock.close(CloseCode.SERVICE_RESTART))  # type: ignore[attr-defined]
+        for sock in sockets
     ]
     deadline = started + timeout
-    # Sockets leave hub.sockets in their own teardown (registry row removed): poll it.
-    while hub.sockets and time.monotonic() < deadline:  # noqa: ASYNC110
-        await asyncio.sleep(0.05)
-    if hub.sockets:
+    # Each socket leaves the hub in its own teardown, after its registry row is gone.
+    try:
+        async with asyncio.timeout(max(0.0, deadline - time.monotonic())):
+            await hub.wait_no_sockets()
+    except TimeoutError:
         log.error("drain timeout: %d sockets still open", len(hub.sockets))
     for task in closing:
         if not task.done():
@@ -57,10 +112,11 @@ async def drain(limit: float | None = None) -> None:
 
 
 class LifespanApp:
-    """Handles the `lifespan` scope and passes everything else to `inner`."""
+    """Handles the `lifespan` scope (start and stop the lifecycle), passes the rest on."""
 
-    def __init__(self, inner: Any) -> None:
+    def __init__(self, inner: Any, lifecycle: Lifecycle) -> None:
         self.inner = inner
+        self.lifecycle = lifecycle
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> Any:
         if scope["type"] != "lifespan":
@@ -69,18 +125,16 @@ class LifespanApp:
             message = await receive()
             if message["type"] == "lifespan.startup":
                 try:
-                    await hub.start()
-                    metrics.READY.set(1)
+                    await self.lifecycle.start()
                 except Exception as exc:
-                    log.exception("startup failed")
                     await send({"type": "lifespan.startup.failed", "message": str(exc)})
                     return
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 try:
                     await drain()
-                    await hub.stop()
                 except Exception:
-                    log.exception("shutdown failed")
+                    log.exception("drain failed")
+                await self.lifecycle.stop()
                 await send({"type": "lifespan.shutdown.complete"})
                 return

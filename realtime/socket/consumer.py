@@ -1,10 +1,11 @@
-"""The base consumer every socket route uses.
+"""The ASGI shell around the socket session: the base consumer every route uses.
 
-It owns what every route shares: the handshake (authorize, register, subscribe, accept,
-welcome), JSON envelope parsing, dispatch through an explicit table, error frames, the
-per-socket token bucket, the frame and body limits, heartbeat and idle timeout, token
-expiry and in-band refresh, a bounded outbound queue, and closing cleanly on any error.
-Apps subclass it and write only their own handlers; they never touch the ORM here.
+The rules of a socket (dispatch table, limits, token bucket, deadlines, backlog bounds)
+are the sans-I/O session's (realtime.socket.session); this shell moves frames in and out
+and carries out what the session answers. It also owns the handshake (authorize,
+register, subscribe, accept, welcome) and the hooks app consumers use: `authorize`,
+`subscriptions`, `room_key`, `welcome`, `opened`, `closed_hook`, `accepts`, and the
+handler table. Apps subclass it and write only their handlers; no ORM here.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ import logging
 import secrets
 import sys
 import time
-from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, ClassVar
 
@@ -25,6 +25,7 @@ from django.db import InterfaceError, OperationalError
 from pydantic import BaseModel, ConfigDict, Field
 
 from realtime.fanout.hub import DEGRADED_BODY, Event, hub
+from realtime.fanout.topics import user_topic
 from realtime.registry import services
 from realtime.registry.process import PROCESS_ID
 from realtime.socket import frames
@@ -35,13 +36,17 @@ from realtime.socket.auth import (
     validate_access_token,
 )
 from realtime.socket.closecodes import CloseCode
-from realtime.socket.errors import FrameError, RateLimited, Refused, TooLarge
-from realtime.socket.frames import (
-    FRAME_WRITER,
-    QUEUED_BYTES,
-    dumps,
-    parse_frame,
-    wire_frame,
+from realtime.socket.errors import FrameError, Refused
+from realtime.socket.frames import FRAME_WRITER, QUEUED_BYTES, dumps, wire_frame
+from realtime.socket.session import (
+    Action,
+    Close,
+    Error,
+    Handle,
+    Limits,
+    Passthrough,
+    Reply,
+    Session,
 )
 from realtime.web import metrics
 from realtime.web.logs import connection_id as log_connection_id
@@ -51,13 +56,8 @@ from realtime.web.logs import user_id as log_user_id
 log = logging.getLogger("realtime.socket")
 
 
-def user_topic(user_id: int) -> str:
-    """The topic every socket of a user joins (kicks on logout, read-count sync)."""
-    return f"user.{int(user_id)}"
-
-
 class HeartbeatIn(BaseModel):
-    """`{"type":"heartbeat"}`."""
+    """`{"type":"heartbeat"}`: answered by the session itself."""
 
     model_config = ConfigDict(extra="forbid")
     type: str
@@ -74,6 +74,14 @@ class AuthIn(BaseModel):
 #: a frame handler as the class holds it: called with (consumer, frame)
 Handler = Callable[[Any, Any], Awaitable[None]]
 
+#: the error label of each close the session decides, for metrics
+_CLOSE_LABELS = {"too_large": "too_large", "binary": "binary"}
+
+
+def limits_from_settings() -> Limits:
+    """The session limits of the current settings (read per socket, never at import)."""
+    return Limits.from_settings(lambda name: getattr(settings, name))
+
 
 class SocketConsumer:
     """An ASGI websocket app per connection; subclass, set the class attributes, add handlers."""
@@ -84,17 +92,14 @@ class SocketConsumer:
     requires_auth: ClassVar[bool] = True
     #: JSON routes close binary frames with 1003; echo turns this off
     json_only: ClassVar[bool] = True
-    # Class defaults, set on a socket only once it has a backlog (per-socket memory).
-    #: the size in memory (sys.getsizeof) of the frames in the outbox
-    _outbox_bytes: int = 0
-    #: set once the backlog passed its bound: later frames are dropped, not queued
-    _too_slow_closing: bool = False
+    #: apply WS_MAX_BODY_CHARS to a frame's `body` (a too_large error past it)
+    body_limit: ClassVar[bool] = True
     #: the explicit dispatch table: client `type` -> (schema, handler method name).
     #: A client's `type` is only ever a key here; it never becomes a method name.
     handlers: ClassVar[Mapping[str, tuple[type[BaseModel], str]]] = {}
 
     _BUILTIN: ClassVar[Mapping[str, tuple[type[BaseModel], str]]] = {
-        "heartbeat": (HeartbeatIn, "_on_heartbeat"),
+        "heartbeat": (HeartbeatIn, ""),  # answered by the session
         "auth": (AuthIn, "_on_auth"),
     }
 
@@ -107,21 +112,15 @@ class SocketConsumer:
         self.user: Any = None
         self.credentials: Credentials | None = None
         self.topics: list[str] = []
-        # Frames waiting for a slow transport; () until one must wait (an empty deque
-        # costs 600 bytes, on every one of 10,000 idle sockets).
-        self._outbox: deque[str | bytes] | tuple[()] = ()
+        self.session: Session | None = None
         self._writer: asyncio.Task[None] | None = None
-        self._idle_timer: asyncio.TimerHandle | None = None
-        self._expiry_timer: asyncio.TimerHandle | None = None
-        self._last_frame = 0.0
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at = 0.0
         self._opened = 0.0
         self._close_code: int | None = None
-        self._invalid = 0
-        self._rate_abuse = 0
         # Hub events that arrive between subscribe and the welcome: held, so the welcome
         # is always the first frame (None once it went out).
         self._early: list[Event] | None = []
-        self._bucket: Any = None
         self._write_frame: Callable[[bytes], bool] | None = None
 
     # --- the ASGI entry -----------------------------------------------------------------------
@@ -152,7 +151,11 @@ class SocketConsumer:
             table = {**cls._BUILTIN, **cls.handlers}
             built = (
                 {kind: schema for kind, (schema, _) in table.items()},
-                {kind: getattr(cls, method) for kind, (_, method) in table.items()},
+                {
+                    kind: getattr(cls, method)
+                    for kind, (_, method) in table.items()
+                    if method
+                },
             )
             cls._dispatch_table = built
         return built
@@ -185,7 +188,6 @@ class SocketConsumer:
 
     # --- the handshake -------------------------------------------------------------------------
     async def _handshake(self) -> None:
-        await hub.start()
         self.credentials = self.scope.get("credentials")
         self.user = self.scope.get("user")
         if self.requires_auth and self.credentials is None:
@@ -194,10 +196,14 @@ class SocketConsumer:
             return
         if self.credentials is not None:
             log_user_id.set(self.user.pk)
-        from realtime.socket.ratelimit import TokenBucket
-
-        self._bucket = TokenBucket(
-            float(settings.WS_MESSAGE_RATE), float(settings.WS_MESSAGE_BURST)
+        limits = limits_from_settings()
+        if not self.body_limit:
+            limits = Limits(**{**_fields(limits), "max_body_chars": None})
+        self.session = Session(
+            limits=limits,
+            schemas=self._dispatch()[0],
+            now=time.monotonic(),
+            json_only=self.json_only,
         )
         try:
             await self.authorize()
@@ -209,12 +215,12 @@ class SocketConsumer:
             for topic in topics:
                 await hub.subscribe(topic, self)
                 self.topics.append(topic)
-            hub.sockets.add(self)
+            hub.add_socket(self)
             # A process already degraded told its sockets then; this one hears it after welcome.
             joined_degraded = hub.degraded
             await self._send_raw({"type": "websocket.accept"})
             self.accepted = True
-            self._opened = self._last_frame = time.monotonic()
+            self._opened = time.monotonic()
             metrics.SOCKETS_OPEN.labels(route=self.route).inc()
             metrics.HANDSHAKES.labels(route=self.route, outcome="accepted").inc()
             log.info(
@@ -245,8 +251,8 @@ class SocketConsumer:
                 self.accepted = True
             await self.close(refusal.close_code)
             return
-        self._schedule_idle_check()
-        self._schedule_expiry()
+        self._set_expiry()
+        self._arm_timer()
 
     async def _deny(self) -> None:
         """Refuse before accept: the server answers HTTP 403."""
@@ -295,55 +301,62 @@ class SocketConsumer:
     async def receive_text(self, text: str) -> None:
         """Text frames, on routes that are not JSON (json_only = False)."""
 
-    # --- inbound ---------------------------------------------------------------------------------
+    def accepts(self, event: Event) -> bool:
+        """Whether to forward a hub frame (notify sockets skip room frames, say)."""
+        return True
+
+    # --- inbound: the session decides, the shell carries it out ----------------------------------
     async def _receive(self, message: dict[str, Any]) -> None:
-        if not self.accepted or self.closed:
+        if not self.accepted or self.closed or self.session is None:
             return
-        self._last_frame = time.monotonic()
+        now = time.monotonic()
         text = message.get("text")
-        data = message.get("bytes")
-        size = (
-            len(data)
-            if data is not None
-            else len(text.encode())
-            if text is not None
-            else 0
-        )
-        if size > int(settings.WS_MAX_FRAME_BYTES):
-            metrics.ERRORS.labels(route=self.route, code="too_large").inc()
-            await self.close(CloseCode.MESSAGE_TOO_BIG)
-            return
-        if not self._bucket.take():
-            await self._rate_limited()
-            return
-        if self._bucket.tokens >= self._bucket.burst - 1.0001:
-            # The bucket was full: the client paused long enough, so earlier abuse is
-            # forgiven and only a sustained flood reaches WS_RATE_ABUSE_LIMIT.
-            self._rate_abuse = 0
-        if text is None:
-            if self.json_only:
-                metrics.ERRORS.labels(route=self.route, code="binary").inc()
-                await self.close(CloseCode.UNSUPPORTED_DATA)
-                return
-            metrics.FRAMES_IN.labels(route=self.route, type="binary").inc()
-            await self.receive_bytes(data or b"")
-            return
-        if not self.json_only:
-            metrics.FRAMES_IN.labels(route=self.route, type="text").inc()
-            await self.receive_text(text)
-            return
+        if text is not None:
+            actions = self.session.receive_text(text, now)
+        else:
+            actions = self.session.receive_bytes(message.get("bytes") or b"", now)
+        for action in actions:
+            await self._perform(action)
+
+    async def _perform(self, action: Action) -> None:
+        route = self.route
+        if isinstance(action, Handle):
+            metrics.FRAMES_IN.labels(route=route, type=action.kind).inc()
+            await self._handle(action)
+        elif isinstance(action, Reply):
+            metrics.FRAMES_IN.labels(route=route, type=action.kind).inc()
+            self.send_text(action.text, kind=action.kind)
+        elif isinstance(action, Error):
+            metrics.ERRORS.labels(route=route, code=action.code).inc()
+            if action.code == "rate_limited":
+                metrics.RATE_LIMITED.labels(route=route).inc()
+            self.send_text(action.text, kind="error")
+        elif isinstance(action, Passthrough):
+            binary = isinstance(action.data, bytes)
+            metrics.FRAMES_IN.labels(
+                route=route, type="binary" if binary else "text"
+            ).inc()
+            if binary:
+                await self.receive_bytes(action.data)  # type: ignore[arg-type]
+            else:
+                await self.receive_text(action.data)  # type: ignore[arg-type]
+        elif isinstance(action, Close):
+            if action.cause == "rate_limited":
+                metrics.RATE_LIMITED.labels(route=route).inc()
+                metrics.ERRORS.labels(route=route, code="rate_limited").inc()
+            elif action.cause in _CLOSE_LABELS:
+                metrics.ERRORS.labels(
+                    route=route, code=_CLOSE_LABELS[action.cause]
+                ).inc()
+            await self.close(action.code)
+
+    async def _handle(self, action: Handle) -> None:
+        assert self.session is not None
         try:
-            schemas, handlers = self._dispatch()
-            frame = parse_frame(text, schemas, max_body_chars=self.max_body_chars())
+            await self._dispatch()[1][action.kind](self, action.frame)
         except FrameError as exc:
-            await self._frame_error(exc)
-            return
-        kind = frame.type  # type: ignore[attr-defined]
-        metrics.FRAMES_IN.labels(route=self.route, type=kind).inc()
-        try:
-            await handlers[kind](self, frame)
-        except FrameError as exc:
-            await self._frame_error(exc)
+            for follow_up in self.session.refused(exc):
+                await self._perform(follow_up)
         except Refused as refusal:
             await self.close(refusal.close_code)
         except (OperationalError, InterfaceError) as exc:
@@ -357,33 +370,6 @@ class SocketConsumer:
                 ),
                 kind="error",
             )
-
-    def max_body_chars(self) -> int | None:
-        """The body limit this route applies (chat: WS_MAX_BODY_CHARS)."""
-        return int(settings.WS_MAX_BODY_CHARS)
-
-    async def _frame_error(self, exc: FrameError) -> None:
-        metrics.ERRORS.labels(route=self.route, code=exc.code).inc()
-        self.send_text(
-            frames.error_frame(exc.code, exc.detail, exc.errors), kind="error"
-        )
-        if isinstance(exc, TooLarge | RateLimited):
-            return
-        self._invalid += 1
-        if self._invalid >= int(settings.WS_MAX_INVALID_FRAMES):
-            await self.close(CloseCode.INVALID_FRAMES)
-
-    async def _rate_limited(self) -> None:
-        metrics.RATE_LIMITED.labels(route=self.route).inc()
-        metrics.ERRORS.labels(route=self.route, code="rate_limited").inc()
-        self._rate_abuse += 1
-        if self._rate_abuse >= int(settings.WS_RATE_ABUSE_LIMIT):
-            await self.close(CloseCode.RATE_LIMITED)
-            return
-        self.send_text(frames.error_frame("rate_limited", "slow down"), kind="error")
-
-    async def _on_heartbeat(self, frame: HeartbeatIn) -> None:
-        self.send_text(frames.heartbeat_frame(), kind="heartbeat")
 
     async def _on_auth(self, frame: AuthIn) -> None:
         if self.credentials is None or self.credentials.method != "token":
@@ -399,41 +385,49 @@ class SocketConsumer:
         if not token_version_current(claims, self.user):
             raise FrameError("token refused: revoked by a credential change")
         self.credentials = Credentials(self.user, "token", float(claims["exp"]))
-        self._schedule_expiry()
+        self._set_expiry()
+        self._arm_timer()
         self.send_text(frames.auth_frame(self.credentials.exp or 0), kind="auth")
 
-    # --- timers ------------------------------------------------------------------------------------
-    def _schedule_idle_check(self) -> None:
-        interval = float(settings.WS_HEARTBEAT_INTERVAL)
-        if interval <= 0 or self.closed:
+    # --- deadlines: one timer, at the session's next deadline -------------------------------------
+    def _set_expiry(self) -> None:
+        """Hand the session the credentials' end, in its clock (monotonic)."""
+        assert self.session is not None
+        exp = self.credentials.exp if self.credentials is not None else None
+        self.session.expire_at(
+            None if exp is None else time.monotonic() + (exp - time.time())
+        )
+
+    def _arm_timer(self) -> None:
+        """A timer at the session's next deadline (moved only when it must come sooner).
+
+        Frames push the silence deadline later without touching the timer: when it fires
+        early the session says nothing is due and it is set again at the new deadline.
+        """
+        if self.closed or self.session is None:
             return
-        timeout = interval * 2.5
-        remaining = self._last_frame + timeout - time.monotonic()
+        when = self.session.deadline()
+        if when is None:
+            return
+        if self._timer is not None:
+            if self._timer_at <= when:
+                return
+            self._timer.cancel()
         loop = asyncio.get_running_loop()
-        if remaining <= 0:
-            loop.create_task(self.close(CloseCode.HEARTBEAT_TIMEOUT))
+        self._timer_at = when
+        self._timer = loop.call_at(
+            loop.time() + max(0.0, when - time.monotonic()), self._deadline
+        )
+
+    def _deadline(self) -> None:
+        self._timer = None
+        if self.closed or self.session is None:
             return
-        self._idle_timer = loop.call_later(remaining, self._schedule_idle_check)
-
-    def _schedule_expiry(self) -> None:
-        if self.credentials is None or self.credentials.exp is None or self.closed:
+        action = self.session.check(time.monotonic())
+        if action is not None:
+            asyncio.get_running_loop().create_task(self.close(action.code))
             return
-        exp = self.credentials.exp
-
-        def check() -> None:
-            if (
-                self.credentials is not None
-                and self.credentials.exp == exp
-                and not self.closed
-            ):
-                asyncio.get_running_loop().create_task(
-                    self.close(CloseCode.AUTH_EXPIRED)
-                )
-
-        delay = max(0.0, exp - time.time())
-        if self._expiry_timer is not None:  # a refreshed token: the old deadline goes
-            self._expiry_timer.cancel()
-        self._expiry_timer = asyncio.get_running_loop().call_later(delay, check)
+        self._arm_timer()
 
     # --- outbound ------------------------------------------------------------------------------------
     def send_frame(self, frame: Mapping[str, Any]) -> None:
@@ -441,66 +435,55 @@ class SocketConsumer:
         self.send_text(dumps(frame), kind=str(frame.get("type", "")))
 
     def send_text(self, text: str, *, kind: str = "") -> None:
-        """Queue an encoded frame; past the backlog bound the socket closes 4503."""
+        """Queue an encoded frame; past the backlog bounds the socket closes 4503."""
         self._enqueue(text, kind)
 
     def send_bytes(self, data: bytes, *, kind: str = "binary") -> None:
-        """Queue a binary frame, in order with text frames and under the same bound."""
+        """Queue a binary frame, in order with text frames and under the same bounds."""
         self._enqueue(data, kind)
 
-    def _enqueue(self, text: str | bytes, kind: str) -> None:
-        if self.closed:
+    def _enqueue(self, item: str | bytes, kind: str) -> None:
+        session = self.session
+        if self.closed or session is None:
             return
-        if self._writer is None and not self._outbox:
+        if self._writer is None and not session.outbox:
             metrics.frames_out(self.route, kind).inc()
-            self._send_eagerly(text)
+            self._send_eagerly(item)
             return
-        # The transport is paused (the peer is not reading) or busy: the frame waits.
-        if self._too_slow_closing:
-            return  # its backlog was dropped and its close is on the way
-        size = sys.getsizeof(text)
-        if len(self._outbox) >= int(settings.WS_MAX_OUTBOUND_BACKLOG) or (
-            self._outbox_bytes + size + self._queued_in_transport()
-            > int(settings.WS_MAX_OUTBOUND_BYTES)
-        ):
-            self._too_slow()
+        # The transport is paused (the peer is not reading) or busy: the frame waits,
+        # counted by its size in memory against WS_MAX_OUTBOUND_BYTES.
+        waiting = len(session.outbox)
+        verdict = session.push(item, sys.getsizeof(item), buffered=self._in_transport())
+        if verdict is not None:
+            self._too_slow(verdict, dropped=waiting + 1)
             return
+        if session.dropping:
+            return  # the backlog passed its bound before: the close is on its way
         metrics.frames_out(self.route, kind).inc()
-        if self._outbox:
-            metrics.OUTBOUND_BACKLOG.observe(len(self._outbox))
-        else:
-            self._outbox = deque()
-        self._outbox.append(text)
-        self._outbox_bytes += size
+        metrics.OUTBOUND_BACKLOG.observe(len(session.outbox))
         if self._writer is None:
             self._writer = asyncio.get_running_loop().create_task(self._drain())
 
-    def _queued_in_transport(self) -> int:
+    def _in_transport(self) -> int:
         """Bytes the server's transport holds for this socket (0 outside our server)."""
         queued = self.scope.get("extensions", {}).get(QUEUED_BYTES)
         return queued() if queued is not None else 0
 
-    def _too_slow(self) -> None:
-        """The backlog passed its bound (frames or bytes): drop it, close 4503."""
+    def _too_slow(self, close: Close, *, dropped: int) -> None:
+        """The backlog passed its bound (frames or bytes): it is dropped; close 4503."""
         metrics.BACKLOG_CLOSED.labels(route=self.route).inc()
-        metrics.FRAMES_DROPPED.labels(reason="backlog").inc(len(self._outbox) + 1)
-        self._drop_outbox()
-        self._too_slow_closing = True
-        asyncio.get_running_loop().create_task(self.close(CloseCode.TOO_SLOW))
-
-    def _drop_outbox(self) -> None:
-        self._outbox = ()
-        self._outbox_bytes = 0
+        metrics.FRAMES_DROPPED.labels(reason="backlog").inc(dropped)
+        asyncio.get_running_loop().create_task(self.close(close.code))
 
     def _send_eagerly(self, item: str | bytes) -> None:
         """Send now, without a task, when the transport takes the frame at once.
 
         A broadcast reaches every member's socket; a task per member per frame was the
-        largest cost of fan-out. Our server (realtime.server.protocols) takes the frame's bytes,
-        encoded once for all members (realtime.socket.frames). Otherwise the server's send
-        completes without suspending while its transport is writable, so its first step
-        is driven here (what Python 3.12's eager tasks do); only a send that must wait
-        (flow control) gets a writer task.
+        largest cost of fan-out. Our server (realtime.server.protocols) takes the frame's
+        bytes, encoded once for all members (frames.wire_frame). Otherwise the server's
+        send completes without suspending while its transport is writable, so its first
+        step is driven here (what Python 3.12's eager tasks do); only a send that must
+        wait (flow control) gets a writer task.
         """
         if self._write_frame is not None and isinstance(item, str):
             if self._write_frame(wire_frame(item)):
@@ -537,23 +520,23 @@ class SocketConsumer:
             raise
         except Exception:
             coro.close()
-            self._drop_outbox()
+            if self.session is not None:
+                self.session.drop_backlog()
             self._writer = None
             return
         await self._drain()
 
     async def _drain(self) -> None:
+        session = self.session
+        assert session is not None
         try:
             # Runs on after close() began: close() waits for what was queued before it.
-            while self._outbox:
-                item = self._outbox.popleft()  # type: ignore[union-attr]
+            while (item := session.pop()) is not None:
                 key = "bytes" if isinstance(item, bytes) else "text"
                 await self.base_send({"type": "websocket.send", key: item})
-                # Counted until the transport took it (then queued_bytes() counts it).
-                self._outbox_bytes = max(0, self._outbox_bytes - sys.getsizeof(item))
         except Exception:
             # The peer went away mid-send; the disconnect message ends the consumer.
-            self._drop_outbox()
+            session.drop_backlog()
         finally:
             self._writer = None
 
@@ -572,21 +555,21 @@ class SocketConsumer:
         if event.text is not None and self.accepts(event):
             self.send_text(event.text, kind=event.kind)
 
-    def accepts(self, event: Event) -> bool:
-        """Whether to forward a hub frame (notify sockets skip room frames, say)."""
-        return True
-
     async def close(self, code: int = CloseCode.NORMAL) -> None:
         """Flush what is queued, then close with `code` (once)."""
         if self.closed:
             return
         self.closed = True
+        if self.session is not None:
+            self.session.close()
         self._close_code = int(code)
         if self._writer is not None and code != CloseCode.TOO_SLOW:
             try:
                 await asyncio.wait_for(asyncio.shield(self._writer), timeout=1.0)
             except Exception:
-                self._drop_outbox()  # the peer is slow or gone; close anyway
+                # the peer is slow or gone; close anyway
+                if self.session is not None:
+                    self.session.drop_backlog()
         try:
             await self._send_raw({"type": "websocket.close", "code": int(code)})
         except Exception:
@@ -597,12 +580,12 @@ class SocketConsumer:
 
     async def _teardown(self) -> None:
         self.closed = True
-        self._drop_outbox()
-        for timer in (self._idle_timer, self._expiry_timer):
-            if timer is not None:
-                timer.cancel()
-        self._idle_timer = self._expiry_timer = None
-        hub.sockets.discard(self)
+        if self.session is not None:
+            self.session.drop_backlog()
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        hub.discard_socket(self)
         for topic in self.topics:
             try:
                 await hub.unsubscribe(topic, self)
@@ -633,3 +616,7 @@ class SocketConsumer:
             await self.closed_hook()
         except Exception:
             log.exception("close hook failed")
+
+
+def _fields(limits: Limits) -> dict[str, Any]:
+    return {name: getattr(limits, name) for name in Limits.__dataclass_fields__}

@@ -24,18 +24,11 @@ from django.http.request import split_domain_port, validate_host
 from realtime.fanout.hub import hub
 from realtime.socket.auth import BadCredentials, Credentials, credentials_from_token
 from realtime.socket.ratelimit import KeyedBuckets
+from realtime.socket.routes import route_of
 from realtime.web import metrics
 from realtime.web.logs import trace_from_headers
 
 log = logging.getLogger("realtime.gate")
-
-
-def route_of(path: str) -> str:
-    """The metrics label of a socket path: /ws/chat/x/ -> "chat"."""
-    parts = [p for p in path.split("/") if p]
-    if len(parts) >= 2 and parts[0] == "ws" and parts[1] in {"echo", "chat", "notify"}:
-        return parts[1]
-    return "other"
 
 
 def origin_allowed(origin: str | None, allowed_hosts: list[str]) -> bool:

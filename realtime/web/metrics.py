@@ -55,47 +55,46 @@ READY = Gauge("realtime_ready", "1 while /readyz answers 200.")
 DRAINING = Gauge("realtime_draining", "1 while the process drains.")
 
 
-def _zero_known_series() -> None:
-    """Create the series of every known route and outcome at 0.
+OUTCOMES = (
+    "accepted",
+    "refused_auth",
+    "refused_origin",
+    "refused_capacity",
+    "refused_rate",
+    "refused_draining",
+    "refused_no_route",
+    "refused_anon_cap",
+)
+ERROR_CODES = (
+    "bad_json",
+    "unknown_type",
+    "invalid",
+    "too_large",
+    "rate_limited",
+    "binary",
+    "internal",
+)
+
+
+def zero_route_series(route: str, *, json_route: bool = True) -> None:
+    """Create the series of a socket route at 0 (called as each route registers).
 
     A fresh process then exposes each metric and `rate()` has a starting point
     (Prometheus' advice on missing metrics).
     """
-    routes = ("echo", "chat", "notify")
-    outcomes = (
-        "accepted",
-        "refused_auth",
-        "refused_origin",
-        "refused_capacity",
-        "refused_rate",
-        "refused_draining",
-        "refused_no_route",
-        "refused_anon_cap",
-    )
-    codes = (
-        "bad_json",
-        "unknown_type",
-        "invalid",
-        "too_large",
-        "rate_limited",
-        "binary",
-        "internal",
-    )
-    for route in routes:
-        SOCKETS_OPEN.labels(route=route)
-        RATE_LIMITED.labels(route=route)
-        BACKLOG_CLOSED.labels(route=route)
-        FRAMES_IN.labels(route=route, type="heartbeat" if route != "echo" else "text")
-        FRAMES_OUT.labels(route=route, type="heartbeat" if route != "echo" else "echo")
-        for outcome in outcomes:
-            HANDSHAKES.labels(route=route, outcome=outcome)
-        for code in codes:
-            ERRORS.labels(route=route, code=code)
-    for reason in ("backlog", "relay_queue_full", "layer_down"):
-        FRAMES_DROPPED.labels(reason=reason)
+    SOCKETS_OPEN.labels(route=route)
+    RATE_LIMITED.labels(route=route)
+    BACKLOG_CLOSED.labels(route=route)
+    FRAMES_IN.labels(route=route, type="heartbeat" if json_route else "text")
+    FRAMES_OUT.labels(route=route, type="heartbeat" if json_route else route)
+    for outcome in OUTCOMES:
+        HANDSHAKES.labels(route=route, outcome=outcome)
+    for code in ERROR_CODES:
+        ERRORS.labels(route=route, code=code)
 
 
-_zero_known_series()
+for _reason in ("backlog", "relay_queue_full", "layer_down"):
+    FRAMES_DROPPED.labels(reason=_reason)
 
 
 _frames_out_children: dict[tuple[str, str], Any] = {}

@@ -30,7 +30,7 @@ class Command(BaseCommand):
         from django.conf import settings
         from django.core.management.base import CommandError
 
-        from realtime.server.protocols import serve
+        from realtime.server.serve import serve
 
         workers = options["workers"]
         if workers > 1 and not settings.REDIS_URL:

@@ -12,7 +12,6 @@ from django.contrib.auth import get_user_model
 from django.test import Client
 from rest_framework_simplejwt.tokens import AccessToken
 
-from realtime.fanout.hub import hub
 from realtime.socket.tests import consumers
 
 
@@ -53,15 +52,7 @@ def bob(make_user: Callable[[str], U]) -> U:
 
 
 @pytest.fixture
-async def clean_hub() -> AsyncIterator[None]:
-    """Stop the hub's background tasks (lease, outbox) before the test's loop and DB go."""
-    yield
-    await hub.stop()
-    hub.sockets.clear()
-
-
-@pytest.fixture
-def ws_app(clean_hub: None) -> Any:
+def ws_app(serving: Any) -> Any:
     """A fresh gate in front of the test routes and echo."""
     return consumers.app()
 

@@ -17,9 +17,9 @@ from django.conf import settings
 from prometheus_client import REGISTRY
 
 from realtime.fanout.hub import Event, hub
+from realtime.fanout.topics import user_topic
 from realtime.registry.models import Connection
 from realtime.socket.closecodes import CloseCode
-from realtime.socket.consumer import user_topic
 from realtime.socket.frames import QUEUED_BYTES
 from realtime.socket.tests import tokens
 
@@ -406,8 +406,7 @@ async def test_a_socket_opening_while_degraded_hears_so_once_after_its_welcome(
     socket_for, monkeypatch
 ):
     comm = socket_for()
-    await hub.start()
-    monkeypatch.setattr(hub, "degraded", True)
+    monkeypatch.setattr(type(hub), "degraded", property(lambda hub: True))
     welcome = await opened(comm)
     notice = await next_frame(comm)
     assert notice["type"] == "system" and notice["degraded"] is True
@@ -466,7 +465,7 @@ async def test_an_outbound_backlog_over_its_byte_bound_closes_4503(
     queued = []
     for _ in range(8):
         consumer.send_text(frame)
-        queued.append(len(consumer._outbox))
+        queued.append(consumer.session.backlog)
     # One in flight, four queued (80 KB); the next passes 100 KB: the backlog is
     # dropped, and nothing more is queued while the close goes out.
     assert queued == [0, 1, 2, 3, 4, 0, 0, 0]

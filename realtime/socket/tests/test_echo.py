@@ -16,7 +16,7 @@ T = 10
 
 
 @pytest.fixture
-async def echo(clean_hub):
+async def echo(serving):
     made = []
 
     def make(path="/ws/echo/", headers=None):

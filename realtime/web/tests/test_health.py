@@ -75,7 +75,7 @@ def test_readyz_is_200_degraded_while_only_the_channel_layer_is_down(
 
 @pytest.mark.django_db
 def test_readyz_is_200_degraded_while_the_hub_is_in_degraded_mode(client, monkeypatch):
-    monkeypatch.setattr(hub, "degraded", True)
+    monkeypatch.setattr(type(hub), "degraded", property(lambda hub: True))
     response = client.get("/readyz")
     assert response.status_code == 200
     assert response.json()["status"] == "degraded"

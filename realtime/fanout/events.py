@@ -1,0 +1,41 @@
+"""What travels from a publisher to the sockets of a topic: a frame, or an order to close."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """A pre-encoded frame, or an order to close; for every socket of a topic."""
+
+    text: str | None = None  # the JSON frame, encoded once for every recipient
+    kind: str = ""  # the frame's type, for metrics
+    close_code: int | None = None  # close the socket with this code instead
+    user_id: int | None = None  # only the sockets of this user
+
+    def to_wire(self) -> dict[str, Any]:
+        """The channel-layer and outbox form (msgpack- and JSON-safe)."""
+        return {
+            "text": self.text,
+            "kind": self.kind,
+            "close": self.close_code,
+            "user": self.user_id,
+        }
+
+    @classmethod
+    def from_wire(cls, data: dict[str, Any]) -> Event:
+        """Inverse of to_wire()."""
+        return cls(
+            text=data.get("text"),
+            kind=data.get("kind") or "",
+            close_code=data.get("close"),
+            user_id=data.get("user"),
+        )
+
+
+class Subscriber(Protocol):
+    """A local socket: takes an event without awaiting (it queues, or closes itself)."""
+
+    def deliver(self, event: Event) -> None: ...
