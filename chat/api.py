@@ -15,7 +15,7 @@ from drf_spectacular.utils import (
     inline_serializer,
 )
 from rest_framework import serializers, status
-from rest_framework.exceptions import NotFound, PermissionDenied, ValidationError
+from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -23,6 +23,7 @@ from rest_framework.views import APIView
 
 from accounts.throttling import WriteThrottle
 from chat import selectors, services
+from chat.errors import ChatError, NotAllowed, RoomGone
 from chat.models import Room
 from chat.schemas import CLIENT_ID_MAX, clean_body, message_frame, user_out
 from realtime.web.rest import INT64_MAX, StrictSerializer, errors
@@ -160,12 +161,12 @@ def allowed_room(request: Request, slug: str) -> Room:
     """The room, if this user may enter it: 404 no such room, 403 not whitelisted."""
     if len(slug) > SLUG_MAX or not slug_re.match(slug):
         # No room has it, and a NUL in it would fail the query on PostgreSQL.
-        raise NotFound("No such room.")
+        raise RoomGone.api_error()
     access = selectors.room_access(slug=slug, user=request.user)
     if access.room is None:
-        raise NotFound("No such room.")
+        raise RoomGone.api_error()
     if not access.allowed:
-        raise PermissionDenied("You are not on this room's whitelist.")
+        raise NotAllowed.api_error()
     return access.room
 
 
@@ -294,10 +295,8 @@ class RoomMessagesView(APIView):
                 body=data.validated_data["body"],
                 client_id=data.validated_data.get("client_id"),
             )
-        except services.NotAllowed:
-            raise PermissionDenied("You are not on this room's whitelist.") from None
-        except services.RoomGone:
-            raise NotFound("No such room.") from None
+        except ChatError as exc:
+            raise exc.api_error() from None
         except DjangoValidationError as exc:
             raise drf_error(exc) from None
         response = Response(message_frame(message, room_slug=room.slug), status=201)
