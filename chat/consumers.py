@@ -11,7 +11,7 @@ from django.core.exceptions import ValidationError
 
 from chat import selectors, services
 from chat.errors import ChatError, NotAllowed, RoomGone
-from chat.presence import batcher
+from chat.presence_batcher import batcher
 from chat.schemas import (
     CHAT_EVENT_KINDS,
     MessageIn,

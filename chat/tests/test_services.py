@@ -344,7 +344,9 @@ def test_presence_announces_a_user_once_however_many_tabs(
     lobby, alice, bob, published, django_capture_on_commit_callbacks, monkeypatch
 ):
     # Only the explicit flushes here: the close signal's own flush is turned off.
-    monkeypatch.setattr("chat.presence.batcher.mark_threadsafe", lambda keys: None)
+    monkeypatch.setattr(
+        "chat.presence_batcher.batcher.mark_threadsafe", lambda keys: None
+    )
     cap = django_capture_on_commit_callbacks
     open_socket("a1", alice)
     open_socket("a2", alice)
@@ -377,7 +379,9 @@ def test_presence_announces_a_user_once_however_many_tabs(
 def test_a_user_who_joins_and_leaves_within_one_batch_is_in_neither_list(
     lobby, alice, bob, published, django_capture_on_commit_callbacks, monkeypatch
 ):
-    monkeypatch.setattr("chat.presence.batcher.mark_threadsafe", lambda keys: None)
+    monkeypatch.setattr(
+        "chat.presence_batcher.batcher.mark_threadsafe", lambda keys: None
+    )
     cap = django_capture_on_commit_callbacks
     open_socket("a1", alice)
     open_socket("b1", bob)
@@ -395,7 +399,9 @@ def test_a_user_who_joins_and_leaves_within_one_batch_is_in_neither_list(
 def test_presence_frames_of_a_room_are_at_least_an_interval_apart(
     lobby, alice, bob, published, django_capture_on_commit_callbacks, monkeypatch
 ):
-    monkeypatch.setattr("chat.presence.batcher.mark_threadsafe", lambda keys: None)
+    monkeypatch.setattr(
+        "chat.presence_batcher.batcher.mark_threadsafe", lambda keys: None
+    )
     cap = django_capture_on_commit_callbacks
     open_socket("a1", alice)
     assert len(flush(published, cap, interval=60)) == 1
@@ -459,7 +465,9 @@ def test_stale_rooms_are_those_whose_announced_presence_drifted(
     django_capture_on_commit_callbacks,
     monkeypatch,
 ):
-    monkeypatch.setattr("chat.presence.batcher.mark_threadsafe", lambda keys: None)
+    monkeypatch.setattr(
+        "chat.presence_batcher.batcher.mark_threadsafe", lambda keys: None
+    )
     open_socket("a1", alice, "lobby")
     open_socket("b1", alice, "secret")
     flush(published, django_capture_on_commit_callbacks, "lobby", "secret")

@@ -21,6 +21,7 @@ from django.db import transaction
 from chat.topics import ROUTE
 from realtime.fanout.hub import hub
 
+# The name it had before the module was renamed: the log output stays the same.
 log = logging.getLogger("chat.presence")
 
 MIN_RETRY_SECONDS = 0.05
