@@ -10,7 +10,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework.test import APIClient
 
 from chat import services
-from chat.api import drf_error
+from chat.api.common import drf_error
 from chat.models import Membership, Message, Room
 from chat.topics import ROUTE, chat_room_group
 from realtime.registry import services as ws_services
