@@ -2,23 +2,16 @@ from typing import Any
 
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin
-from django.http import HttpRequest
 from rest_framework_simplejwt.token_blacklist.admin import OutstandingTokenAdmin
 from rest_framework_simplejwt.token_blacklist.models import OutstandingToken
 
 from accounts.models import User
 from accounts.views import AdminLoginForm
-from notifications.admin import may_send, send_notification_to_users
 
 
 @admin.register(User)
 class AccountUserAdmin(UserAdmin):
-    """The stock user admin, with the notify app's "send notification" action."""
-
-    actions = [send_notification_to_users]
-
-    def has_send_notification_permission(self, request: HttpRequest) -> bool:
-        return may_send(request)
+    """The stock user admin; feature apps extend it with their own actions."""
 
 
 class IssuedTokenAdmin(OutstandingTokenAdmin):

@@ -19,6 +19,7 @@ from django.utils.text import Truncator
 
 from chat import services
 from chat.models import Membership, Message, Room
+from chat.topics import ROUTE
 from realtime.registry.models import Connection
 
 ACTION_TEMPLATE = "chat/admin/action_form.html"
@@ -127,7 +128,7 @@ class RoomAdmin(admin.ModelAdmin):
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Room]:
         online = (
-            Connection.objects.filter(route="chat", room_key=OuterRef("slug"))
+            Connection.objects.filter(route=ROUTE, room_key=OuterRef("slug"))
             .values("room_key")
             .annotate(n=Count("user_id", distinct=True))
             .values("n")
@@ -316,7 +317,7 @@ class ConnectionAdmin(admin.ModelAdmin):
     def kick_from_room(
         self, request: HttpRequest, queryset: QuerySet[Connection]
     ) -> None:
-        pairs = set(queryset.filter(route="chat").values_list("room_key", "user_id"))
+        pairs = set(queryset.filter(route=ROUTE).values_list("room_key", "user_id"))
         rooms = {
             r.slug: r for r in Room.objects.filter(slug__in={slug for slug, _ in pairs})
         }

@@ -10,7 +10,8 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 
 from chat import selectors, services
-from chat.presence import batcher
+from chat.errors import ChatError, NotAllowed, RoomGone
+from chat.presence_batcher import batcher
 from chat.schemas import (
     CHAT_EVENT_KINDS,
     MessageIn,
@@ -18,11 +19,11 @@ from chat.schemas import (
     user_out,
     welcome_frame,
 )
+from chat.topics import ROUTE, chat_all_group, chat_room_group
 from chat.writer import writer
 from realtime.fanout.hub import Event
-from realtime.socket.closecodes import CloseCode
 from realtime.socket.consumer import SocketConsumer
-from realtime.socket.errors import Invalid, Refused
+from realtime.socket.errors import Invalid
 
 
 def since_param(query_string: bytes) -> int | None:
@@ -36,7 +37,7 @@ def since_param(query_string: bytes) -> int | None:
 class ChatConsumer(SocketConsumer):
     """One socket in one room; heartbeat, `auth`, limits and expiry come from the base."""
 
-    route = "chat"
+    route = ROUTE
     handlers = {"message": (MessageIn, "on_message")}
 
     room: Any = None
@@ -44,18 +45,18 @@ class ChatConsumer(SocketConsumer):
     async def authorize(self) -> None:
         slug = self.scope.get("url_route", {}).get("kwargs", {}).get("slug")
         if not isinstance(slug, str) or not slug:
-            raise Refused(CloseCode.NOT_FOUND, "no such room")
+            raise RoomGone.refused()
         access = await database_sync_to_async(selectors.room_access)(
             slug=slug, user=self.user
         )
         if access.room is None:
-            raise Refused(CloseCode.NOT_FOUND, "no such room")
+            raise RoomGone.refused()
         if not access.allowed:
-            raise Refused(CloseCode.FORBIDDEN, "not on this room's whitelist")
+            raise NotAllowed.refused()
         self.room = access.room
 
     def subscriptions(self) -> list[str]:
-        return [services.chat_room_group(self.room.pk), services.chat_all_group()]
+        return [chat_room_group(self.room.pk), chat_all_group()]
 
     def room_key(self) -> str:
         return self.room.slug
@@ -66,7 +67,7 @@ class ChatConsumer(SocketConsumer):
             room=self.room, user=self.user, since=since
         )
         if not data.allowed:  # a revoke committed between authorize and subscribe
-            raise Refused(CloseCode.FORBIDDEN, "not on this room's whitelist")
+            raise NotAllowed.refused()
         return welcome_frame(
             room_slug=self.room.slug,
             user=user_out(self.user.pk, self.user.get_username()),
@@ -91,10 +92,8 @@ class ChatConsumer(SocketConsumer):
             message, created = await writer().create(
                 services.Send(self.room, self.user, frame.body, frame.client_id)
             )
-        except services.NotAllowed:
-            raise Refused(CloseCode.FORBIDDEN, "not on this room's whitelist") from None
-        except services.RoomGone:
-            raise Refused(CloseCode.NOT_FOUND, "no such room") from None
+        except ChatError as exc:
+            raise exc.refused() from None
         except ValidationError as exc:
             raise Invalid("message refused", errors=exc.message_dict) from None
         if not created:

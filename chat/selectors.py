@@ -15,10 +15,10 @@ from chat.schemas import (
     message_row_frame,
     user_out,
 )
+from chat.topics import ROUTE
 from realtime.registry import sql
 from realtime.registry.models import Connection
 
-CHAT_ROUTE = "chat"
 HISTORY_LAST = 50
 HISTORY_SINCE_MAX = 500
 ONLINE_LIST_MAX = 100
@@ -155,7 +155,7 @@ def room_history(*, room: Room, since: int | None) -> tuple[list[MessageOut], bo
 
 def online_users(*, room_slug: str) -> QuerySet[Any]:
     """Distinct users with a live socket in the room (the registry's rows), by username."""
-    live = Connection.objects.filter(route=CHAT_ROUTE, room_key=room_slug)
+    live = Connection.objects.filter(route=ROUTE, room_key=room_slug)
     return (
         get_user_model()
         .objects.filter(pk__in=live.values("user_id"))
@@ -181,7 +181,7 @@ def online_summary(
     rows = sql.fetchall(
         f"SELECT {pk}, {name} FROM {sql.table(user_model)} WHERE {pk} IN ({live})"
         f" ORDER BY {name} LIMIT %s",
-        [CHAT_ROUTE, room_slug, limit],
+        [ROUTE, room_slug, limit],
     )
     listed = [user_out(user_id, username) for user_id, username in rows]
     if len(listed) < limit:
@@ -190,7 +190,7 @@ def online_summary(
         f"SELECT COUNT(DISTINCT {sql.column(Connection, 'user')})"
         f" FROM {sql.table(Connection)} WHERE {sql.column(Connection, 'route')} = %s"
         f" AND {sql.column(Connection, 'room_key')} = %s",
-        [CHAT_ROUTE, room_slug],
+        [ROUTE, room_slug],
     )
     return listed, count[0] if count else 0
 
@@ -218,7 +218,7 @@ def room_welcome(*, room: Room, user: Any, since: int | None) -> Welcome:
 def presence_stale_rooms() -> list[str]:
     """Slugs whose announced presence differs from the live rows (a missed diff heals here)."""
     live = Connection.objects.filter(
-        route=CHAT_ROUTE, room_key=OuterRef("room__slug"), user_id=OuterRef("user_id")
+        route=ROUTE, room_key=OuterRef("room__slug"), user_id=OuterRef("user_id")
     )
     announced = AnnouncedPresence.objects.filter(
         room__slug=OuterRef("room_key"), user_id=OuterRef("user_id")
@@ -229,7 +229,7 @@ def presence_stale_rooms() -> list[str]:
         .distinct()
     )
     unannounced = (
-        Connection.objects.filter(route=CHAT_ROUTE)
+        Connection.objects.filter(route=ROUTE)
         .exclude(room_key="")
         .filter(~Exists(announced))
         .values_list("room_key", flat=True)

@@ -2,24 +2,24 @@
 
 from django.urls import path
 
-from chat import api
+from chat.api import members, messages, presence, rooms
 
 urlpatterns = [
-    path("rooms/", api.RoomListView.as_view(), name="api-rooms"),
-    path("rooms/<str:slug>/", api.RoomDetailView.as_view(), name="api-room"),
+    path("rooms/", rooms.RoomListView.as_view(), name="api-rooms"),
+    path("rooms/<str:slug>/", rooms.RoomDetailView.as_view(), name="api-room"),
     path(
         "rooms/<str:slug>/messages/",
-        api.RoomMessagesView.as_view(),
+        messages.RoomMessagesView.as_view(),
         name="api-room-messages",
     ),
     path(
         "rooms/<str:slug>/members/",
-        api.RoomMembersView.as_view(),
+        members.RoomMembersView.as_view(),
         name="api-room-members",
     ),
     path(
         "rooms/<str:slug>/presence/",
-        api.RoomPresenceView.as_view(),
+        presence.RoomPresenceView.as_view(),
         name="api-room-presence",
     ),
 ]

@@ -17,6 +17,7 @@ import weakref
 from channels.db import database_sync_to_async
 
 from chat import services
+from chat.models import Message
 
 #: The largest batch (one INSERT of this many rows; SQLite's bound parameters allow it).
 MAX_BATCH = 200
@@ -29,7 +30,7 @@ class MessageWriter:
         self._waiting: list[tuple[services.Send, asyncio.Future]] = []
         self._task: asyncio.Task | None = None
 
-    async def create(self, send: services.Send) -> tuple[services.Message, bool]:
+    async def create(self, send: services.Send) -> tuple[Message, bool]:
         """services.message_create() for a socket: same answer, same exceptions."""
         loop = asyncio.get_running_loop()
         future = loop.create_future()

@@ -8,11 +8,13 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.contrib.admin.models import CHANGE, LogEntry
+from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 
+from accounts.admin import AccountUserAdmin
 from notifications import selectors, services
 from notifications.models import Notification
 
@@ -79,7 +81,7 @@ def may_send(request: HttpRequest) -> bool:
 @admin.action(
     description="Send notification to selected users",
     # The admin offers and runs it only where has_send_notification_permission() is
-    # true (give the ModelAdmin `has_send_notification_permission = ...may_send`).
+    # true (NotifyingUserAdmin below).
     permissions=["send_notification"],
 )
 def send_notification_to_users(
@@ -125,3 +127,17 @@ def send_notification_to_users(
         "media": modeladmin.media,
     }
     return TemplateResponse(request, "notifications/admin_send.html", context)
+
+
+class NotifyingUserAdmin(AccountUserAdmin):
+    """The accounts app's user admin, with this app's "send notification" action."""
+
+    actions = [*AccountUserAdmin.actions, send_notification_to_users]
+
+    def has_send_notification_permission(self, request: HttpRequest) -> bool:
+        return may_send(request)
+
+
+# The base app knows no feature app: this one puts its action on the user list itself.
+admin.site.unregister(get_user_model())
+admin.site.register(get_user_model(), NotifyingUserAdmin)

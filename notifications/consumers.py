@@ -9,7 +9,7 @@ from django.conf import settings
 
 from notifications import selectors, services
 from notifications.schemas import OUTBOUND_KINDS, ReadIn
-from notifications.topics import notify_topic
+from notifications.topics import ROUTE, notify_topic
 from realtime.fanout.hub import Event
 from realtime.socket.closecodes import CloseCode
 from realtime.socket.consumer import SocketConsumer
@@ -28,7 +28,7 @@ def is_own_path_id(raw: object, user_id: int) -> bool:
 class NotifyConsumer(SocketConsumer):
     """The notify socket; heartbeat, `auth`, limits and expiry come from the base."""
 
-    route = "notify"
+    route = ROUTE
     handlers = {"read": (ReadIn, "on_read")}
 
     async def authorize(self) -> None:

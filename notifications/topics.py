@@ -1,6 +1,12 @@
-"""The notify app's topic names (one helper, never raw URL text)."""
+"""The notify app's names on the plumbing: its socket route and its topic.
+
+The topic is built from the user's id, never from URL text.
+"""
 
 from __future__ import annotations
+
+#: The route of a notify socket: its consumer's `route`, its registry rows' `route`.
+ROUTE = "notify"
 
 
 def notify_topic(user_id: int) -> str:

@@ -9,7 +9,7 @@ django_asgi_app = get_asgi_application()  # set up Django before importing consu
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
-from chat.presence import batcher  # noqa: E402
+from chat.presence_batcher import batcher  # noqa: E402
 from realtime.fanout.hub import hub  # noqa: E402
 from realtime.fanout.outbox import OutboxPoller  # noqa: E402
 from realtime.registry.leases import ProcessLease  # noqa: E402

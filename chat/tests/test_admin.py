@@ -12,6 +12,7 @@ from django.test import Client
 
 from chat import services
 from chat.models import Membership, Message, Room
+from chat.topics import ROUTE, chat_room_group
 from realtime.registry import services as ws_services
 from realtime.socket.closecodes import CloseCode
 
@@ -33,7 +34,7 @@ def open_socket(conn_id: str, user: Any, slug: str) -> None:
         connection_id=conn_id,
         process_id="proc",
         user_id=user.pk,
-        route="chat",
+        route=ROUTE,
         room_key=slug,
         max_per_user=0,
         lease_seconds=30,
@@ -77,7 +78,7 @@ def test_broadcast_action_asks_for_a_body_then_sends_and_logs(
             },
         )
     assert done.status_code == 302
-    (frame,) = published.frames(services.chat_room_group(lobby.pk))
+    (frame,) = published.frames(chat_room_group(lobby.pk))
     assert frame["type"] == "system" and frame["body"] == "Back in 5 minutes"
     (entry,) = logged(CHANGE, Room)
     assert (
@@ -102,7 +103,7 @@ def test_kick_action_removes_the_member_closes_sockets_and_logs(
     assert done.status_code == 302
     assert not Membership.objects.filter(room=secret, user=bob).exists()
     assert published.closes() == [
-        (services.chat_room_group(secret.pk), CloseCode.FORBIDDEN, bob.pk)
+        (chat_room_group(secret.pk), CloseCode.FORBIDDEN, bob.pk)
     ]
     (entry,) = logged(CHANGE, Room)
     assert "Kicked bob" in entry.change_message
@@ -137,7 +138,7 @@ def test_deleting_messages_tells_the_room_and_logs(
         )
     assert done.status_code == 302
     assert not Message.objects.exists()
-    assert published.frames(services.chat_room_group(lobby.pk))[-1] == {
+    assert published.frames(chat_room_group(lobby.pk))[-1] == {
         "type": "message_deleted",
         "id": message.pk,
         "room": "lobby",
@@ -202,7 +203,7 @@ def test_kicking_from_the_connection_list_closes_that_users_sockets_in_that_room
         )
     assert done.status_code == 302
     assert published.closes() == [
-        (services.chat_room_group(lobby.pk), CloseCode.FORBIDDEN, bob.pk)
+        (chat_room_group(lobby.pk), CloseCode.FORBIDDEN, bob.pk)
     ]
     assert "Kicked bob" in logged(CHANGE, Room)[0].change_message
 
@@ -237,7 +238,7 @@ def test_removing_a_whitelist_entry_inline_closes_that_users_sockets(
         Membership.objects.filter(room=secret).values_list("user__username", flat=True)
     ) == ["alice"]
     assert published.closes() == [
-        (services.chat_room_group(secret.pk), CloseCode.FORBIDDEN, bob.pk)
+        (chat_room_group(secret.pk), CloseCode.FORBIDDEN, bob.pk)
     ]
     assert "Deleted membership" in logged(CHANGE, Room)[0].get_change_message()
 

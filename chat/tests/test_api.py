@@ -10,8 +10,9 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework.test import APIClient
 
 from chat import services
-from chat.api import drf_error
+from chat.api.common import drf_error
 from chat.models import Membership, Message, Room
+from chat.topics import ROUTE, chat_room_group
 from realtime.registry import services as ws_services
 from realtime.socket.closecodes import CloseCode
 
@@ -187,7 +188,7 @@ def test_posting_a_message_stores_it_and_publishes_the_socket_frame_after_commit
     assert response.status_code == 201
     body = response.json()
     assert body["seq"] == 1 and body["body"] == "hi" and body["type"] == "message"
-    assert published.frames(services.chat_room_group(lobby.pk)) == [body]
+    assert published.frames(chat_room_group(lobby.pk)) == [body]
 
 
 def test_posting_the_same_client_id_again_returns_the_original(lobby, alice):
@@ -262,7 +263,7 @@ def test_the_owner_adds_and_removes_members(
     assert removed.status_code == 204
     assert not Membership.objects.filter(room=secret, user=bob).exists()
     assert published.closes() == [
-        (services.chat_room_group(secret.pk), CloseCode.FORBIDDEN, bob.pk)
+        (chat_room_group(secret.pk), CloseCode.FORBIDDEN, bob.pk)
     ]
 
 
@@ -317,7 +318,7 @@ def test_presence_lists_each_online_user_once_paginated(lobby, alice, bob, carol
             connection_id=conn,
             process_id="p",
             user_id=user.pk,
-            route="chat",
+            route=ROUTE,
             room_key=slug,
             max_per_user=0,
             lease_seconds=30,

@@ -8,8 +8,8 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
 
-from chat import services
 from chat.models import Membership, Message, Room
+from chat.topics import chat_all_group, chat_room_group
 from realtime.socket.closecodes import CloseCode
 
 pytestmark = pytest.mark.django_db
@@ -46,7 +46,7 @@ def test_grant_and_revoke_change_the_whitelist_and_revoke_closes_sockets(
     assert "revoked: bob" in out
     assert not Membership.objects.filter(room=secret, user=bob).exists()
     assert published.closes() == [
-        (services.chat_room_group(secret.pk), CloseCode.FORBIDDEN, bob.pk)
+        (chat_room_group(secret.pk), CloseCode.FORBIDDEN, bob.pk)
     ]
 
 
@@ -64,8 +64,8 @@ def test_broadcast_sends_a_system_frame_to_a_room_or_every_room(
         run("broadcast", "lobby", "hello room")
         run("broadcast", "--all", "hello all")
     assert [t for t, _ in published] == [
-        services.chat_room_group(lobby.pk),
-        services.chat_all_group(),
+        chat_room_group(lobby.pk),
+        chat_all_group(),
     ]
     assert [f["body"] for f in published.frames()] == ["hello room", "hello all"]
     assert not Message.objects.exists()  # system frames are not stored messages
@@ -77,7 +77,7 @@ def test_broadcast_as_a_user_posts_a_stored_message_through_the_same_service(
     with django_capture_on_commit_callbacks(execute=True):
         out = run("broadcast", "lobby", "from the shell", "--as", "bob")
     assert "seq 1" in out
-    (frame,) = published.frames(services.chat_room_group(lobby.pk))
+    (frame,) = published.frames(chat_room_group(lobby.pk))
     assert frame["type"] == "message" and frame["user"]["username"] == "bob"
 
 

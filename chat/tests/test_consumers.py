@@ -12,8 +12,9 @@ from channels.testing import WebsocketCommunicator
 
 from chat import services
 from chat.models import Message
-from chat.presence import batcher
+from chat.presence_batcher import batcher
 from chat.tests.conftest import chat_socket, closed_with, receive, receive_until
+from chat.topics import ROUTE
 from realtime.fanout import broadcast
 from realtime.fanout.topics import user_topic
 
@@ -453,7 +454,7 @@ async def test_welcome_lists_at_most_100_online_users_with_the_full_count(
                 connection_id=f"c{n}",
                 process_id="elsewhere",
                 user_id=user.pk,
-                route="chat",
+                route=ROUTE,
                 room_key="lobby",
                 max_per_user=0,
                 lease_seconds=300,

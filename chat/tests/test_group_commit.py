@@ -12,9 +12,11 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from chat import services, writer
+from chat.errors import NotAllowed, RoomGone
 from chat.models import Message, Room
 from chat.services import Send
 from chat.tests.conftest import chat_socket, receive, receive_until
+from chat.topics import chat_room_group
 
 pytestmark = pytest.mark.django_db
 
@@ -60,14 +62,12 @@ def test_a_batch_gives_each_room_its_own_gapless_seq(
     assert Room.objects.get(pk=secret.pk).last_seq == 1
     assert lobby.last_seq == 3 and secret.last_seq == 1  # the callers' rooms follow
     # Each stored message is published once, on its own room's topic, in seq order.
-    assert [f["seq"] for f in published.frames(services.chat_room_group(lobby.pk))] == [
+    assert [f["seq"] for f in published.frames(chat_room_group(lobby.pk))] == [
         1,
         2,
         3,
     ]
-    assert [
-        f["body"] for f in published.frames(services.chat_room_group(secret.pk))
-    ] == ["s1"]
+    assert [f["body"] for f in published.frames(chat_room_group(secret.pk))] == ["s1"]
 
 
 def test_a_batch_costs_the_same_few_queries_whatever_its_size(lobby, secret, alice):
@@ -99,8 +99,8 @@ def test_a_refused_send_leaves_the_rest_of_its_batch_stored(
         ]
     )
     assert isinstance(outcomes[1], ValidationError)
-    assert isinstance(outcomes[2], services.NotAllowed)
-    assert isinstance(outcomes[3], services.RoomGone)
+    assert isinstance(outcomes[2], NotAllowed)
+    assert isinstance(outcomes[3], RoomGone)
     assert isinstance(outcomes[4], ValidationError)
     assert [outcomes[0][0].seq, outcomes[5][0].seq] == [1, 2]
     assert stored(lobby) == [(1, "fine", None), (2, "also fine", None)]
@@ -186,7 +186,7 @@ async def test_concurrent_socket_sends_are_stored_once_each_in_few_batches(
 async def test_the_writer_hands_each_waiter_its_own_outcome(lobby, monkeypatch):
     def answer(sends: Any) -> list[Any]:
         return [
-            services.NotAllowed("no") if send.body == "refuse" else (send.body, True)
+            NotAllowed("no") if send.body == "refuse" else (send.body, True)
             for send in sends
         ]
 
@@ -197,7 +197,7 @@ async def test_the_writer_hands_each_waiter_its_own_outcome(lobby, monkeypatch):
         return_exceptions=True,
     )
     assert results[0] == ("a", True) and results[2] == ("b", True)
-    assert isinstance(results[1], services.NotAllowed)
+    assert isinstance(results[1], NotAllowed)
 
 
 async def test_a_database_outage_fails_every_waiting_send_not_the_writer(

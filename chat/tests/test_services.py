@@ -13,8 +13,10 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
 from chat import selectors, services
+from chat.errors import NotAllowed, RoomGone
 from chat.models import AnnouncedPresence, Membership, Message, Room
 from chat.tests import concurrency_probe
+from chat.topics import ROUTE, chat_all_group, chat_room_group
 from realtime import testing
 from realtime.registry import services as ws_services
 from realtime.socket.closecodes import CloseCode
@@ -165,7 +167,7 @@ def test_message_is_published_to_its_room_after_commit(
         assert published == []  # nothing before the commit
     assert len(callbacks) == 1
     ((topic, event),) = published
-    assert topic == services.chat_room_group(lobby.pk) == f"chat.room.{lobby.pk}"
+    assert topic == chat_room_group(lobby.pk) == f"chat.room.{lobby.pk}"
     assert json.loads(event.text) == {
         "type": "message",
         "id": message.pk,
@@ -235,12 +237,12 @@ def test_a_slug_taken_by_a_concurrent_create_is_a_validation_error(monkeypatch):
 
 def test_posting_to_a_room_deleted_meanwhile_is_refused(lobby, alice):
     services.room_delete(room=lobby)
-    with pytest.raises(services.RoomGone):
+    with pytest.raises(RoomGone):
         post(lobby, alice)
 
 
 def test_private_room_refuses_a_post_from_someone_not_whitelisted(secret, bob):
-    with pytest.raises(services.NotAllowed):
+    with pytest.raises(NotAllowed):
         post(secret, bob)
     services.membership_grant(room=secret, user=bob)
     assert post(secret, bob).seq == 1
@@ -254,7 +256,7 @@ def test_revoke_removes_the_user_and_closes_their_sockets_in_the_room(
         assert services.membership_revoke(room=secret, user=bob) is True
     assert not selectors.user_can_enter(room=secret, user=bob)
     assert published.closes() == [
-        (services.chat_room_group(secret.pk), CloseCode.FORBIDDEN, bob.pk)
+        (chat_room_group(secret.pk), CloseCode.FORBIDDEN, bob.pk)
     ]
 
 
@@ -273,7 +275,7 @@ def test_turning_a_room_private_closes_sockets_of_users_not_whitelisted(
             connection_id=conn,
             process_id=process,
             user_id=user.pk,
-            route="chat",
+            route=ROUTE,
             room_key="lobby",
             max_per_user=0,
             lease_seconds=30,
@@ -281,7 +283,7 @@ def test_turning_a_room_private_closes_sockets_of_users_not_whitelisted(
     with django_capture_on_commit_callbacks(execute=True):
         services.room_update(room=lobby, is_private=True)
     assert published.closes() == [
-        (services.chat_room_group(lobby.pk), CloseCode.FORBIDDEN, bob.pk)
+        (chat_room_group(lobby.pk), CloseCode.FORBIDDEN, bob.pk)
     ]
 
 
@@ -291,7 +293,7 @@ def test_message_delete_tells_the_room(
     message = post(lobby, alice)
     with django_capture_on_commit_callbacks(execute=True):
         services.message_delete(message=message)
-    assert published.frames(services.chat_room_group(lobby.pk)) == [
+    assert published.frames(chat_room_group(lobby.pk)) == [
         {"type": "message_deleted", "id": message.pk, "room": "lobby", "seq": 1}
     ]
     assert not Message.objects.filter(pk=message.pk).exists()
@@ -304,7 +306,7 @@ def test_system_broadcast_goes_to_one_room_or_to_every_chat_socket(
         services.system_broadcast(room=lobby, body="maintenance at 5")
         services.system_broadcast(body="everyone")
     topics = [topic for topic, _ in published]
-    assert topics == [services.chat_room_group(lobby.pk), services.chat_all_group()]
+    assert topics == [chat_room_group(lobby.pk), chat_all_group()]
     frame = published.frames()[0]
     assert frame["type"] == "system" and frame["body"] == "maintenance at 5"
     assert frame["ts"].endswith("Z")
@@ -320,7 +322,7 @@ def open_socket(
         connection_id=conn_id,
         process_id=process,
         user_id=user.pk,
-        route="chat",
+        route=ROUTE,
         room_key=slug,
         max_per_user=0,
         lease_seconds=30,
@@ -342,7 +344,9 @@ def test_presence_announces_a_user_once_however_many_tabs(
     lobby, alice, bob, published, django_capture_on_commit_callbacks, monkeypatch
 ):
     # Only the explicit flushes here: the close signal's own flush is turned off.
-    monkeypatch.setattr("chat.presence.batcher.mark_threadsafe", lambda keys: None)
+    monkeypatch.setattr(
+        "chat.presence_batcher.batcher.mark_threadsafe", lambda keys: None
+    )
     cap = django_capture_on_commit_callbacks
     open_socket("a1", alice)
     open_socket("a2", alice)
@@ -375,7 +379,9 @@ def test_presence_announces_a_user_once_however_many_tabs(
 def test_a_user_who_joins_and_leaves_within_one_batch_is_in_neither_list(
     lobby, alice, bob, published, django_capture_on_commit_callbacks, monkeypatch
 ):
-    monkeypatch.setattr("chat.presence.batcher.mark_threadsafe", lambda keys: None)
+    monkeypatch.setattr(
+        "chat.presence_batcher.batcher.mark_threadsafe", lambda keys: None
+    )
     cap = django_capture_on_commit_callbacks
     open_socket("a1", alice)
     open_socket("b1", bob)
@@ -393,7 +399,9 @@ def test_a_user_who_joins_and_leaves_within_one_batch_is_in_neither_list(
 def test_presence_frames_of_a_room_are_at_least_an_interval_apart(
     lobby, alice, bob, published, django_capture_on_commit_callbacks, monkeypatch
 ):
-    monkeypatch.setattr("chat.presence.batcher.mark_threadsafe", lambda keys: None)
+    monkeypatch.setattr(
+        "chat.presence_batcher.batcher.mark_threadsafe", lambda keys: None
+    )
     cap = django_capture_on_commit_callbacks
     open_socket("a1", alice)
     assert len(flush(published, cap, interval=60)) == 1
@@ -457,7 +465,9 @@ def test_stale_rooms_are_those_whose_announced_presence_drifted(
     django_capture_on_commit_callbacks,
     monkeypatch,
 ):
-    monkeypatch.setattr("chat.presence.batcher.mark_threadsafe", lambda keys: None)
+    monkeypatch.setattr(
+        "chat.presence_batcher.batcher.mark_threadsafe", lambda keys: None
+    )
     open_socket("a1", alice, "lobby")
     open_socket("b1", alice, "secret")
     flush(published, django_capture_on_commit_callbacks, "lobby", "secret")

@@ -18,6 +18,9 @@ from channels.db import database_sync_to_async
 from django.conf import settings
 from django.db import transaction
 
+from chat.topics import ROUTE
+
+# The name it had before the module was renamed: the log output stays the same.
 log = logging.getLogger("chat.presence")
 
 MIN_RETRY_SECONDS = 0.05
@@ -145,7 +148,7 @@ batcher = PresenceBatcher()
 
 def on_connections_closed(sender: Any, connections: list[Any], **kwargs: Any) -> None:
     """Registry rows removed (a close, or a dead process swept): their rooms may have leaves."""
-    keys = {c.room_key for c in connections if c.route == "chat" and c.room_key}
+    keys = {c.room_key for c in connections if c.route == ROUTE and c.room_key}
     if keys:
         # After the commit, so the flush sees the rows gone.
         transaction.on_commit(lambda: batcher.mark_threadsafe(keys))

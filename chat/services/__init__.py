@@ -1,0 +1,43 @@
+"""Writes of the chat app: the only code that changes rooms, whitelists, messages, presence.
+
+One module per concern: `rooms` (rooms and the whitelist), `messages` (the group commit,
+deletes, system broadcasts), `presence` (the diff of who is online). Code outside this
+package imports the names below from `chat.services`, not from the modules.
+
+Every event leaves through realtime.fanout.broadcast, after the commit of the transaction
+that made it true; its topic (who receives it) comes from chat.topics.
+"""
+
+from chat.services.messages import (
+    Outcome,
+    Send,
+    message_create,
+    message_delete,
+    messages_create,
+    system_broadcast,
+)
+from chat.services.presence import presence_flush
+from chat.services.rooms import (
+    UNCHANGED,
+    membership_grant,
+    membership_revoke,
+    room_create,
+    room_delete,
+    room_update,
+)
+
+__all__ = [
+    "UNCHANGED",
+    "Outcome",
+    "Send",
+    "membership_grant",
+    "membership_revoke",
+    "message_create",
+    "message_delete",
+    "messages_create",
+    "presence_flush",
+    "room_create",
+    "room_delete",
+    "room_update",
+    "system_broadcast",
+]

@@ -1,0 +1,114 @@
+"""Rooms and their whitelist: create, change, delete, grant, revoke.
+
+A change that shuts someone out (the room turns private, a revoke, a delete) closes their
+sockets in the room on every process, after the commit.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+
+from chat.models import Membership, Room
+from chat.topics import ROUTE, chat_room_group
+from realtime.fanout import broadcast
+from realtime.registry.models import Connection
+from realtime.socket.closecodes import CloseCode
+
+#: room_update()'s "leave the owner as it is" (None means "no owner").
+UNCHANGED: Any = object()
+
+
+@transaction.atomic
+def room_create(
+    *, slug: str, name: str = "", is_private: bool = False, owner: Any = None
+) -> Room:
+    """Create a room; its owner (if any) owns it and is on its whitelist (ValidationError)."""
+    room = Room(slug=slug, name=name or slug, is_private=is_private, owner=owner)
+    room.full_clean()
+    try:
+        with transaction.atomic():
+            room.save()
+    except IntegrityError:
+        # Another request took the slug between full_clean() and the INSERT.
+        raise ValidationError(
+            {"slug": ["Room with this Slug already exists."]}
+        ) from None
+    if owner is not None:
+        Membership.objects.create(room=room, user=owner)
+    return room
+
+
+@transaction.atomic
+def room_update(
+    *,
+    room: Room,
+    name: str | None = None,
+    is_private: bool | None = None,
+    owner: Any = UNCHANGED,
+) -> Room:
+    """Change a room's name, privacy or owner (the slug never changes).
+
+    A new owner joins the whitelist; turning private closes the sockets of users not on
+    it with 4403.
+    """
+    became_private = is_private is True and not room.is_private
+    if name is not None:
+        room.name = name
+    if is_private is not None:
+        room.is_private = is_private
+    if owner is not UNCHANGED:
+        room.owner = owner
+    room.full_clean(exclude=["slug"])
+    Room.objects.filter(pk=room.pk).update(
+        name=room.name, is_private=room.is_private, owner=room.owner
+    )
+    if room.owner is not None:
+        Membership.objects.get_or_create(room=room, user=room.owner)
+    if became_private:
+        members = Membership.objects.filter(room=room).values("user_id")
+        outsiders = (
+            Connection.objects.filter(route=ROUTE, room_key=room.slug)
+            .exclude(user_id__in=members)
+            .values_list("user_id", flat=True)
+            .distinct()
+        )
+        for user_id in outsiders:
+            broadcast.close_sockets(
+                chat_room_group(room.pk), CloseCode.FORBIDDEN, user_id=user_id
+            )
+    return room
+
+
+@transaction.atomic
+def room_delete(*, room: Room) -> None:
+    """Delete a room with its messages and whitelist; its sockets close with 4404."""
+    room_id = room.pk
+    Room.objects.filter(pk=room_id).delete()
+    broadcast.close_sockets(chat_room_group(room_id), CloseCode.NOT_FOUND)
+
+
+@transaction.atomic
+def membership_grant(*, room: Room, user: Any) -> tuple[Membership, bool]:
+    """Put `user` on the room's whitelist; (membership, created)."""
+    return Membership.objects.get_or_create(room=room, user=user)
+
+
+@transaction.atomic
+def membership_revoke(*, room: Room, user: Any) -> bool:
+    """Take `user` off the whitelist and close their sockets in the room with 4403.
+
+    This is also the kick: the sockets close on every process, after the commit, whether
+    or not the user was on the whitelist. Returns whether a membership was removed.
+    """
+    if room.owner_id is not None and room.owner_id == user.pk:
+        raise ValidationError(
+            {"username": "The owner cannot be removed from their room."}
+        )
+    removed, _ = Membership.objects.filter(room=room, user=user).delete()
+    broadcast.close_sockets(
+        chat_room_group(room.pk), CloseCode.FORBIDDEN, user_id=user.pk
+    )
+    return bool(removed)
