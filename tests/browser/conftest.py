@@ -20,9 +20,14 @@ CHROMIUM_ARGS = [
 ]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser() -> Iterator[object]:
-    """One Chromium for the whole session; each test opens its own contexts."""
+    """One Chromium for the browser tests; each test opens its own contexts.
+
+    Package scope, not session: Playwright's sync API keeps an event loop running in the
+    main thread while it lives, and Django's test client (async_to_sync) refuses to run
+    beside one, so it must be gone before the next package's tests.
+    """
     if not shutil.which(CHROMIUM):
         # Never a quiet skip: say what to install.
         pytest.fail(
