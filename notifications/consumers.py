@@ -8,7 +8,7 @@ from channels.db import database_sync_to_async
 from django.conf import settings
 
 from notifications import selectors, services
-from notifications.schemas import OUTBOUND_KINDS, ReadIn
+from notifications.schemas import OUTBOUND, OUTBOUND_KINDS, ReadIn
 from notifications.topics import ROUTE, notify_topic
 from realtime.fanout.hub import Event
 from realtime.socket.closecodes import CloseCode
@@ -30,6 +30,7 @@ class NotifyConsumer(SocketConsumer):
 
     route = ROUTE
     handlers = {"read": (ReadIn, "on_read")}
+    outbound = OUTBOUND
 
     async def authorize(self) -> None:
         raw = self.scope.get("url_route", {}).get("kwargs", {}).get("user_id")

@@ -20,7 +20,7 @@ from realtime.fanout.hub import Event, hub
 from realtime.fanout.topics import user_topic
 from realtime.registry.models import Connection
 from realtime.socket.closecodes import CloseCode
-from realtime.socket.frames import QUEUED_BYTES
+from realtime.socket.frames import QUEUED_BYTES, system_frame
 from realtime.socket.tests import tokens
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -431,7 +431,7 @@ async def test_an_outbound_backlog_over_its_bound_closes_4503(
         await real_send(message)
 
     consumer.base_send = peer_reads_nothing
-    frame = orjson.dumps({"type": "system", "body": "x"}).decode()
+    frame = system_frame("x")
     for _ in range(20):
         hub.publish_nowait(user_topic(alice.pk), Event(text=frame, kind="system"))
     code, _frames = await close_code(comm)
@@ -460,7 +460,7 @@ async def test_an_outbound_backlog_over_its_byte_bound_closes_4503(
     await opened(comm)
     (consumer,) = hub.sockets
     await _stall(consumer)
-    frame = orjson.dumps({"type": "system", "body": "x" * 20_000}).decode()
+    frame = system_frame("x" * 20_000)
     before = metric("realtime_outbound_backlog_closed_total", route="test")
     queued = []
     for _ in range(8):
@@ -484,7 +484,7 @@ async def test_the_byte_bound_counts_what_the_transport_holds(
     await opened(comm)
     (consumer,) = hub.sockets
     await _stall(consumer)
-    frame = orjson.dumps({"type": "system", "body": "small"}).decode()
+    frame = system_frame("small")
     consumer.send_text(frame)  # in flight
     consumer.send_text(frame)  # queued behind it: well under the bound
     assert not consumer.closed
