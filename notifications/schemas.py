@@ -126,3 +126,23 @@ class NotificationEncoder:
 def unread_frame(count: int) -> dict[str, object]:
     """`{"type":"unread","count":N}`."""
     return {"type": "unread", "count": int(count)}
+
+
+def welcome_frame(
+    *,
+    user_id: int,
+    username: str,
+    connection_id: str,
+    heartbeat_interval: int,
+    unread: int,
+    notifications: list[dict[str, object]],
+) -> dict[str, object]:
+    """The first frame of a notify socket (WelcomeOut)."""
+    return {
+        "type": "welcome",
+        "user": {"id": int(user_id), "username": username},
+        "connection_id": connection_id,
+        "heartbeat_interval": heartbeat_interval,
+        "unread": unread,
+        "notifications": notifications,
+    }

@@ -495,7 +495,7 @@ class SocketConsumer:
         log.error(
             "frame breaks its schema: %s",
             problem,
-            extra={"route": self.route, "frame": repr(item[:300])},
+            extra={"route": self.route, "frame": str(item[:300])},
         )
         metrics.FRAMES_BROKEN.labels(route=self.route).inc()
         asyncio.get_running_loop().create_task(self.close(CloseCode.INTERNAL_ERROR))
