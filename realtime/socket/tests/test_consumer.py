@@ -517,3 +517,41 @@ async def test_a_crash_closes_that_socket_1011_logs_the_traceback_and_spares_the
         Connection.objects.filter(user_id=alice.pk).exists
     )()
     assert not row_left  # the crashed socket's registry row is gone too
+
+
+# --- outbound frames and their schemas (WS_CHECK_FRAMES, on in every test) ----------------------
+
+
+async def test_a_frame_that_breaks_its_schema_is_not_sent_logged_counted_and_closes_1011(
+    socket_for, caplog
+):
+    comm = socket_for()
+    await opened(comm)
+    before = metric("realtime_frames_broken_schema_total", route="test")
+    with caplog.at_level(logging.ERROR, logger="realtime.socket"):
+        await comm.send_json_to({"type": "misbehave"})  # answered {"said",...,"extra"}
+        code, frames = await close_code(comm)
+    assert code == CloseCode.INTERNAL_ERROR
+    assert frames == []
+    (line,) = [r for r in caplog.records if "frame breaks its schema" in r.getMessage()]
+    assert line.levelno == logging.ERROR
+    assert "extra: Extra inputs are not permitted" in line.getMessage()
+    assert metric("realtime_frames_broken_schema_total", route="test") == before + 1
+
+
+async def test_a_frame_of_a_type_its_route_does_not_send_closes_1011(socket_for):
+    comm = socket_for()
+    await opened(comm)
+    (consumer,) = hub.sockets
+    consumer.send_frame({"type": "presence", "joins": [], "leaves": [], "count": 0})
+    assert (await close_code(comm)) == (CloseCode.INTERNAL_ERROR, [])
+
+
+async def test_with_the_check_off_frames_go_out_unchecked(socket_for, settings):
+    settings.WS_CHECK_FRAMES = False
+    comm = socket_for()
+    await opened(comm)
+    (consumer,) = hub.sockets
+    assert consumer._checked is None  # the one attribute the send path reads
+    await comm.send_json_to({"type": "misbehave"})
+    assert await next_frame(comm) == {"type": "said", "body": "x", "extra": 1}
