@@ -4,8 +4,9 @@ The rules of a socket (dispatch table, limits, token bucket, deadlines, backlog 
 are the sans-I/O session's (realtime.socket.session); this shell moves frames in and out
 and carries out what the session answers. It also owns the handshake (authorize,
 register, subscribe, accept, welcome) and the hooks app consumers use: `authorize`,
-`subscriptions`, `room_key`, `welcome`, `opened`, `closed_hook`, `accepts`, and the
-handler table. Apps subclass it and write only their handlers; no ORM here.
+`subscriptions`, `room_key`, `welcome`, `opened`, `closed_hook`, `accepts`, the handler
+table and the `outbound` schemas (every frame sent is checked against them when
+WS_CHECK_FRAMES is on). Apps subclass it and write only their handlers; no ORM here.
 """
 
 from __future__ import annotations
