@@ -98,5 +98,23 @@ def live_server_proc(server_factory: Callable[..., testing.Server]) -> testing.S
     return server_factory()
 
 
+@pytest.fixture(autouse=True)
+def _frames_keep_their_schemas() -> Iterator[None]:
+    """A frame that broke its schema in any real server fails the test (WS_CHECK_FRAMES).
+
+    In-process sockets close 1011 on such a frame; a real server logs it, read here.
+    """
+    earlier = testing.broken_frames_anywhere()
+    if earlier:  # logged after the previous test's check (a module's server stopping)
+        pytest.fail(
+            "frames broke their schema before this test:\n" + "\n".join(earlier),
+            pytrace=False,
+        )
+    yield
+    broken = testing.broken_frames_anywhere()
+    if broken:
+        pytest.fail("frames broke their schema:\n" + "\n".join(broken), pytrace=False)
+
+
 def pytest_report_header(config: pytest.Config) -> str:
     return f"REQUIRE_SERVICES={os.environ.get('REQUIRE_SERVICES', '0')}"

@@ -14,6 +14,7 @@ from chat.errors import ChatError, NotAllowed, RoomGone
 from chat.presence_batcher import batcher
 from chat.schemas import (
     CHAT_EVENT_KINDS,
+    OUTBOUND,
     MessageIn,
     message_frame,
     user_out,
@@ -39,6 +40,7 @@ class ChatConsumer(SocketConsumer):
 
     route = ROUTE
     handlers = {"message": (MessageIn, "on_message")}
+    outbound = OUTBOUND
 
     room: Any = None
 
@@ -95,7 +97,9 @@ class ChatConsumer(SocketConsumer):
         except ChatError as exc:
             raise exc.refused() from None
         except ValidationError as exc:
-            raise Invalid("message refused", errors=exc.message_dict) from None
+            # One shape for every error frame's field errors: field -> message.
+            errors = {f: " ".join(m) for f, m in exc.message_dict.items()}
+            raise Invalid("message refused", errors=errors) from None
         if not created:
             # A resend: the original goes back to this socket only, nothing is stored.
             self.send_frame(message_frame(message, room_slug=self.room.slug))

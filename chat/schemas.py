@@ -1,14 +1,19 @@
-"""Every chat frame, in and out (PROTOCOL.md section 4, plus `message_deleted`)."""
+"""Every chat frame, in and out (PROTOCOL.md section 4, plus `message_deleted`).
+
+The `*Out` models describe what a chat socket sends (ChatConsumer.outbound); the
+`*_frame` builders make those frames as plain dicts, on the hot path.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any, Literal, TypedDict
+from typing import Any, Literal
 
 from django.conf import settings
 from pydantic import BaseModel, ConfigDict, Field, StrictStr, field_validator
 
 from realtime.socket.frames import iso
+from realtime.socket.schemas import OutFrame, Timestamp, UserOut
 
 CLIENT_ID_MAX = 64
 
@@ -56,31 +61,74 @@ class MessageIn(BaseModel):
         return value
 
 
-# --- server to client -----------------------------------------------------------------
+# --- server to client: what each frame is (checked in tests, published) ---------------
 
 
-class UserOut(TypedDict):
-    id: int
-    username: str
+class MessageOut(OutFrame):
+    """`{"type":"message","id","seq","room","user","body","ts","client_id"}`.
 
+    Also the items of the welcome's `history` and of the REST message pages.
+    """
 
-class MessageOut(TypedDict):
     type: Literal["message"]
-    id: int
-    seq: int
+    id: int = Field(ge=1)
+    seq: int = Field(ge=1)
     room: str
     user: UserOut
     body: str
-    ts: str
+    ts: Timestamp
     client_id: str | None
 
 
-def user_out(user_id: int, username: str) -> UserOut:
+class WelcomeOut(OutFrame):
+    """The first frame of a chat socket: who is here and what was said."""
+
+    type: Literal["welcome"]
+    room: str
+    user: UserOut
+    connection_id: str
+    heartbeat_interval: int = Field(ge=0)
+    online: list[UserOut] = Field(max_length=100)
+    online_count: int = Field(ge=0)
+    history: list[MessageOut] = Field(max_length=500)
+    complete: bool
+
+
+class PresenceOut(OutFrame):
+    """`{"type":"presence","joins","leaves","count"}`: a diff, never the full list."""
+
+    type: Literal["presence"]
+    joins: list[UserOut]
+    leaves: list[UserOut]
+    count: int = Field(ge=0)
+
+
+class MessageDeletedOut(OutFrame):
+    """Addition to the protocol: a stored message was removed (by a moderator)."""
+
+    type: Literal["message_deleted"]
+    id: int = Field(ge=1)
+    room: str
+    seq: int = Field(ge=1)
+
+
+#: every frame a chat socket sends besides the plumbing's (error, heartbeat, auth,
+#: system: an admin's broadcast is the plumbing's SystemOut without `degraded`)
+OUTBOUND = (WelcomeOut, MessageOut, PresenceOut, MessageDeletedOut)
+
+
+# --- server to client: the builders (hot path: plain dicts, encoded once) -------------
+
+#: a frame, or an object inside one, as the builders make it
+Frame = dict[str, Any]
+
+
+def user_out(user_id: int, username: str) -> Frame:
     """The protocol's user object."""
     return {"id": int(user_id), "username": username}
 
 
-def message_frame(message: Any, *, room_slug: str | None = None) -> MessageOut:
+def message_frame(message: Any, *, room_slug: str | None = None) -> Frame:
     """A stored Message as the `message` frame (also the REST representation)."""
     return {
         "type": "message",
@@ -98,7 +146,7 @@ def message_frame(message: Any, *, room_slug: str | None = None) -> MessageOut:
 MESSAGE_ROW = ("id", "seq", "user_id", "user__username", "body", "created", "client_id")
 
 
-def message_row_frame(row: tuple[Any, ...], *, room_slug: str) -> MessageOut:
+def message_row_frame(row: tuple[Any, ...], *, room_slug: str) -> Frame:
     """message_frame() from a MESSAGE_ROW tuple (history pages: 50 to 500 rows a handshake)."""
     msg_id, seq, user_id, username, body, created, client_id = row
     return {
@@ -114,8 +162,8 @@ def message_row_frame(row: tuple[Any, ...], *, room_slug: str) -> MessageOut:
 
 
 def presence_frame(
-    *, joins: Iterable[UserOut], leaves: Iterable[UserOut], count: int
-) -> dict[str, Any]:
+    *, joins: Iterable[Frame], leaves: Iterable[Frame], count: int
+) -> Frame:
     """`{"type":"presence","joins","leaves","count"}`: a diff, never the full list."""
     return {
         "type": "presence",
@@ -125,14 +173,12 @@ def presence_frame(
     }
 
 
-def message_deleted_frame(
-    *, message_id: int, room_slug: str, seq: int
-) -> dict[str, Any]:
+def message_deleted_frame(*, message_id: int, room_slug: str, seq: int) -> Frame:
     """Addition to the protocol: a stored message was removed (by a moderator)."""
     return {"type": "message_deleted", "id": message_id, "room": room_slug, "seq": seq}
 
 
-def system_frame(body: str, *, ts: str) -> dict[str, Any]:
+def system_frame(body: str, *, ts: str) -> Frame:
     """`{"type":"system","body","ts"}`: a broadcast from an admin or a command."""
     return {"type": "system", "body": body, "ts": ts}
 
@@ -140,14 +186,14 @@ def system_frame(body: str, *, ts: str) -> dict[str, Any]:
 def welcome_frame(
     *,
     room_slug: str,
-    user: UserOut,
+    user: Frame,
     connection_id: str,
     heartbeat_interval: int,
-    online: list[UserOut],
+    online: list[Frame],
     online_count: int,
-    history: list[MessageOut],
+    history: list[Frame],
     complete: bool,
-) -> dict[str, Any]:
+) -> Frame:
     """The first frame of a chat socket, exactly as PROTOCOL.md section 4 lists it."""
     return {
         "type": "welcome",

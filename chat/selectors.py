@@ -9,12 +9,7 @@ from django.contrib.auth import get_user_model
 from django.db.models import Exists, OuterRef, Q, QuerySet
 
 from chat.models import AnnouncedPresence, Membership, Message, Room
-from chat.schemas import (
-    MessageOut,
-    UserOut,
-    message_row_frame,
-    user_out,
-)
+from chat.schemas import Frame, message_row_frame, user_out
 from chat.topics import ROUTE
 from realtime.registry import sql
 from realtime.registry.models import Connection
@@ -94,7 +89,7 @@ def room_members(*, room: Room) -> QuerySet[Any]:
 
 def messages_page(
     *, room: Room, after: int | None = None, before: int | None = None, limit: int
-) -> tuple[list[MessageOut], bool]:
+) -> tuple[list[Frame], bool]:
     """Up to `limit` messages ascending by seq, and whether more lie beyond the page.
 
     `after` pages forward (the oldest after it first); `before` alone pages back (the
@@ -139,7 +134,7 @@ def messages_page(
     ], more
 
 
-def room_history(*, room: Room, since: int | None) -> tuple[list[MessageOut], bool]:
+def room_history(*, room: Room, since: int | None) -> tuple[list[Frame], bool]:
     """The welcome's history and `complete`.
 
     Without `since`: the last 50, which always reach the present (complete). With it:
@@ -165,7 +160,7 @@ def online_users(*, room_slug: str) -> QuerySet[Any]:
 
 def online_summary(
     *, room_slug: str, limit: int = ONLINE_LIST_MAX
-) -> tuple[list[UserOut], int]:
+) -> tuple[list[Frame], int]:
     """At most `limit` online users (by username), and how many there are.
 
     Prepared SQL: every welcome runs it (online_users() is the same set, as a QuerySet).
@@ -200,9 +195,9 @@ class Welcome:
     """What a chat socket's welcome frame needs from the database."""
 
     allowed: bool
-    history: list[MessageOut]
+    history: list[Frame]
     complete: bool
-    online: list[UserOut]
+    online: list[Frame]
     online_count: int
 
 

@@ -8,7 +8,7 @@ from channels.db import database_sync_to_async
 from django.conf import settings
 
 from notifications import selectors, services
-from notifications.schemas import OUTBOUND_KINDS, ReadIn
+from notifications.schemas import OUTBOUND, OUTBOUND_KINDS, ReadIn, welcome_frame
 from notifications.topics import ROUTE, notify_topic
 from realtime.fanout.hub import Event
 from realtime.socket.closecodes import CloseCode
@@ -30,6 +30,7 @@ class NotifyConsumer(SocketConsumer):
 
     route = ROUTE
     handlers = {"read": (ReadIn, "on_read")}
+    outbound = OUTBOUND
 
     async def authorize(self) -> None:
         raw = self.scope.get("url_route", {}).get("kwargs", {}).get("user_id")
@@ -43,14 +44,14 @@ class NotifyConsumer(SocketConsumer):
         unread, backlog = await database_sync_to_async(selectors.notification_backlog)(
             user_id=self.user.pk
         )
-        return {
-            "type": "welcome",
-            "user": {"id": self.user.pk, "username": self.user.get_username()},
-            "connection_id": self.connection_id,
-            "heartbeat_interval": int(float(settings.WS_HEARTBEAT_INTERVAL)),
-            "unread": unread,
-            "notifications": backlog,
-        }
+        return welcome_frame(
+            user_id=self.user.pk,
+            username=self.user.get_username(),
+            connection_id=self.connection_id,
+            heartbeat_interval=int(float(settings.WS_HEARTBEAT_INTERVAL)),
+            unread=unread,
+            notifications=backlog,
+        )
 
     def accepts(self, event: Event) -> bool:
         # The user topic also carries other apps' frames: forward only notify ones.

@@ -15,6 +15,7 @@ from pydantic import (
 )
 
 from realtime.socket.frames import dumps, iso
+from realtime.socket.schemas import OutFrame, Timestamp, UserOut
 
 Level = Literal["info", "success", "warning", "error"]
 
@@ -39,50 +40,42 @@ class ReadIn(BaseModel):
 
 
 # --- server to client -----------------------------------------------------------------------
-class UserOut(BaseModel):
-    """The protocol's user object."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    id: int
-    username: str
-
-
-class NotificationOut(BaseModel):
+class NotificationOut(OutFrame):
     """`{"type":"notification","id","title","body","level","ts","read"}`."""
 
-    model_config = ConfigDict(extra="forbid")
-
-    type: Literal["notification"] = "notification"
-    id: int
+    type: Literal["notification"]
+    id: int = Field(ge=1)
     title: str
     body: str
     level: Level
-    ts: str
+    ts: Timestamp
     read: bool
 
 
-class UnreadOut(BaseModel):
+class UnreadOut(OutFrame):
     """`{"type":"unread","count":int}`: sent to every notify socket of the user."""
 
-    model_config = ConfigDict(extra="forbid")
-
-    type: Literal["unread"] = "unread"
+    type: Literal["unread"]
     count: int = Field(ge=0)
 
 
-class WelcomeOut(BaseModel):
-    """The first frame: the user, the unread count and up to 100 unread, newest first."""
+class WelcomeOut(OutFrame):
+    """The first frame: the user, the unread count and up to 100 unread, newest first.
 
-    model_config = ConfigDict(extra="forbid")
+    `connection_id` and `heartbeat_interval` are additions to the protocol (README.md).
+    """
 
-    type: Literal["welcome"] = "welcome"
+    type: Literal["welcome"]
     user: UserOut
     connection_id: str
-    heartbeat_interval: int
+    heartbeat_interval: int = Field(ge=0)
     unread: int = Field(ge=0)
     notifications: list[NotificationOut] = Field(max_length=100)
 
+
+#: every frame a notify socket sends besides the plumbing's (error, heartbeat, auth,
+#: system)
+OUTBOUND = (WelcomeOut, NotificationOut, UnreadOut)
 
 #: every frame type a notify socket forwards from its topics
 OUTBOUND_KINDS = frozenset({"notification", "unread", "system"})
@@ -133,3 +126,23 @@ class NotificationEncoder:
 def unread_frame(count: int) -> dict[str, object]:
     """`{"type":"unread","count":N}`."""
     return {"type": "unread", "count": int(count)}
+
+
+def welcome_frame(
+    *,
+    user_id: int,
+    username: str,
+    connection_id: str,
+    heartbeat_interval: int,
+    unread: int,
+    notifications: list[dict[str, object]],
+) -> dict[str, object]:
+    """The first frame of a notify socket (WelcomeOut)."""
+    return {
+        "type": "welcome",
+        "user": {"id": int(user_id), "username": username},
+        "connection_id": connection_id,
+        "heartbeat_interval": heartbeat_interval,
+        "unread": unread,
+        "notifications": notifications,
+    }

@@ -267,6 +267,10 @@ WS_MAX_OUTBOUND_BYTES = env.int("WS_MAX_OUTBOUND_BYTES", default=1024 * 1024)
 # Open sockets without credentials (/ws/echo/) from one client IP, per process; more are
 # refused with HTTP 403 before accept. 0 turns the cap off.
 WS_MAX_ANON_CONNECTIONS_PER_IP = env.int("WS_MAX_ANON_CONNECTIONS_PER_IP", default=50)
+# A test and debug setting: every frame a JSON socket sends is checked against its
+# route's outbound schemas; one that breaks them is logged ("frame breaks its schema"),
+# counted, and its socket closed 1011. Off in production: it costs a parse per frame.
+WS_CHECK_FRAMES = env.bool("WS_CHECK_FRAMES", default=False)
 WS_PROCESS_LEASE_SECONDS = env.float("WS_PROCESS_LEASE_SECONDS", default=30.0)
 DRAIN_TIMEOUT = env.float("DRAIN_TIMEOUT", default=10.0)
 # After its sockets are closed a draining process keeps answering (503) this long, so

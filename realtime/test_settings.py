@@ -17,6 +17,8 @@ os.environ.setdefault("LOGIN_THROTTLE", "")
 os.environ.setdefault("API_WRITE_THROTTLE", "")
 os.environ.setdefault("WS_HANDSHAKE_RATE", "0")
 os.environ.setdefault("PASSWORD_HASHERS", FAST_HASHER)
+# Every frame a socket sends in a test is checked against its schema.
+os.environ.setdefault("WS_CHECK_FRAMES", "1")
 
 from realtime.settings import *  # noqa: E402,F403
 from realtime.settings import DATABASES  # noqa: E402

@@ -67,6 +67,8 @@ def base_env(**overrides: Any) -> dict[str, str]:
             "LOGIN_THROTTLE": "",
             "API_WRITE_THROTTLE": "",
             "WS_HANDSHAKE_RATE": "0",
+            # Every frame sent is checked against its schema: see check_frames().
+            "WS_CHECK_FRAMES": "1",
             "PYTHONUNBUFFERED": "1",
             # Topics like user.1 exist in every run: keep runs apart on a shared Redis.
             "CHANNEL_LAYER_PREFIX": f"rt-test-{os.getpid()}",
@@ -173,6 +175,10 @@ class User:
         return {"id": self.id, "username": self.username}
 
 
+#: what a server logs when a frame it would send breaks its schema (WS_CHECK_FRAMES)
+FRAME_BROKEN = "frame breaks its schema"
+
+
 @dataclass
 class Server:
     """One `manage.py serve` process on a free port, with its log captured to a file."""
@@ -182,6 +188,9 @@ class Server:
     port: int = field(default_factory=free_port)
     proc: subprocess.Popen[bytes] | None = None
     log_path: Path | None = None
+    #: bytes of the log broken_frames() has read, and what it found before a restart
+    _scanned: int = field(default=0, repr=False)
+    _unseen: list[str] = field(default_factory=list, repr=False)
 
     @property
     def url(self) -> str:
@@ -202,6 +211,10 @@ class Server:
 
     def start(self, timeout: float = 60) -> Server:
         """Start and wait until /healthz answers."""
+        self._unseen.extend(self.broken_frames())  # a restart: the old log's last lines
+        self._scanned = 0
+        if not any(server is self for server in _started):
+            _started.append(self)
         self.log_path = (
             self.workdir / f"server-{self.port}-{int(time.time() * 1000)}.log"
         )
@@ -246,6 +259,19 @@ class Server:
                 lines.append(json.loads(line))
         return lines
 
+    def broken_frames(self) -> list[str]:
+        """The log lines about frames that broke their schema, written since the last call."""
+        found, self._unseen = self._unseen, []
+        if self.log_path is None or not self.log_path.exists():
+            return found
+        with self.log_path.open("rb") as log:
+            log.seek(self._scanned)
+            data = log.read()
+        whole = data.rfind(b"\n") + 1  # a line still being written waits for next time
+        self._scanned += whole
+        text = data[:whole].decode(errors="replace")
+        return found + [line for line in text.splitlines() if FRAME_BROKEN in line]
+
     def manage(self, *args: str, **kw: Any) -> str:
         """A manage.py command against this server's database and channel layer."""
         return manage(self.env, *args, **kw)
@@ -273,6 +299,25 @@ class Server:
                 self.proc.wait(20)
             except subprocess.TimeoutExpired:
                 self.kill()
+
+
+#: every Server started in this test process, until broken_frames_anywhere() saw it exit
+_started: list[Server] = []
+
+
+def broken_frames_anywhere() -> list[str]:
+    """What every server started here logged about broken frames since the last call.
+
+    The root conftest calls it around every test: a frame that breaks its schema in any
+    real server fails the test that was running (a test expecting one reads it first).
+    """
+    found: list[str] = []
+    for server in list(_started):
+        exited = server.proc is None or server.proc.poll() is not None
+        found.extend(server.broken_frames())
+        if exited:
+            _started[:] = [other for other in _started if other is not server]
+    return found
 
 
 def sqlite_url(workdir: Path) -> str:

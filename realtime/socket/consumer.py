@@ -4,8 +4,9 @@ The rules of a socket (dispatch table, limits, token bucket, deadlines, backlog 
 are the sans-I/O session's (realtime.socket.session); this shell moves frames in and out
 and carries out what the session answers. It also owns the handshake (authorize,
 register, subscribe, accept, welcome) and the hooks app consumers use: `authorize`,
-`subscriptions`, `room_key`, `welcome`, `opened`, `closed_hook`, `accepts`, and the
-handler table. Apps subclass it and write only their handlers; no ORM here.
+`subscriptions`, `room_key`, `welcome`, `opened`, `closed_hook`, `accepts`, the handler
+table and the `outbound` schemas (every frame sent is checked against them when
+WS_CHECK_FRAMES is on). Apps subclass it and write only their handlers; no ORM here.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from typing import Any, ClassVar
 from channels.db import database_sync_to_async
 from django.conf import settings
 from django.db import InterfaceError, OperationalError
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel
 
 from realtime.fanout.hub import DEGRADED_BODY, Event, hub
 from realtime.fanout.topics import user_topic
@@ -37,7 +38,14 @@ from realtime.socket.auth import (
 )
 from realtime.socket.closecodes import CloseCode
 from realtime.socket.errors import FrameError, Refused
-from realtime.socket.frames import FRAME_WRITER, QUEUED_BYTES, dumps, wire_frame
+from realtime.socket.frames import (
+    FRAME_WRITER,
+    QUEUED_BYTES,
+    dumps,
+    outbound_problem,
+    wire_frame,
+)
+from realtime.socket.schemas import PLUMBING_OUTBOUND, AuthIn, HeartbeatIn, by_type
 from realtime.socket.session import (
     Action,
     Close,
@@ -56,23 +64,12 @@ from realtime.web.logs import user_id as log_user_id
 log = logging.getLogger("realtime.socket")
 
 
-class HeartbeatIn(BaseModel):
-    """`{"type":"heartbeat"}`: answered by the session itself."""
-
-    model_config = ConfigDict(extra="forbid")
-    type: str
-
-
-class AuthIn(BaseModel):
-    """`{"type":"auth","token":str}`: a fresh access token for the same user."""
-
-    model_config = ConfigDict(extra="forbid")
-    type: str
-    token: str = Field(min_length=1, max_length=4096)
-
-
 #: a frame handler as the class holds it: called with (consumer, frame)
 Handler = Callable[[Any, Any], Awaitable[None]]
+
+#: WS_CHECK_FRAMES: the last frame found to keep its route's schemas, and that route's
+#: table (a fan-out hands the same str to every member: checked once, not per member)
+_last_kept: tuple[str | bytes, Mapping[str, type[BaseModel]]] | None = None
 
 #: the error label of each close the session decides, for metrics
 _CLOSE_LABELS = {"too_large": "too_large", "binary": "binary"}
@@ -97,6 +94,12 @@ class SocketConsumer:
     #: the explicit dispatch table: client `type` -> (schema, handler method name).
     #: A client's `type` is only ever a key here; it never becomes a method name.
     handlers: ClassVar[Mapping[str, tuple[type[BaseModel], str]]] = {}
+    #: the frames this route sends: one model per `type` (the route's schemas module);
+    #: JSON routes also send the plumbing's own (error, heartbeat, auth, system)
+    outbound: ClassVar[tuple[type[BaseModel], ...]] = ()
+    #: WS_CHECK_FRAMES: the route's outbound schemas, set on each socket when it is on;
+    #: this class-level None is all the send path reads when it is off
+    _checked: Mapping[str, type[BaseModel]] | None = None
 
     _BUILTIN: ClassVar[Mapping[str, tuple[type[BaseModel], str]]] = {
         "heartbeat": (HeartbeatIn, ""),  # answered by the session
@@ -160,6 +163,16 @@ class SocketConsumer:
             cls._dispatch_table = built
         return built
 
+    @classmethod
+    def outbound_schemas(cls) -> Mapping[str, type[BaseModel]]:
+        """`{type: model}` of every frame this route sends, built once per class."""
+        built = cls.__dict__.get("_outbound_table")  # this class's own, not a base's
+        if built is None:
+            models = (*PLUMBING_OUTBOUND, *cls.outbound) if cls.json_only else ()
+            built = by_type(models)
+            cls._outbound_table = built
+        return built
+
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         self.scope = scope
         self.base_send = send
@@ -205,6 +218,8 @@ class SocketConsumer:
             now=time.monotonic(),
             json_only=self.json_only,
         )
+        if self.json_only and settings.WS_CHECK_FRAMES:
+            self._checked = self.outbound_schemas()
         try:
             await self.authorize()
             if self.credentials is not None:
@@ -446,6 +461,8 @@ class SocketConsumer:
         session = self.session
         if self.closed or session is None:
             return
+        if self._checked is not None and not self._keeps_schema(item, self._checked):
+            return
         if self._writer is None and not session.outbox:
             metrics.frames_out(self.route, kind).inc()
             self._send_eagerly(item)
@@ -463,6 +480,27 @@ class SocketConsumer:
         metrics.OUTBOUND_BACKLOG.observe(len(session.outbox))
         if self._writer is None:
             self._writer = asyncio.get_running_loop().create_task(self._drain())
+
+    def _keeps_schema(
+        self, item: str | bytes, table: Mapping[str, type[BaseModel]]
+    ) -> bool:
+        """WS_CHECK_FRAMES: whether a frame keeps the route's schemas; if not, it is a
+        bug: logged, counted, not sent, and the socket closes 1011 (tests fail loudly)."""
+        global _last_kept
+        if _last_kept is not None and _last_kept[0] is item and _last_kept[1] is table:
+            return True  # the same frame of a fan-out, checked for the member before
+        problem = outbound_problem(item, table)
+        if problem is None:
+            _last_kept = (item, table)
+            return True
+        log.error(
+            "frame breaks its schema: %s",
+            problem,
+            extra={"route": self.route, "frame": str(item[:300])},
+        )
+        metrics.FRAMES_BROKEN.labels(route=self.route).inc()
+        asyncio.get_running_loop().create_task(self.close(CloseCode.INTERNAL_ERROR))
+        return False
 
     def _in_transport(self) -> int:
         """Bytes the server's transport holds for this socket (0 outside our server)."""

@@ -4,7 +4,8 @@ The one home of "a frame" on the wire:
 - inbound: `parse_frame(text, table)` turns text into a validated schema object or a
   FrameError (answered with an error frame), through an explicit table of `type`s;
 - outbound: `dumps(frame)` encodes a frame once (orjson), and the builders of the frames
-  every route shares (error, system, heartbeat, auth);
+  every route shares (error, system, heartbeat, auth); `outbound_problem(text, table)`
+  says why a frame breaks its route's schemas (the WS_CHECK_FRAMES hook);
 - bytes: `wire_frame(text)` is the unmasked WebSocket frame of a text, encoded once for
   every member of a room (the server writes those bytes to each socket).
 
@@ -118,6 +119,35 @@ def heartbeat_frame() -> str:
 def auth_frame(exp: float) -> str:
     """The answer to an in-band token refresh: the new expiry, ISO 8601."""
     return dumps({"type": "auth", "exp": iso(dt.datetime.fromtimestamp(exp, dt.UTC))})
+
+
+def outbound_problem(
+    item: str | bytes, table: Mapping[str, type[BaseModel]]
+) -> str | None:
+    """Why a frame the server sends breaks the route's outbound schemas; None if it keeps them.
+
+    `table` maps each `type` the route sends to its model (realtime/socket/schemas.py).
+    """
+    if not isinstance(item, str):
+        return "a binary frame on a JSON route"
+    try:
+        data = orjson.loads(item)
+    except orjson.JSONDecodeError:
+        return "not JSON"
+    if not isinstance(data, dict):
+        return "not a JSON object"
+    kind = data.get("type")
+    schema = table.get(kind) if isinstance(kind, str) else None
+    if schema is None:
+        return f"type {kind!r} is not one this route sends"
+    try:
+        schema.model_validate(data)
+    except ValidationError as exc:
+        return "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or 'frame'}: {err['msg']}"
+            for err in exc.errors(include_url=False, include_input=False)
+        )
+    return None
 
 
 # --- bytes on the wire ---------------------------------------------------------------------

@@ -23,6 +23,11 @@ ERRORS = Counter(
     "Error frames and error closes, by code.",
     ["route", "code"],
 )
+FRAMES_BROKEN = Counter(
+    "realtime_frames_broken_schema_total",
+    "Frames the server would have sent that broke their schema (WS_CHECK_FRAMES): bugs.",
+    ["route"],
+)
 RATE_LIMITED = Counter(
     "realtime_rate_limited_total", "Frames refused by the rate limit.", ["route"]
 )
@@ -87,6 +92,8 @@ def zero_route_series(route: str, *, json_route: bool = True) -> None:
     BACKLOG_CLOSED.labels(route=route)
     FRAMES_IN.labels(route=route, type="heartbeat" if json_route else "text")
     FRAMES_OUT.labels(route=route, type="heartbeat" if json_route else route)
+    if json_route:
+        FRAMES_BROKEN.labels(route=route)
     for outcome in OUTCOMES:
         HANDSHAKES.labels(route=route, outcome=outcome)
     for code in ERROR_CODES:

@@ -6,7 +6,7 @@ tests, and added to the real server's routes by `e2e_settings` for the end-to-en
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from channels.routing import URLRouter
 from django.urls import path
@@ -17,6 +17,7 @@ from realtime.socket.consumer import SocketConsumer
 from realtime.socket.echo import EchoConsumer
 from realtime.socket.errors import Refused
 from realtime.socket.gate import socket_gate
+from realtime.socket.schemas import OutFrame, UserOut
 
 
 class SayIn(BaseModel):
@@ -30,11 +31,30 @@ class CrashIn(BaseModel):
     type: str
 
 
+class WelcomeOut(OutFrame):
+    type: Literal["welcome"]
+    user: UserOut | None
+    connection_id: str
+    method: str | None
+    trace_id: str | None
+
+
+class SaidOut(OutFrame):
+    type: Literal["said"]
+    body: str
+
+
 class JsonTestConsumer(SocketConsumer):
-    """An authenticated JSON route: `say` is answered `said`, `crash` raises."""
+    """An authenticated JSON route: `say` is answered `said`, `crash` raises, and
+    `misbehave` is answered with a `said` frame that breaks its schema."""
 
     route = "test"
-    handlers = {"say": (SayIn, "on_say"), "crash": (CrashIn, "on_crash")}
+    handlers = {
+        "say": (SayIn, "on_say"),
+        "crash": (CrashIn, "on_crash"),
+        "misbehave": (CrashIn, "on_misbehave"),
+    }
+    outbound = (WelcomeOut, SaidOut)
 
     async def authorize(self) -> None:
         if b"forbid=1" in self.scope.get("query_string", b""):
@@ -58,6 +78,9 @@ class JsonTestConsumer(SocketConsumer):
     async def on_crash(self, frame: CrashIn) -> None:
         raise RuntimeError("a bug in a handler (test)")
 
+    async def on_misbehave(self, frame: CrashIn) -> None:
+        self.send_frame({"type": "said", "body": "x", "extra": 1})
+
 
 class OpenJsonTestConsumer(JsonTestConsumer):
     """The same JSON route without authentication."""
@@ -72,6 +95,7 @@ class FuzzConsumer(SocketConsumer):
     route = "test_fuzz"
     requires_auth = False
     handlers = {"say": (SayIn, "on_say")}
+    outbound = (SaidOut,)
 
     async def on_say(self, frame: SayIn) -> None:
         self.send_frame({"type": "said", "body": frame.body})

@@ -20,7 +20,7 @@ from realtime.fanout.hub import Event, hub
 from realtime.fanout.topics import user_topic
 from realtime.registry.models import Connection
 from realtime.socket.closecodes import CloseCode
-from realtime.socket.frames import QUEUED_BYTES
+from realtime.socket.frames import QUEUED_BYTES, system_frame
 from realtime.socket.tests import tokens
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -431,7 +431,7 @@ async def test_an_outbound_backlog_over_its_bound_closes_4503(
         await real_send(message)
 
     consumer.base_send = peer_reads_nothing
-    frame = orjson.dumps({"type": "system", "body": "x"}).decode()
+    frame = system_frame("x")
     for _ in range(20):
         hub.publish_nowait(user_topic(alice.pk), Event(text=frame, kind="system"))
     code, _frames = await close_code(comm)
@@ -460,7 +460,7 @@ async def test_an_outbound_backlog_over_its_byte_bound_closes_4503(
     await opened(comm)
     (consumer,) = hub.sockets
     await _stall(consumer)
-    frame = orjson.dumps({"type": "system", "body": "x" * 20_000}).decode()
+    frame = system_frame("x" * 20_000)
     before = metric("realtime_outbound_backlog_closed_total", route="test")
     queued = []
     for _ in range(8):
@@ -484,7 +484,7 @@ async def test_the_byte_bound_counts_what_the_transport_holds(
     await opened(comm)
     (consumer,) = hub.sockets
     await _stall(consumer)
-    frame = orjson.dumps({"type": "system", "body": "small"}).decode()
+    frame = system_frame("small")
     consumer.send_text(frame)  # in flight
     consumer.send_text(frame)  # queued behind it: well under the bound
     assert not consumer.closed
@@ -517,3 +517,41 @@ async def test_a_crash_closes_that_socket_1011_logs_the_traceback_and_spares_the
         Connection.objects.filter(user_id=alice.pk).exists
     )()
     assert not row_left  # the crashed socket's registry row is gone too
+
+
+# --- outbound frames and their schemas (WS_CHECK_FRAMES, on in every test) ----------------------
+
+
+async def test_a_frame_that_breaks_its_schema_is_not_sent_logged_counted_and_closes_1011(
+    socket_for, caplog
+):
+    comm = socket_for()
+    await opened(comm)
+    before = metric("realtime_frames_broken_schema_total", route="test")
+    with caplog.at_level(logging.ERROR, logger="realtime.socket"):
+        await comm.send_json_to({"type": "misbehave"})  # answered {"said",...,"extra"}
+        code, frames = await close_code(comm)
+    assert code == CloseCode.INTERNAL_ERROR
+    assert frames == []
+    (line,) = [r for r in caplog.records if "frame breaks its schema" in r.getMessage()]
+    assert line.levelno == logging.ERROR
+    assert "extra: Extra inputs are not permitted" in line.getMessage()
+    assert metric("realtime_frames_broken_schema_total", route="test") == before + 1
+
+
+async def test_a_frame_of_a_type_its_route_does_not_send_closes_1011(socket_for):
+    comm = socket_for()
+    await opened(comm)
+    (consumer,) = hub.sockets
+    consumer.send_frame({"type": "presence", "joins": [], "leaves": [], "count": 0})
+    assert (await close_code(comm)) == (CloseCode.INTERNAL_ERROR, [])
+
+
+async def test_with_the_check_off_frames_go_out_unchecked(socket_for, settings):
+    settings.WS_CHECK_FRAMES = False
+    comm = socket_for()
+    await opened(comm)
+    (consumer,) = hub.sockets
+    assert consumer._checked is None  # the one attribute the send path reads
+    await comm.send_json_to({"type": "misbehave"})
+    assert await next_frame(comm) == {"type": "said", "body": "x", "extra": 1}

@@ -391,6 +391,19 @@ async def test_a_crash_closes_that_socket_1011_and_the_others_keep_working(
     assert "RuntimeError: a bug in a handler (test)" in crash[0]["exc"]
 
 
+async def test_a_real_server_closes_1011_on_a_broken_frame_and_the_harness_sees_it(
+    server, users
+):
+    url = f"{server.ws_url}/ws/test/?token={users['alice'].access}"
+    async with websockets.connect(url, open_timeout=T) as ws:
+        connection_id = (await recv_json(ws))["connection_id"]
+        await ws.send('{"type":"misbehave"}')  # answered with a frame off its schema
+        assert await closed_with(ws) == (CloseCode.INTERNAL_ERROR, [])
+    # Read here, so the autouse check after this test finds nothing left to fail on.
+    (line,) = testing.broken_frames_anywhere()
+    assert connection_id in line and "Extra inputs are not permitted" in line
+
+
 async def test_a_close_code_reaches_a_client_that_is_still_sending(server):
     """The server must not drop TCP right after its close frame: the client's unread frames
     would turn the close into a reset, and the client would see 1006 instead of the code."""

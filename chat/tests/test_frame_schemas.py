@@ -1,0 +1,95 @@
+"""Every frame a chat socket sends keeps its schema (ChatConsumer.outbound and the
+plumbing's), built by the real services and builders; a frame off its schema is named."""
+
+from __future__ import annotations
+
+import orjson
+import pytest
+
+from chat import selectors, services
+from chat.consumers import ChatConsumer
+from chat.schemas import (
+    CHAT_EVENT_KINDS,
+    message_frame,
+    presence_frame,
+    user_out,
+    welcome_frame,
+)
+from realtime.socket.frames import dumps, outbound_problem
+
+pytestmark = pytest.mark.django_db
+
+TABLE = ChatConsumer.outbound_schemas()
+
+
+def test_the_frames_of_messages_deletes_and_broadcasts_keep_their_schemas(
+    lobby, alice, published, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        first, _ = services.message_create(room=lobby, user=alice, body="hi")
+        services.message_create(room=lobby, user=alice, body="again", client_id="c-1")
+        services.message_delete(message=first)
+        services.system_broadcast(body="maintenance at noon", room=lobby)
+        services.system_broadcast(body="to every room")
+    sent = [event.text for _, event in published]
+    assert [orjson.loads(text)["type"] for text in sent] == [
+        "message",
+        "message",
+        "message_deleted",
+        "system",
+        "system",
+    ]
+    for text in sent:
+        assert outbound_problem(text, TABLE) is None, text
+
+
+def test_the_welcome_with_history_and_online_keeps_its_schema(lobby, alice):
+    for body in ("one", "two"):
+        services.message_create(room=lobby, user=alice, body=body)
+    data = selectors.room_welcome(room=lobby, user=alice, since=None)
+    frame = welcome_frame(
+        room_slug=lobby.slug,
+        user=user_out(alice.pk, alice.username),
+        connection_id="c0nnect10n1d",
+        heartbeat_interval=25,
+        online=[user_out(alice.pk, alice.username)],
+        online_count=1,
+        history=data.history,
+        complete=data.complete,
+    )
+    assert len(frame["history"]) == 2
+    assert outbound_problem(dumps(frame), TABLE) is None
+
+
+def test_a_presence_diff_keeps_its_schema():
+    frame = presence_frame(
+        joins=[user_out(1, "alice")], leaves=[user_out(2, "bob")], count=1
+    )
+    assert outbound_problem(dumps(frame), TABLE) is None
+
+
+def _message(lobby, alice, **changes):
+    message, _ = services.message_create(room=lobby, user=alice, body="hi")
+    frame = {**message_frame(message, room_slug=lobby.slug), **changes}
+    return dumps({k: v for k, v in frame.items() if v is not ...})
+
+
+@pytest.mark.parametrize(
+    ("changes", "problem"),
+    [
+        ({"rev": 1}, "rev: Extra inputs are not permitted"),
+        ({"client_id": ...}, "client_id: Field required"),
+        ({"seq": "1"}, "seq: Input should be a valid integer"),
+        ({"user": {"id": 1}}, "user.username: Field required"),
+        ({"ts": "yesterday"}, "ts: String should match pattern"),
+        ({"type": "messages"}, "type 'messages' is not one this route sends"),
+    ],
+)
+def test_a_message_frame_off_its_schema_is_named(lobby, alice, changes, problem):
+    found = outbound_problem(_message(lobby, alice, **changes), TABLE)
+    assert found is not None and problem in found, found
+
+
+def test_every_kind_a_chat_socket_forwards_has_a_schema():
+    assert CHAT_EVENT_KINDS <= set(TABLE)
+    assert {"welcome", "error", "heartbeat", "auth"} <= set(TABLE)
