@@ -236,8 +236,10 @@ def test_pings_from_a_client_that_never_reads_close_it_4503(hostile, users, byst
             code = None
         finally:
             sock.close()
+    # 4503, or None: the connection was dropped (while sending, or before the client,
+    # slow on a busy machine, read as far as the close frame: WS_CLOSE_GRACE later).
+    # A server that did neither makes read_close_code fail on its deadline.
     assert code in (4503, None), code
-    assert dropped or code == 4503
     assert rss.growth_mb < 15, f"server RSS grew {rss.growth_mb:.0f} MB"
     bystander.undisturbed()
 
