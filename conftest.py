@@ -99,6 +99,14 @@ def live_server_proc(server_factory: Callable[..., testing.Server]) -> testing.S
 
 
 @pytest.fixture(autouse=True)
+def _room_ids_start_empty() -> None:
+    """Each test's database numbers its rooms anew: no slug's id outlives its test."""
+    from chat.room_ids import room_ids
+
+    room_ids.clear()
+
+
+@pytest.fixture(autouse=True)
 def _frames_keep_their_schemas() -> Iterator[None]:
     """A frame that broke its schema in any real server fails the test (WS_CHECK_FRAMES).
 

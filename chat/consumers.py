@@ -11,7 +11,9 @@ from django.core.exceptions import ValidationError
 
 from chat import selectors, services
 from chat.errors import ChatError, NotAllowed, RoomGone
+from chat.models import Room
 from chat.presence_batcher import batcher
+from chat.room_ids import room_ids
 from chat.schemas import (
     CHAT_EVENT_KINDS,
     OUTBOUND,
@@ -23,8 +25,12 @@ from chat.schemas import (
 from chat.topics import ROUTE, chat_all_group, chat_room_group
 from chat.writer import writer
 from realtime.fanout.hub import Event
+from realtime.socket.closecodes import CloseCode
 from realtime.socket.consumer import SocketConsumer
-from realtime.socket.errors import Invalid
+from realtime.socket.errors import Invalid, Refused
+
+#: the longest slug a room can have (Room.slug); longer names no room
+SLUG_MAX = 64
 
 
 def since_param(query_string: bytes) -> int | None:
@@ -43,19 +49,22 @@ class ChatConsumer(SocketConsumer):
     outbound = OUTBOUND
 
     room: Any = None
+    #: the highest seq this socket was sent in its welcome's history
+    seen_seq = 0
 
     async def authorize(self) -> None:
         slug = self.scope.get("url_route", {}).get("kwargs", {}).get("slug")
-        if not isinstance(slug, str) or not slug:
+        if not isinstance(slug, str) or not slug or len(slug) > SLUG_MAX:
             raise RoomGone.refused()
-        access = await database_sync_to_async(selectors.room_access)(
-            slug=slug, user=self.user
-        )
-        if access.room is None:
-            raise RoomGone.refused()
-        if not access.allowed:
-            raise NotAllowed.refused()
-        self.room = access.room
+        room_id = room_ids.get(slug)
+        if room_id is None:
+            room_id = await database_sync_to_async(selectors.room_id_for_slug)(
+                slug=slug
+            )
+            if room_id is None:
+                raise RoomGone.refused()
+            room_ids.put(slug, room_id)
+        self.room = Room(pk=room_id, slug=slug)
 
     def subscriptions(self) -> list[str]:
         return [chat_room_group(self.room.pk), chat_all_group()]
@@ -63,30 +72,57 @@ class ChatConsumer(SocketConsumer):
     def room_key(self) -> str:
         return self.room.slug
 
-    async def welcome(self) -> dict[str, Any]:
-        since = since_param(self.scope.get("query_string", b""))
-        data = await database_sync_to_async(selectors.room_welcome)(
-            room=self.room, user=self.user, since=since
-        )
-        if not data.allowed:  # a revoke committed between authorize and subscribe
+    def admit(self) -> None:
+        """The room still is (with this id) and lets this user in."""
+        access = selectors.room_access(slug=self.room.slug, user=self.user)
+        if access.room is None:
+            room_ids.forget(self.room.slug)
+            raise RoomGone.refused()
+        if access.room.pk != self.room.pk:
+            # Deleted and made again under its slug since this process cached its id:
+            # this socket listens on the old room's topic. Reconnect at once.
+            room_ids.forget(self.room.slug)
+            raise Refused(CloseCode.SERVICE_RESTART, "the room was made anew")
+        if not access.allowed:
             raise NotAllowed.refused()
+        self.room = access.room
+
+    def prepare(self, memo: dict[Any, Any]) -> None:
+        """History and who is online, once per room and `since` in a batch."""
+        since = since_param(self.scope.get("query_string", b""))
+        key = ("history", self.room.pk, since)
+        if key not in memo:
+            memo[key] = selectors.room_history(room=self.room, since=since)
+        self.history, self.complete = memo[key]
+        key = ("online", self.room.pk)
+        if key not in memo:
+            memo[key] = selectors.online_summary(room_slug=self.room.slug)
+        self.online, self.online_count = memo[key]
+        # Each seq once per socket: a live frame of a message the history holds is
+        # not sent again (PROTOCOL.md 4).
+        self.seen_seq = self.history[-1]["seq"] if self.history else 0
+
+    async def welcome(self) -> dict[str, Any]:
         return welcome_frame(
             room_slug=self.room.slug,
             user=user_out(self.user.pk, self.user.get_username()),
             connection_id=self.connection_id,
             heartbeat_interval=int(float(settings.WS_HEARTBEAT_INTERVAL)),
-            online=data.online,
-            online_count=data.online_count,
-            history=data.history,
-            complete=data.complete,
+            online=self.online,
+            online_count=self.online_count,
+            history=self.history,
+            complete=self.complete,
         )
 
     async def opened(self) -> None:
         batcher.mark(self.room.slug)
 
     def accepts(self, event: Event) -> bool:
-        # The user topic also carries other apps' frames: forward only chat ones.
-        return event.kind in CHAT_EVENT_KINDS
+        # The user topic also carries other apps' frames: forward only chat ones; and a
+        # message the welcome's history already held goes out once, not twice.
+        if event.kind not in CHAT_EVENT_KINDS:
+            return False
+        return event.seq is None or event.seq > self.seen_seq
 
     async def on_message(self, frame: MessageIn) -> None:
         """Store through the one service (group commit); the frame comes back via the room."""

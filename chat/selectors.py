@@ -48,6 +48,16 @@ def user_can_enter(*, room: Room, user: Any) -> bool:
     )
 
 
+def room_id_for_slug(*, slug: str) -> int | None:
+    """The id of the room with this slug, or None (one prepared query)."""
+    row = sql.fetchone(
+        f"SELECT {sql.column(Room, 'id')} FROM {sql.table(Room)}"
+        f" WHERE {sql.column(Room, 'slug')} = %s",
+        [slug],
+    )
+    return row[0] if row is not None else None
+
+
 #: The Room columns room_access() loads (the others, owner included, load when read).
 ACCESS_FIELDS = ("id", "slug", "name", "is_private", "owner", "last_seq")
 
@@ -188,26 +198,6 @@ def online_summary(
         [ROUTE, room_slug],
     )
     return listed, count[0] if count else 0
-
-
-@dataclass(frozen=True, slots=True)
-class Welcome:
-    """What a chat socket's welcome frame needs from the database."""
-
-    allowed: bool
-    history: list[Frame]
-    complete: bool
-    online: list[Frame]
-    online_count: int
-
-
-def room_welcome(*, room: Room, user: Any, since: int | None) -> Welcome:
-    """History, online users, and a fresh access check (a revoke may have raced the connect)."""
-    if not user_can_enter(room=room, user=user):
-        return Welcome(False, [], True, [], 0)
-    history, complete = room_history(room=room, since=since)
-    online, count = online_summary(room_slug=room.slug)
-    return Welcome(True, history, complete, online, count)
 
 
 def presence_stale_rooms() -> list[str]:

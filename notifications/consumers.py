@@ -34,16 +34,17 @@ class NotifyConsumer(SocketConsumer):
 
     async def authorize(self) -> None:
         raw = self.scope.get("url_route", {}).get("kwargs", {}).get("user_id")
-        if not is_own_path_id(raw, self.user.pk):
+        if not is_own_path_id(raw, self.credentials.user_id):
             raise Refused(CloseCode.FORBIDDEN, "not your notifications")
 
     def subscriptions(self) -> list[str]:
-        return [notify_topic(self.user.pk)]
+        return [notify_topic(self.credentials.user_id)]
+
+    def prepare(self, memo: dict[Any, Any]) -> None:
+        self.unread, self.backlog = selectors.notification_backlog(user_id=self.user.pk)
 
     async def welcome(self) -> dict[str, Any]:
-        unread, backlog = await database_sync_to_async(selectors.notification_backlog)(
-            user_id=self.user.pk
-        )
+        unread, backlog = self.unread, self.backlog
         return welcome_frame(
             user_id=self.user.pk,
             username=self.user.get_username(),

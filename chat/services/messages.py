@@ -168,6 +168,7 @@ def _store_batch(sends: Sequence[Send], *, look_up_resends: bool) -> list[Outcom
                 (
                     chat_room_group(send.room.pk),
                     dumps(message_frame(message, room_slug=send.room.slug)),
+                    message.seq,
                 )
                 for _, send, message in pending
             ),

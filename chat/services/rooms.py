@@ -12,6 +12,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
 from chat.models import Membership, Room
+from chat.room_ids import room_ids
 from chat.topics import ROUTE, chat_room_group
 from realtime.fanout import broadcast
 from realtime.registry.models import Connection
@@ -85,8 +86,10 @@ def room_update(
 @transaction.atomic
 def room_delete(*, room: Room) -> None:
     """Delete a room with its messages and whitelist; its sockets close with 4404."""
-    room_id = room.pk
+    room_id, slug = room.pk, room.slug
     Room.objects.filter(pk=room_id).delete()
+    # This process forgets the id at once; the others find out at their next handshake.
+    transaction.on_commit(lambda: room_ids.forget(slug))
     broadcast.close_sockets(chat_room_group(room_id), CloseCode.NOT_FOUND)
 
 

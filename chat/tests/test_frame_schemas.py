@@ -46,7 +46,7 @@ def test_the_frames_of_messages_deletes_and_broadcasts_keep_their_schemas(
 def test_the_welcome_with_history_and_online_keeps_its_schema(lobby, alice):
     for body in ("one", "two"):
         services.message_create(room=lobby, user=alice, body=body)
-    data = selectors.room_welcome(room=lobby, user=alice, since=None)
+    history, complete = selectors.room_history(room=lobby, since=None)
     frame = welcome_frame(
         room_slug=lobby.slug,
         user=user_out(alice.pk, alice.username),
@@ -54,8 +54,8 @@ def test_the_welcome_with_history_and_online_keeps_its_schema(lobby, alice):
         heartbeat_interval=25,
         online=[user_out(alice.pk, alice.username)],
         online_count=1,
-        history=data.history,
-        complete=data.complete,
+        history=history,
+        complete=complete,
     )
     assert len(frame["history"]) == 2
     assert outbound_problem(dumps(frame), TABLE) is None

@@ -132,12 +132,10 @@ def test_the_path_check_is_a_pure_comparison_so_existing_and_missing_ids_look_al
         assert not is_own_path_id("99999999999999999999", 7)
         assert not is_own_path_id(None, 7)
         assert not is_own_path_id("07", 7)
+    from realtime.socket.auth import Credentials
+
     consumer = NotifyConsumer()
-
-    class FakeUser:
-        pk = 7
-
-    consumer.user = FakeUser()
+    consumer.credentials = Credentials(None, "token", None, user_id=7)
     for raw in ("8", "123456"):
         consumer.scope = {"url_route": {"kwargs": {"user_id": raw}}}
         with django_assert_num_queries(0), pytest.raises(Exception) as refused:

@@ -29,13 +29,21 @@ def publish(topic: str, frame: Mapping[str, Any]) -> None:
     transaction.on_commit(lambda: dispatch(topic, event))
 
 
-def publish_many(items: Iterable[tuple[str, str]], *, kind: str) -> None:
-    """After commit, send pre-encoded frames `(topic, text)` of one `kind`, as one batch.
+def publish_many(
+    items: Iterable[tuple[str, str] | tuple[str, str, int]], *, kind: str
+) -> None:
+    """After commit, send pre-encoded frames `(topic, text[, seq])` of one `kind`, as one batch.
 
     For a fan-out whose frame differs per recipient (a bulk notification): one hop for
     the whole batch (one loop wake-up, one layer session, one outbox insert), not one each.
     """
-    batch = [(topic, Event(text=text, kind=kind)) for topic, text in items]
+    batch = [
+        (
+            item[0],
+            Event(text=item[1], kind=kind, seq=item[2] if len(item) > 2 else None),
+        )
+        for item in items
+    ]
     if batch:
         transaction.on_commit(lambda: dispatch_many(batch))
 

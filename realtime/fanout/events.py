@@ -14,6 +14,9 @@ class Event:
     kind: str = ""  # the frame's type, for metrics
     close_code: int | None = None  # close the socket with this code instead
     user_id: int | None = None  # only the sockets of this user
+    #: the frame's place in its topic's sequence (a room message's seq): a socket whose
+    #: welcome already carried it skips it, so each seq reaches a socket once
+    seq: int | None = None
 
     def to_wire(self) -> dict[str, Any]:
         """The channel-layer and outbox form (msgpack- and JSON-safe)."""
@@ -22,6 +25,7 @@ class Event:
             "kind": self.kind,
             "close": self.close_code,
             "user": self.user_id,
+            "seq": self.seq,
         }
 
     @classmethod
@@ -32,6 +36,7 @@ class Event:
             kind=data.get("kind") or "",
             close_code=data.get("close"),
             user_id=data.get("user"),
+            seq=data.get("seq"),
         )
 
 

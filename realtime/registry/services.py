@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import socket
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -81,6 +82,83 @@ def process_release(*, process_id: str) -> list[ClosedConnection]:
     return closed
 
 
+@dataclass(frozen=True, slots=True)
+class Opening:
+    """A socket to register: the input of connections_open()."""
+
+    connection_id: str
+    user_id: int
+    route: str
+    room_key: str = ""
+
+
+def connections_open(
+    *,
+    openings: Sequence[Opening],
+    process_id: str,
+    max_per_user: int,
+    lease_seconds: float,
+) -> list[bool]:
+    """Register sockets, in the caller's transaction; for each, False (nothing written)
+    when its user is at their cluster-wide cap.
+
+    Many handshakes at once (realtime.socket.door) cost a handful of statements, not a
+    handful each: the users' rows are locked in id order (PostgreSQL; SQLite's
+    IMMEDIATE transaction already holds the one write lock), their sockets counted with
+    one GROUP BY, and the rows go in with one executemany. Two sockets of one user in
+    the same batch count against the cap in order.
+    """
+    if not openings:
+        return []
+    conn_user = sql.column(Connection, "user")
+    counts: dict[int, int] = {}
+    if max_per_user > 0:
+        user_ids = sorted({o.user_id for o in openings})
+        marks = sql.placeholders(len(user_ids))
+        if connection.features.has_select_for_update:
+            user_model = get_user_model()
+            user_pk = sql.column(user_model, user_model._meta.pk.name)
+            sql.fetchall(
+                f"SELECT 1 FROM {sql.table(user_model)} WHERE {user_pk} IN ({marks})"
+                f" ORDER BY {user_pk} FOR UPDATE",
+                user_ids,
+            )
+        counts = dict(
+            sql.fetchall(
+                f"SELECT {conn_user}, COUNT(*) FROM {sql.table(Connection)}"
+                f" WHERE {conn_user} IN ({marks}) GROUP BY {conn_user}",
+                user_ids,
+            )
+        )
+    known = sql.fetchone(
+        f"SELECT 1 FROM {sql.table(ServerProcess)}"
+        f" WHERE {sql.column(ServerProcess, 'id')} = %s",
+        [process_id],
+    )
+    if known is None:
+        process_register(process_id=process_id, lease_seconds=lease_seconds)
+    allowed: list[bool] = []
+    rows: list[Connection] = []
+    for o in openings:
+        held = counts.get(o.user_id, 0)
+        if max_per_user > 0 and held >= max_per_user:
+            allowed.append(False)
+            continue
+        counts[o.user_id] = held + 1
+        allowed.append(True)
+        rows.append(
+            Connection(
+                id=o.connection_id,
+                process_id=process_id,
+                user_id=o.user_id,
+                route=o.route,
+                room_key=o.room_key,
+            )
+        )
+    sql.insert_many(rows)
+    return allowed
+
+
 @transaction.atomic
 def connection_open(
     *,
@@ -92,63 +170,46 @@ def connection_open(
     max_per_user: int,
     lease_seconds: float,
 ) -> bool:
-    """Register a socket; False (nothing written) when the user is at their cluster-wide cap.
-
-    Prepared SQL (realtime.registry.sql), as connection_close: every socket runs both.
-    """
-    conn_user = sql.column(Connection, "user")
-    if max_per_user > 0:
-        # Lock the user's row so two handshakes cannot both take the last place. SQLite
-        # has no row locks: its IMMEDIATE transaction already holds the one write lock.
-        if connection.features.has_select_for_update:
-            user_model = get_user_model()
-            sql.fetchone(
-                f"SELECT 1 FROM {sql.table(user_model)} WHERE"
-                f" {sql.column(user_model, user_model._meta.pk.name)} = %s FOR UPDATE",
-                [user_id],
-            )
-        (count,) = sql.fetchone(
-            f"SELECT COUNT(*) FROM {sql.table(Connection)} WHERE {conn_user} = %s",
-            [user_id],
-        ) or (0,)
-        if count >= max_per_user:
-            return False
-    known = sql.fetchone(
-        f"SELECT 1 FROM {sql.table(ServerProcess)}"
-        f" WHERE {sql.column(ServerProcess, 'id')} = %s",
-        [process_id],
+    """Register one socket; False (nothing written) when the user is at their cap."""
+    (ok,) = connections_open(
+        openings=[Opening(connection_id, user_id, route, room_key)],
+        process_id=process_id,
+        max_per_user=max_per_user,
+        lease_seconds=lease_seconds,
     )
-    if known is None:
-        process_register(process_id=process_id, lease_seconds=lease_seconds)
-    sql.insert(
-        Connection(
-            id=connection_id,
-            process_id=process_id,
-            user_id=user_id,
-            route=route,
-            room_key=room_key,
-        )
-    )
-    return True
+    return ok
 
 
 @transaction.atomic
-def connection_close(*, connection_id: str) -> ClosedConnection | None:
-    """Remove a socket's row; apps hear of it (presence). None when it was already gone."""
+def connections_close(*, connection_ids: Sequence[str]) -> list[ClosedConnection]:
+    """Remove sockets' rows (one SELECT, one DELETE); apps hear of them (presence) once.
+
+    Rows already gone (swept, released) are skipped.
+    """
+    if not connection_ids:
+        return []
     key = sql.column(Connection, "id")
-    row = sql.fetchone(
-        f"SELECT {sql.columns(Connection, ('user', 'route', 'room_key'))}"
-        f" FROM {sql.table(Connection)} WHERE {key} = %s",
-        [connection_id],
+    marks = sql.placeholders(len(connection_ids))
+    rows = sql.fetchall(
+        f"SELECT {key}, {sql.columns(Connection, ('user', 'route', 'room_key'))}"
+        f" FROM {sql.table(Connection)} WHERE {key} IN ({marks})",
+        list(connection_ids),
     )
-    if row is None:
-        return None
+    if not rows:
+        return []
     sql.execute(
-        f"DELETE FROM {sql.table(Connection)} WHERE {key} = %s", [connection_id]
+        f"DELETE FROM {sql.table(Connection)} WHERE {key} IN ({marks})",
+        list(connection_ids),
     )
-    closed = ClosedConnection(connection_id, *row)
-    connections_closed.send(sender=Connection, connections=[closed])
+    closed = [ClosedConnection(*row) for row in rows]
+    connections_closed.send(sender=Connection, connections=closed)
     return closed
+
+
+def connection_close(*, connection_id: str) -> ClosedConnection | None:
+    """Remove one socket's row; None when it was already gone."""
+    closed = connections_close(connection_ids=[connection_id])
+    return closed[0] if closed else None
 
 
 def outbox_put_many(*, events: list[tuple[str, dict[str, Any]]]) -> None:

@@ -130,6 +130,29 @@ def insert(obj: Model) -> None:
     obj._state.db = connection.alias
 
 
+def insert_many(objs: Sequence[Model]) -> None:
+    """insert() for several new instances of one model, in one executemany."""
+    if not objs:
+        return
+    meta = objs[0]._meta
+    fields = [f for f in meta.concrete_fields if not getattr(f, "db_returning", False)]
+    rows = [
+        [f.get_db_prep_save(f.pre_save(obj, add=True), connection) for f in fields]
+        for obj in objs
+    ]
+    sql = _insert_sql(connection.vendor, type(objs[0]), tuple(f.column for f in fields))
+    with connection.cursor() as cursor:
+        cursor.executemany(sql, rows)
+    for obj in objs:
+        obj._state.adding = False
+        obj._state.db = connection.alias
+
+
+def placeholders(n: int) -> str:
+    """`%s, %s, ...` for an IN list of n values."""
+    return ", ".join(["%s"] * n)
+
+
 @functools.cache
 def _insert_sql(vendor: str, model: type[Model], cols: tuple[str, ...]) -> str:
     quote = connection.ops.quote_name

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import ValidationError
 from django.db import DataError
 from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.settings import api_settings
@@ -23,11 +24,69 @@ class BadCredentials(SocketError):
 
 @dataclass(frozen=True, slots=True)
 class Credentials:
-    """Who a socket is, and until when (None: a session, which does not expire in-band)."""
+    """Who a socket is, and until when (None: a session, which does not expire in-band).
 
-    user: AbstractBaseUser
+    A token's credentials come from its claims alone at the gate (`user` None, `claims`
+    kept): the user row is loaded with the handshake's one trip to the database
+    (realtime.socket.door), together with every other handshake waiting for it.
+    """
+
+    user: AbstractBaseUser | None
     method: str  # "token" or "session"
     exp: float | None
+    user_id: Any = None
+    claims: dict[str, Any] | None = None
+
+
+def credentials_from_claims(claims: dict[str, Any]) -> Credentials:
+    """A validated token's credentials, user not loaded yet (pure: no database)."""
+    user_id = claims.get(api_settings.USER_ID_CLAIM)
+    if user_id is None:
+        raise BadCredentials("token names no user")
+    model = get_user_model()
+    try:
+        key = model._meta.get_field(api_settings.USER_ID_FIELD).to_python(user_id)
+    except (ValueError, TypeError, ValidationError):
+        raise BadCredentials("no such user") from None
+    if not isinstance(key, int) or not 0 < key < 2**63:
+        raise BadCredentials("no such user")
+    return Credentials(
+        user=None, method="token", exp=float(claims["exp"]), user_id=key, claims=claims
+    )
+
+
+def users_for_credentials(
+    pending: list[Credentials],
+) -> list[Credentials | BadCredentials]:
+    """Load the users of token credentials, one query for all (a sync call).
+
+    Each answer is the credentials with their user, or why they are refused (no such
+    user, inactive, a token from before the user's last credential change).
+    """
+    if not pending:
+        return []
+    model = get_user_model()
+    fields = _socket_user_fields(model)
+    ids = sorted({c.user_id for c in pending})
+    pk = sql.column(model, api_settings.USER_ID_FIELD)
+    rows = sql.fetchall(
+        f"SELECT {sql.columns(model, fields)} FROM {sql.table(model)}"
+        f" WHERE {pk} IN ({', '.join(['%s'] * len(ids))})",
+        ids,
+    )
+    users = {u.pk: u for u in (sql.instance(model, fields, row) for row in rows)}
+    answers: list[Credentials | BadCredentials] = []
+    for creds in pending:
+        user = users.get(creds.user_id)
+        if user is None:
+            answers.append(BadCredentials("no such user"))
+        elif not user.is_active:
+            answers.append(BadCredentials("inactive user"))
+        elif not token_version_current(creds.claims or {}, user):
+            answers.append(BadCredentials("token revoked by a credential change"))
+        else:
+            answers.append(replace(creds, user=user))
+    return answers
 
 
 def validate_access_token(raw: str) -> dict[str, Any]:
@@ -105,4 +164,6 @@ def credentials_from_token(raw: str) -> Credentials:
     """Validate `raw` and load its user (sync)."""
     claims = validate_access_token(raw)
     user = user_for_claims(claims)
-    return Credentials(user=user, method="token", exp=float(claims["exp"]))
+    return Credentials(
+        user=user, method="token", exp=float(claims["exp"]), user_id=user.pk
+    )

@@ -20,15 +20,12 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, ClassVar
 
-from channels.db import database_sync_to_async
 from django.conf import settings
 from django.db import InterfaceError, OperationalError
 from pydantic import BaseModel
 
 from realtime.fanout.hub import DEGRADED_BODY, Event, hub
 from realtime.fanout.topics import user_topic
-from realtime.registry import services
-from realtime.registry.process import PROCESS_ID
 from realtime.socket import frames
 from realtime.socket.auth import (
     BadCredentials,
@@ -37,6 +34,7 @@ from realtime.socket.auth import (
     validate_access_token,
 )
 from realtime.socket.closecodes import CloseCode
+from realtime.socket.door import door
 from realtime.socket.errors import FrameError, Refused
 from realtime.socket.frames import (
     FRAME_WRITER,
@@ -208,7 +206,7 @@ class SocketConsumer:
             await self._deny()
             return
         if self.credentials is not None:
-            log_user_id.set(self.user.pk)
+            log_user_id.set(self.credentials.user_id)
         limits = limits_from_settings()
         if not self.body_limit:
             limits = Limits(**{**_fields(limits), "max_body_chars": None})
@@ -222,15 +220,26 @@ class SocketConsumer:
             self._checked = self.outbound_schemas()
         try:
             await self.authorize()
-            if self.credentials is not None:
-                await self._register()
             topics = list(self.subscriptions())
             if self.credentials is not None:
-                topics.append(user_topic(self.user.pk))
+                topics.append(user_topic(self.credentials.user_id))
+            # Subscribed before the database is read: a message committed meanwhile
+            # is in the welcome's history or comes live (never neither).
             for topic in topics:
                 await hub.subscribe(topic, self)
                 self.topics.append(topic)
             hub.add_socket(self)
+            if self.credentials is not None or self._uses_database():
+                outcome = await door().enter(self)
+                if isinstance(outcome, BadCredentials):
+                    log.info("socket refused: %s", outcome, extra={"route": self.route})
+                    metrics.HANDSHAKES.labels(
+                        route=self.route, outcome="refused_auth"
+                    ).inc()
+                    await self._deny()
+                    return
+                if isinstance(outcome, BaseException):
+                    raise outcome
             # A process already degraded told its sockets then; this one hears it after welcome.
             joined_degraded = hub.degraded
             await self._send_raw({"type": "websocket.accept"})
@@ -269,28 +278,40 @@ class SocketConsumer:
         self._set_expiry()
         self._arm_timer()
 
+    @classmethod
+    def _uses_database(cls) -> bool:
+        """Whether the route has database work at its handshake (admit or prepare)."""
+        return cls.admit is not SocketConsumer.admit or (
+            cls.prepare is not SocketConsumer.prepare
+        )
+
     async def _deny(self) -> None:
         """Refuse before accept: the server answers HTTP 403."""
         self.closed = True
         await self._send_raw({"type": "websocket.close", "code": 1008})
 
-    async def _register(self) -> None:
-        ok = await database_sync_to_async(services.connection_open)(
-            connection_id=self.connection_id,
-            process_id=PROCESS_ID,
-            user_id=self.user.pk,
-            route=self.route,
-            room_key=self.room_key(),
-            max_per_user=int(settings.WS_MAX_CONNECTIONS_PER_USER),
-            lease_seconds=float(settings.WS_PROCESS_LEASE_SECONDS),
-        )
-        if not ok:
-            raise Refused(CloseCode.RATE_LIMITED, "too many sockets for this user")
-        self.registered = True
-
     # --- hooks for apps --------------------------------------------------------------------------
     async def authorize(self) -> None:
-        """Raise Refused(4403/4404/...) when this user may not open this socket."""
+        """Before subscribing: raise Refused(4403/4404/...) when the socket may not open.
+
+        No database here where it can be helped (it runs per handshake, unbatched):
+        checks that need it belong in admit(). `self.user` may not be loaded yet;
+        `self.credentials.user_id` is known.
+        """
+
+    def admit(self) -> None:
+        """In the database thread, before the registry row: raise Refused to refuse.
+
+        Runs in the handshake's one trip to the database, batched with others
+        (realtime.socket.door); `self.user` is loaded.
+        """
+
+    def prepare(self, memo: dict[Any, Any]) -> None:
+        """In the database thread, after the registry row: read what welcome() needs.
+
+        `memo` is shared by the handshakes of one batch: work that is the same for
+        several sockets (a room's history) is done once.
+        """
 
     def subscriptions(self) -> list[str]:
         """The topics this socket listens to, besides its user's own."""
@@ -301,7 +322,7 @@ class SocketConsumer:
         return ""
 
     async def welcome(self) -> dict[str, Any] | None:
-        """The first frame, sent right after accept."""
+        """The first frame, sent right after accept (from what prepare() read)."""
         return None
 
     async def opened(self) -> None:
@@ -399,7 +420,13 @@ class SocketConsumer:
             raise FrameError("token is for another user")
         if not token_version_current(claims, self.user):
             raise FrameError("token refused: revoked by a credential change")
-        self.credentials = Credentials(self.user, "token", float(claims["exp"]))
+        self.credentials = Credentials(
+            self.user,
+            "token",
+            float(claims["exp"]),
+            user_id=self.user.pk,
+            claims=claims,
+        )
         self._set_expiry()
         self._arm_timer()
         self.send_text(frames.auth_frame(self.credentials.exp or 0), kind="auth")
@@ -644,12 +671,7 @@ class SocketConsumer:
             )
         if self.registered:
             self.registered = False
-            try:
-                await database_sync_to_async(services.connection_close)(
-                    connection_id=self.connection_id
-                )
-            except Exception:
-                log.exception("registry row not removed; the lease sweep will")
+            await door().leave(self.connection_id)
         try:
             await self.closed_hook()
         except Exception:

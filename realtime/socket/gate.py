@@ -15,14 +15,18 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from channels.auth import get_user
-from channels.db import database_sync_to_async
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
 from django.http.cookie import parse_cookie
 from django.http.request import split_domain_port, validate_host
 
 from realtime.fanout.hub import hub
-from realtime.socket.auth import BadCredentials, Credentials, credentials_from_token
+from realtime.socket.auth import (
+    BadCredentials,
+    Credentials,
+    credentials_from_claims,
+    validate_access_token,
+)
 from realtime.socket.ratelimit import KeyedBuckets
 from realtime.socket.routes import route_of
 from realtime.web import metrics
@@ -105,7 +109,7 @@ class SocketGate:
                 extra={"route": route, "trace_id": scope["trace_id"]},
             )
             return await self._refuse(receive, send, route, "refused_auth")
-        scope["user"] = creds.user if creds else AnonymousUser()
+        scope["user"] = creds.user if creds else AnonymousUser()  # None: not loaded yet
         scope["credentials"] = creds
         cap = int(settings.WS_MAX_ANON_CONNECTIONS_PER_IP)
         if creds is not None or cap <= 0:
@@ -144,7 +148,9 @@ class SocketGate:
         self, scope: dict[str, Any], raw: str | None
     ) -> Credentials | None:
         if raw is not None:
-            return await database_sync_to_async(credentials_from_token)(raw)
+            # The signature and claims only: the user row is loaded with the
+            # handshake's one trip to the database (realtime.socket.door), batched.
+            return credentials_from_claims(validate_access_token(raw))
         session_key = session_key_from_headers(scope.get("headers", []))
         if session_key:
             # Loaded lazily, in get_user()'s database thread. No session middleware wraps
@@ -155,7 +161,9 @@ class SocketGate:
             if user is not None and user.is_authenticated:
                 if not user.is_active:
                     raise BadCredentials("inactive user")
-                return Credentials(user=user, method="session", exp=None)
+                return Credentials(
+                    user=user, method="session", exp=None, user_id=user.pk
+                )
         return None
 
     @staticmethod

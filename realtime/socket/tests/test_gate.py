@@ -314,15 +314,15 @@ async def test_the_process_cap_refuses_before_any_credential_check(
     first = communicator("/ws/echo/")
     assert (await first.connect(timeout=10))[0]
     checked: list[str] = []
-    real = gate.credentials_from_token
+    real = gate.validate_access_token
     monkeypatch.setattr(
         gate,
-        "credentials_from_token",
+        "validate_access_token",
         lambda raw: checked.append(raw) or real(raw),
     )
     before = _counter("echo", "refused_capacity")
     assert await refused(communicator(f"/ws/echo/?token={alice.token}"))
-    assert checked == []  # refused without touching the database
+    assert checked == []  # refused before the token is even looked at
     assert _counter("echo", "refused_capacity") == before + 1
     await first.disconnect()
     assert (await communicator(f"/ws/echo/?token={alice.token}").connect(timeout=10))[0]
