@@ -5,6 +5,8 @@ PY     := $(VENV)/bin/python
 PIP    := $(VENV)/bin/pip
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
+# Test processes: the suite mostly waits on real servers, so three keep two cores busy.
+TEST_WORKERS ?= 3
 export HOST PORT
 
 .PHONY: run test venv dev-venv migrate demo lint format bench bench-quick cluster browser-deps clean
@@ -17,7 +19,7 @@ run: venv
 
 ## test: install what the tests need (dev packages, headless Chromium) and run all of them
 test: dev-venv browser-deps
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 	node --test static/js/tests/
 
 $(VENV)/.runtime: requirements.txt

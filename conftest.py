@@ -10,27 +10,27 @@ from typing import Any
 
 import pytest
 
-from realtime import testing
+from tests import harness
 
 
 def _require(what: str, factory: Callable[[], object]) -> object:
     try:
         return factory()
-    except testing.ServiceUnavailable as exc:
+    except harness.ServiceUnavailable as exc:
         # Never a quiet skip: a missing service is a failure that says what to install.
         pytest.fail(f"{what} is required by this test: {exc}", pytrace=False)
 
 
 @pytest.fixture(scope="session")
-def postgres() -> Iterator[testing.Postgres]:
+def postgres() -> Iterator[harness.Postgres]:
     """The machine's PostgreSQL, or a throwaway one started for the session."""
-    pg = _require("PostgreSQL", testing.find_or_start_postgres)
+    pg = _require("PostgreSQL", harness.find_or_start_postgres)
     yield pg  # type: ignore[misc]
     pg.stop()  # type: ignore[attr-defined]
 
 
 @pytest.fixture
-def pg_database(postgres: testing.Postgres) -> Iterator[str]:
+def pg_database(postgres: harness.Postgres) -> Iterator[str]:
     """A fresh, empty PostgreSQL database URL, dropped afterwards."""
     name = f"rt_test_{uuid.uuid4().hex[:10]}"
     url = postgres.create_database(name)
@@ -39,38 +39,38 @@ def pg_database(postgres: testing.Postgres) -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def redis_server() -> Iterator[testing.Redis]:
+def redis_server() -> Iterator[harness.Redis]:
     """The machine's Redis (never stopped by tests), or a throwaway one."""
-    server = _require("Redis", testing.find_or_start_redis)
+    server = _require("Redis", harness.find_or_start_redis)
     yield server  # type: ignore[misc]
     server.stop()  # type: ignore[attr-defined]  # stops only one the tests started
 
 
 @pytest.fixture
-def own_redis() -> Iterator[testing.Redis]:
+def own_redis() -> Iterator[harness.Redis]:
     """A redis-server of this test's own, which it may stop and start."""
-    server = _require("redis-server", testing.own_redis)
+    server = _require("redis-server", harness.own_redis)
     yield server  # type: ignore[misc]
     server.stop()  # type: ignore[attr-defined]
 
 
 @pytest.fixture
-def server_factory(tmp_path: Path) -> Iterator[Callable[..., testing.Server]]:
+def server_factory(tmp_path: Path) -> Iterator[Callable[..., harness.Server]]:
     """Start real `manage.py serve` processes: `make(**env)`; all stopped at the end.
 
     Servers made by one factory share one migrated SQLite database unless DATABASE_URL
     is given (a cluster test passes PostgreSQL and REDIS_URL).
     """
-    servers: list[testing.Server] = []
+    servers: list[harness.Server] = []
     migrated: set[str] = set()
 
-    def make(start: bool = True, **env: object) -> testing.Server:
-        env.setdefault("DATABASE_URL", testing.sqlite_url(tmp_path))
-        full = testing.base_env(**env)
+    def make(start: bool = True, **env: object) -> harness.Server:
+        env.setdefault("DATABASE_URL", harness.sqlite_url(tmp_path))
+        full = harness.base_env(**env)
         if full["DATABASE_URL"] not in migrated:
-            testing.manage(full, "migrate", "--noinput", "-v0")
+            harness.migrate(full)
             migrated.add(full["DATABASE_URL"])
-        server = testing.Server(env=full, workdir=tmp_path)
+        server = harness.Server(env=full, workdir=tmp_path)
         servers.append(server)
         return server.start() if start else server
 
@@ -93,7 +93,7 @@ async def serving(transactional_db: None) -> AsyncIterator[Any]:
 
 
 @pytest.fixture
-def live_server_proc(server_factory: Callable[..., testing.Server]) -> testing.Server:
+def live_server_proc(server_factory: Callable[..., harness.Server]) -> harness.Server:
     """One real server with the default test environment."""
     return server_factory()
 
@@ -112,14 +112,14 @@ def _frames_keep_their_schemas() -> Iterator[None]:
 
     In-process sockets close 1011 on such a frame; a real server logs it, read here.
     """
-    earlier = testing.broken_frames_anywhere()
+    earlier = harness.broken_frames_anywhere()
     if earlier:  # logged after the previous test's check (a module's server stopping)
         pytest.fail(
             "frames broke their schema before this test:\n" + "\n".join(earlier),
             pytrace=False,
         )
     yield
-    broken = testing.broken_frames_anywhere()
+    broken = harness.broken_frames_anywhere()
     if broken:
         pytest.fail("frames broke their schema:\n" + "\n".join(broken), pytrace=False)
 

@@ -6,8 +6,8 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from realtime import testing
-from realtime.testing import Server
+from tests import harness
+from tests.harness import Server
 
 # --- real servers shared by a module ----------------------------------------------------------
 
@@ -25,7 +25,7 @@ def module_servers(
     (`e2e_settings`), beside the project's own.
     """
     workdir = tmp_path_factory.mktemp("servers")
-    database = testing.sqlite_url(workdir)
+    database = harness.sqlite_url(workdir)
     started: dict[tuple[tuple[str, str], ...], Server] = {}
     migrated = False
 
@@ -35,9 +35,9 @@ def module_servers(
         env.setdefault("DATABASE_URL", database)
         key = tuple(sorted((k, str(v)) for k, v in env.items()))
         if key not in started:
-            full = testing.base_env(**env)
+            full = harness.base_env(**env)
             if not migrated and full["DATABASE_URL"] == database:
-                testing.manage(full, "migrate", "--noinput", "-v0")
+                harness.migrate(full)
                 migrated = True
             started[key] = Server(env=full, workdir=workdir).start()
         return started[key]

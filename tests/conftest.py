@@ -10,37 +10,37 @@ from typing import Any
 
 import pytest
 
-from realtime import testing
+from tests import harness
 
 
 @pytest.fixture
 def cluster(
-    pg_database: str, own_redis: testing.Redis, tmp_path: Path
-) -> Iterator[Callable[..., list[testing.Server]]]:
+    pg_database: str, own_redis: harness.Redis, tmp_path: Path
+) -> Iterator[Callable[..., list[harness.Server]]]:
     """`cluster(n, **env)`: n real server processes on one PostgreSQL database and one Redis.
 
     The Redis is the test's own: a chaos test may stop it, and no other test's events share
     its groups. Leases are short so sweeps happen within a test's time. The servers stop
     (all at once) before their Redis and database go away.
     """
-    servers: list[testing.Server] = []
+    servers: list[harness.Server] = []
     migrated: list[bool] = []
 
     def make(
         n: int = 2, *, database_url: str | None = None, **env: Any
-    ) -> list[testing.Server]:
+    ) -> list[harness.Server]:
         env.setdefault("WS_PROCESS_LEASE_SECONDS", "6")
         # These tests send as fast as they can; the rate limit is tests/security's subject.
         env.setdefault("WS_MESSAGE_RATE", "10000")
         env.setdefault("WS_MESSAGE_BURST", "10000")
         if not migrated:
-            direct = testing.base_env(DATABASE_URL=pg_database)
-            testing.manage(direct, "migrate", "--noinput", "-v0")
+            direct = harness.base_env(DATABASE_URL=pg_database)
+            harness.migrate(direct)
             migrated.append(True)
-        full = testing.base_env(
+        full = harness.base_env(
             DATABASE_URL=database_url or pg_database, REDIS_URL=own_redis.url, **env
         )
-        made = [testing.Server(env=full, workdir=tmp_path) for _ in range(n)]
+        made = [harness.Server(env=full, workdir=tmp_path) for _ in range(n)]
         servers.extend(made)
         return [server.start() for server in made]
 
@@ -48,7 +48,7 @@ def cluster(
     stop_all(servers)
 
 
-def stop_all(servers: list[testing.Server]) -> None:
+def stop_all(servers: list[harness.Server]) -> None:
     """SIGTERM every server at once, then wait (killing what lingers)."""
     for server in servers:
         server.terminate()

@@ -30,7 +30,7 @@ from notifications.tests.support import (
     ws_frame,
     ws_quiet,
 )
-from realtime.testing import BASE_DIR
+from tests.harness import BASE_DIR
 
 NEW_PASSWORD = "a whole new passphrase 42"
 

@@ -13,7 +13,7 @@ import pytest
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
-from realtime import testing
+from tests import harness
 
 pytestmark = pytest.mark.e2e
 
@@ -25,16 +25,16 @@ _unique = itertools.count(1)
 def server(tmp_path_factory: pytest.TempPathFactory):
     """One real server for the tests of this module that need only one (starting is slow)."""
     workdir = tmp_path_factory.mktemp("chat-e2e")
-    env = testing.base_env(
-        DATABASE_URL=testing.sqlite_url(workdir), WS_PRESENCE_INTERVAL="0.3"
+    env = harness.base_env(
+        DATABASE_URL=harness.sqlite_url(workdir), WS_PRESENCE_INTERVAL="0.3"
     )
-    testing.manage(env, "migrate", "--noinput", "-v0")
-    proc = testing.Server(env=env, workdir=workdir).start()
+    harness.migrate(env)
+    proc = harness.Server(env=env, workdir=workdir).start()
     yield proc
     proc.stop()
 
 
-def users(server: testing.Server, *names: str) -> list[testing.User]:
+def users(server: harness.Server, *names: str) -> list[harness.User]:
     """Fresh users on the shared server (names get a unique suffix)."""
     n = next(_unique)
     return [server.api.user(f"{name}{n}") for name in names]
@@ -45,7 +45,7 @@ def fresh(slug: str) -> str:
 
 
 async def open_chat(
-    server: testing.Server, user: testing.User, slug: str, query: str = ""
+    server: harness.Server, user: harness.User, slug: str, query: str = ""
 ) -> tuple[ClientConnection, dict]:
     """A socket in the room and its welcome frame."""
     extra = f"&{query}" if query else ""
@@ -91,7 +91,7 @@ def presence_with(name: str, key: str) -> Callable[[dict[str, Any]], bool]:
 
 
 def make_room(
-    server: testing.Server, owner: testing.User, slug: str, private: bool = False
+    server: harness.Server, owner: harness.User, slug: str, private: bool = False
 ) -> None:
     status, body = server.api.post(
         "/api/rooms/",

@@ -17,9 +17,9 @@ from chat.errors import NotAllowed, RoomGone
 from chat.models import AnnouncedPresence, Membership, Message, Room
 from chat.tests import concurrency_probe
 from chat.topics import ROUTE, chat_all_group, chat_room_group
-from realtime import testing
 from realtime.registry import services as ws_services
 from realtime.socket.closecodes import CloseCode
+from tests import harness
 
 pytestmark = pytest.mark.django_db
 
@@ -74,12 +74,12 @@ def test_seq_has_no_gap_or_duplicate_under_concurrent_writers_on_sqlite():
 def test_seq_has_no_gap_or_duplicate_under_concurrent_writers_on_postgresql(
     pg_database,
 ):
-    env = testing.base_env(DATABASE_URL=pg_database)
-    testing.manage(env, "migrate", "--noinput", "-v0")
+    env = harness.base_env(DATABASE_URL=pg_database)
+    harness.migrate(env)
     out = subprocess.run(
         [sys.executable, str(PROBE), "--threads", "8", "--messages", "25"],
         env=env,
-        cwd=testing.BASE_DIR,
+        cwd=harness.BASE_DIR,
         capture_output=True,
         text=True,
         timeout=180,

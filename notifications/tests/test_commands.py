@@ -83,11 +83,11 @@ def test_bench_notify_measures_a_bulk_send_to_ten_thousand_users(capsys):
 def test_bench_notify_on_postgresql(pg_database, capsys):
     # The same measurement against PostgreSQL, in a process of its own (the figure the
     # issue asks for): `DATABASE_URL=postgres://... manage.py bench_notify`.
-    from realtime import testing
+    from tests import harness
 
-    env = testing.base_env(DATABASE_URL=pg_database, LOG_FORMAT="text")
-    testing.manage(env, "migrate", "--noinput", "-v0", timeout=300)
-    out = testing.manage(
+    env = harness.base_env(DATABASE_URL=pg_database, LOG_FORMAT="text")
+    harness.migrate(env)
+    out = harness.manage(
         env, "bench_notify", "--users", "10000", "--repeat", "1", timeout=300
     )
     with capsys.disabled():

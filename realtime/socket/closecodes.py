@@ -10,6 +10,9 @@ class CloseCode(IntEnum):
 
     NORMAL = 1000  # normal closure: nothing to do
     UNSUPPORTED_DATA = 1003  # a binary frame on a JSON route: fix the client
+    # Refused before accept: the ASGI server answers the handshake with HTTP 403, so a
+    # client never sees this code, only the 403 (PROTOCOL.md section 5).
+    REFUSED = 1008
     MESSAGE_TOO_BIG = 1009  # a frame over WS_MAX_FRAME_BYTES: fix the client
     INTERNAL_ERROR = 1011  # server error: reconnect with backoff
     SERVICE_RESTART = 1012  # restarting or draining: reconnect at once, with jitter

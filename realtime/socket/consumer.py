@@ -288,7 +288,9 @@ class SocketConsumer:
     async def _deny(self) -> None:
         """Refuse before accept: the server answers HTTP 403."""
         self.closed = True
-        await self._send_raw({"type": "websocket.close", "code": 1008})
+        await self._send_raw(
+            {"type": "websocket.close", "code": int(CloseCode.REFUSED)}
+        )
 
     # --- hooks for apps --------------------------------------------------------------------------
     async def authorize(self) -> None:

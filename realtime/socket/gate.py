@@ -27,6 +27,7 @@ from realtime.socket.auth import (
     credentials_from_claims,
     validate_access_token,
 )
+from realtime.socket.closecodes import CloseCode
 from realtime.socket.ratelimit import KeyedBuckets
 from realtime.socket.routes import route_of
 from realtime.web import metrics
@@ -171,7 +172,7 @@ class SocketGate:
         metrics.HANDSHAKES.labels(route=route, outcome=outcome).inc()
         message = await receive()
         if message["type"] == "websocket.connect":
-            await send({"type": "websocket.close", "code": 1008})
+            await send({"type": "websocket.close", "code": int(CloseCode.REFUSED)})
 
 
 #: what a session key can be (Django's are 32 of [a-z0-9]; signed-cookie sessions add

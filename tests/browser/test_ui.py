@@ -17,7 +17,7 @@ import pytest
 from playwright.sync_api import Page, expect
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
-from realtime import testing
+from tests import harness
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e]
 
@@ -54,7 +54,7 @@ def watched(page: Page) -> Page:
 
 
 def signed_in(
-    new_context, server: testing.Server, username: str, path: str = "/"
+    new_context, server: harness.Server, username: str, path: str = "/"
 ) -> Page:
     """A new browser context signed in as `username` through the login form, at `path`."""
     context = new_context(
@@ -65,13 +65,13 @@ def signed_in(
     page = watched(context.new_page())
     page.goto("/login/?next=" + path)
     page.get_by_label("Username").fill(username)
-    page.get_by_label("Password").fill(testing.PASSWORD)
+    page.get_by_label("Password").fill(harness.PASSWORD)
     page.get_by_role("button", name="Sign in").click()
     page.wait_for_url(re.compile(re.escape(server.url + path) + "$"))
     return page
 
 
-def open_room(new_context, server: testing.Server, username: str, slug: str) -> Page:
+def open_room(new_context, server: harness.Server, username: str, slug: str) -> Page:
     page = signed_in(new_context, server, username, f"/rooms/{slug}/")
     expect(page.locator("[data-conn-text]")).to_have_text("Live")
     return page
@@ -92,7 +92,7 @@ def online(page: Page):
 
 
 def make_room(
-    server: testing.Server, owner: testing.User, slug: str, *, private: bool = False
+    server: harness.Server, owner: harness.User, slug: str, *, private: bool = False
 ) -> None:
     status, body = server.api.post(
         "/api/rooms/",
@@ -103,7 +103,7 @@ def make_room(
 
 
 def post_message(
-    server: testing.Server, user: testing.User, slug: str, body: str
+    server: harness.Server, user: harness.User, slug: str, body: str
 ) -> None:
     status, answer = server.api.post(
         f"/api/rooms/{slug}/messages/", {"body": body}, token=user.access
@@ -112,7 +112,7 @@ def post_message(
 
 
 def notify(
-    server: testing.Server, user: testing.User, *items: tuple[str, str, str]
+    server: harness.Server, user: harness.User, *items: tuple[str, str, str]
 ) -> None:
     """Store and push notifications (title, body, level), in order, from one process."""
     server.manage(
@@ -405,7 +405,7 @@ def test_server_restart_mid_conversation_leaves_every_message_exactly_once(
     expect(pending.locator(".msg__status")).to_contain_text("Queued")
     expect(page_a.locator("[data-composer-status]")).to_contain_text("offline")
 
-    restarted = testing.Server(env=server.env, workdir=server.workdir, port=server.port)
+    restarted = harness.Server(env=server.env, workdir=server.workdir, port=server.port)
     try:
         restarted.start()
         deadline = time.monotonic() + 30

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from realtime import testing
+from tests import harness
 from tests.support import (
     Frames,
     chat,
@@ -142,7 +142,7 @@ def test_a_process_started_while_redis_is_down_serves_and_joins_later(
         (b,) = cluster(1)
         bob = b.api.tokens("alice")
         cb, _ = chat(
-            b, testing.User(alice.id, "alice", bob["access"], bob["refresh"]), "lobby"
+            b, harness.User(alice.id, "alice", bob["access"], bob["refresh"]), "lobby"
         )
         with sockets(cb):
             say(cb, "from B", "c-2")

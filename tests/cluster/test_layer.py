@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from realtime import testing
+from tests import harness
 
 pytestmark = [pytest.mark.cluster]
 
@@ -44,8 +44,8 @@ asyncio.run(main())
 def test_a_burst_of_concurrent_group_sends_never_raises(own_redis):
     # channels-redis 4.3 on redis-py 8.1 raises MaxConnectionsError here (core layer)
     # instead of waiting for a connection: requirements.txt pins the client that waits.
-    env = testing.base_env(REDIS_URL=own_redis.url)
-    out = testing.manage(env, "shell", "-c", _BURST)
+    env = harness.base_env(REDIS_URL=own_redis.url)
+    out = harness.manage(env, "shell", "-c", _BURST)
     result = json.loads(next(x for x in out.splitlines() if x.startswith('{"backend"')))
     assert result["backend"] == "RedisPubSubChannelLayer"
     assert result["configured"] == {}

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from realtime import testing
+from tests import harness
 from tests.support import (
     Frames,
     chat,
@@ -32,26 +32,26 @@ _ROWS = (
 
 def _rows(env: dict[str, str]) -> dict:
     return json.loads(
-        testing.manage(env, "shell", "-c", _ROWS).strip().splitlines()[-1]
+        harness.manage(env, "shell", "-c", _ROWS).strip().splitlines()[-1]
     )
 
 
 def test_workers_behind_one_port_each_run_their_own_hub_and_lease(
     pg_database, own_redis, tmp_path
 ):
-    env = testing.base_env(DATABASE_URL=pg_database, REDIS_URL=own_redis.url)
-    testing.manage(env, "migrate", "--noinput", "-v0")
-    port = testing.free_port()
+    env = harness.base_env(DATABASE_URL=pg_database, REDIS_URL=own_redis.url)
+    harness.migrate(env)
+    port = harness.free_port()
     log = (tmp_path / "workers.log").open("wb")
     proc = subprocess.Popen(
         [sys.executable, "manage.py", "serve", "--workers", "2", "--port", str(port)],
-        cwd=testing.BASE_DIR,
+        cwd=harness.BASE_DIR,
         env=env,
         stdout=log,
         stderr=subprocess.STDOUT,
         start_new_session=True,
     )
-    server = testing.Server(env=env, workdir=tmp_path, port=port)
+    server = harness.Server(env=env, workdir=tmp_path, port=port)
     try:
         wait_for(
             lambda: http_get(server.url + "/healthz")[0] == 200,

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from realtime import testing
+from tests import harness
 from tests.conftest import stop_all
 from tests.support import Frames, chat, heartbeat_ok, notify, room_create
 
@@ -31,7 +31,7 @@ HOSTILE_ENV = {
 class Bystander:
     """Carol: a chat socket and a notify socket that every hostile test must leave alone."""
 
-    user: testing.User
+    user: harness.User
     chat: Frames
     notify: Frames
 
@@ -51,18 +51,18 @@ class Bystander:
 
 
 @pytest.fixture(scope="module")
-def hostile(tmp_path_factory: pytest.TempPathFactory) -> Iterator[testing.Server]:
+def hostile(tmp_path_factory: pytest.TempPathFactory) -> Iterator[harness.Server]:
     """A real server (SQLite, embedded mode) with the hostile-input limits."""
     workdir = tmp_path_factory.mktemp("hostile")
-    env = testing.base_env(DATABASE_URL=testing.sqlite_url(workdir), **HOSTILE_ENV)
-    testing.manage(env, "migrate", "--noinput", "-v0")
-    server = testing.Server(env=env, workdir=workdir).start()
+    env = harness.base_env(DATABASE_URL=harness.sqlite_url(workdir), **HOSTILE_ENV)
+    harness.migrate(env)
+    server = harness.Server(env=env, workdir=workdir).start()
     yield server
     stop_all([server])
 
 
 @pytest.fixture(scope="module")
-def users(hostile: testing.Server) -> dict[str, testing.User]:
+def users(hostile: harness.Server) -> dict[str, harness.User]:
     """carol (bystander), mallory (attacker), alice (a room owner)."""
     made = {name: hostile.api.user(name) for name in ("carol", "mallory", "alice")}
     room_create(hostile, made["alice"], "lobby")
@@ -72,7 +72,7 @@ def users(hostile: testing.Server) -> dict[str, testing.User]:
 
 @pytest.fixture(scope="module")
 def bystander(
-    hostile: testing.Server, users: dict[str, testing.User]
+    hostile: harness.Server, users: dict[str, harness.User]
 ) -> Iterator[Bystander]:
     conn, _ = chat(hostile, users["carol"], "lobby")
     nconn, _ = notify(hostile, users["carol"])

@@ -8,9 +8,9 @@ from html.parser import HTMLParser
 
 import pytest
 
-from realtime import testing
+from tests import harness
 
-BASE = testing.BASE_DIR
+BASE = harness.BASE_DIR
 DIRECTIVES = {
     "default-src": "'self'",
     "script-src": "'self'",

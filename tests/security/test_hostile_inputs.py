@@ -16,7 +16,7 @@ import jwt
 import pytest
 from websockets.exceptions import ConnectionClosed
 
-from realtime import testing
+from tests import harness
 from tests.support import (
     DEADLINE,
     Frames,
@@ -279,7 +279,7 @@ def _bad_token(kind: str, users) -> str | None:
         return "not.a.jwt"
     if kind == "expired":
         return jwt.encode(
-            {**claims, "exp": int(time.time()) - 60}, testing.TEST_SECRET, "HS256"
+            {**claims, "exp": int(time.time()) - 60}, harness.TEST_SECRET, "HS256"
         )
     if kind == "forged-signature":
         return jwt.encode({**claims}, "an attacker's key, not the server's", "HS256")

@@ -10,9 +10,9 @@ import sys
 
 import pytest
 
-from realtime import testing
+from tests import harness
 
-BASE = testing.BASE_DIR
+BASE = harness.BASE_DIR
 #: a real-looking secret: `check --deploy` judges the key too
 SECRET = "k7Qz3-Lr9xVt2mWb8NcYp4HdJf6SaEu1GoKi5XnRlTyUw0BvMq-Zs3CjDh8FeAg2Pt"
 SETTINGS_SHOWN = [
@@ -29,7 +29,7 @@ SETTINGS_SHOWN = [
 
 def _env(**overrides: str) -> dict[str, str]:
     """The environment of a production process: debug off, no DJANGO_SECURE given."""
-    env = testing.base_env(DATABASE_URL="sqlite:///:memory:")
+    env = harness.base_env(DATABASE_URL="sqlite:///:memory:")
     del env["DJANGO_SECURE"]
     env.update(DJANGO_DEBUG="0", DJANGO_SECRET_KEY=SECRET)
     env.update(overrides)
@@ -111,7 +111,7 @@ def test_check_deploy_finds_nothing_in_the_production_defaults():
 
 
 def _get(
-    server: testing.Server, path: str, *, source: str = "127.0.0.1", **headers: str
+    server: harness.Server, path: str, *, source: str = "127.0.0.1", **headers: str
 ) -> http.client.HTTPResponse:
     """One plain-http GET from `source`, redirects not followed."""
     conn = http.client.HTTPConnection(

@@ -21,9 +21,9 @@ import pytest
 import websockets
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from realtime import testing
 from realtime.socket.closecodes import CloseCode
 from realtime.socket.tests import tokens
+from tests import harness
 
 pytestmark = pytest.mark.e2e
 
@@ -73,12 +73,12 @@ def unique(prefix: str) -> str:
 
 
 def notify_url(
-    server: testing.Server, user: testing.User, token: str | None = None
+    server: harness.Server, user: harness.User, token: str | None = None
 ) -> str:
     return f"{server.ws_url}/ws/notify/user/{user.id}/?token={token or user.access}"
 
 
-def login_session_cookie(server: testing.Server, username: str) -> str:
+def login_session_cookie(server: harness.Server, username: str) -> str:
     """Sign in through the /login/ form, as a browser does; the session cookie header."""
     jar = http.cookiejar.CookieJar()
     opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
@@ -87,7 +87,7 @@ def login_session_cookie(server: testing.Server, username: str) -> str:
     form = urllib.parse.urlencode(
         {
             "username": username,
-            "password": testing.PASSWORD,
+            "password": harness.PASSWORD,
             "csrfmiddlewaretoken": csrf,
         }
     ).encode()
@@ -142,7 +142,7 @@ def users(server):
 )
 async def test_each_bad_token_kind_is_refused_with_403(server, users, kind):
     alice = users["alice"]
-    raw = tokens.bad_tokens(alice.id, testing.TEST_SECRET)[kind]
+    raw = tokens.bad_tokens(alice.id, harness.TEST_SECRET)[kind]
     assert await refused_status(notify_url(server, alice, raw)) == 403
     headers = {"Authorization": f"Bearer {raw}"}
     url = f"{server.ws_url}/ws/notify/user/{alice.id}/"
@@ -400,7 +400,7 @@ async def test_a_real_server_closes_1011_on_a_broken_frame_and_the_harness_sees_
         await ws.send('{"type":"misbehave"}')  # answered with a frame off its schema
         assert await closed_with(ws) == (CloseCode.INTERNAL_ERROR, [])
     # Read here, so the autouse check after this test finds nothing left to fail on.
-    (line,) = testing.broken_frames_anywhere()
+    (line,) = harness.broken_frames_anywhere()
     assert connection_id in line and "Extra inputs are not permitted" in line
 
 
@@ -517,7 +517,7 @@ async def test_an_in_band_refresh_keeps_the_socket_open(quick):
 
 
 def http_call(
-    server: testing.Server,
+    server: harness.Server,
     method: str,
     path: str,
     headers: dict | None = None,
@@ -536,7 +536,7 @@ def http_call(
 async def test_no_token_ever_reaches_the_log(server, users):
     alice = users["alice"]
     fresh = server.api.user(unique("henry"))
-    bad = tokens.bad_tokens(alice.id, testing.TEST_SECRET)
+    bad = tokens.bad_tokens(alice.id, harness.TEST_SECRET)
     secrets = [alice.access, alice.refresh, fresh.access, fresh.refresh, *bad.values()]
 
     # sockets: accepted and refused, with the token in the query and in the header

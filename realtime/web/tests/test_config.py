@@ -10,15 +10,15 @@ import sys
 
 import pytest
 
-from realtime import testing
+from tests import harness
 
-BASE = testing.BASE_DIR
+BASE = harness.BASE_DIR
 README = (BASE / "README.md").read_text()
 #: the code that reads the environment: settings, and the server command and its helpers
 SOURCES = "\n".join(
     path.read_text()
     for path in sorted((BASE / "realtime").rglob("*.py"))
-    if "tests" not in path.parts and path.name not in {"testing.py", "test_settings.py"}
+    if "tests" not in path.parts
 )
 
 
@@ -34,7 +34,7 @@ def _check(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
 
 
 def _env(**overrides: str) -> dict[str, str]:
-    env = testing.base_env(DATABASE_URL="sqlite:///:memory:")
+    env = harness.base_env(DATABASE_URL="sqlite:///:memory:")
     env.pop("DJANGO_SECRET_KEY")
     env.pop("DJANGO_DEBUG")
     env.update(overrides)
@@ -63,7 +63,7 @@ def test_debug_mode_runs_with_the_dev_key():
 
 
 def test_production_mode_with_a_secret_key_starts():
-    result = _check(_env(DJANGO_DEBUG="0", DJANGO_SECRET_KEY=testing.TEST_SECRET))
+    result = _check(_env(DJANGO_DEBUG="0", DJANGO_SECRET_KEY=harness.TEST_SECRET))
     assert result.returncode == 0, result.stderr
 
 
@@ -114,7 +114,7 @@ def test_every_readme_variable_is_read_by_the_code(name):
 
 
 def test_the_readme_defaults_are_the_codes_defaults():
-    env = _env(DJANGO_DEBUG="0", DJANGO_SECRET_KEY=testing.TEST_SECRET)
+    env = _env(DJANGO_DEBUG="0", DJANGO_SECRET_KEY=harness.TEST_SECRET)
     for key in list(env):
         if key.startswith(("WS_", "JWT_", "DRAIN_", "API_")):
             del env[key]

@@ -261,9 +261,9 @@ def test_the_schema_generates_without_warnings_and_validates(tmp_path):
     import subprocess
     import sys
 
-    from realtime import testing
+    from tests import harness
 
-    env = testing.base_env(DATABASE_URL=testing.sqlite_url(tmp_path))
+    env = harness.base_env(DATABASE_URL=harness.sqlite_url(tmp_path))
     result = subprocess.run(
         [
             sys.executable,
@@ -274,7 +274,7 @@ def test_the_schema_generates_without_warnings_and_validates(tmp_path):
             "--file",
             str(tmp_path / "schema.yaml"),
         ],
-        cwd=testing.BASE_DIR,
+        cwd=harness.BASE_DIR,
         env=env,
         capture_output=True,
         text=True,

@@ -17,6 +17,7 @@ import sys
 import tempfile
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -324,7 +325,46 @@ def sqlite_url(workdir: Path) -> str:
     return f"sqlite:///{workdir / 'db.sqlite3'}"
 
 
+#: a SQLite database migrated once in this test process, copied for each server
+_sqlite_template: Path | None = None
+
+
+def migrate(env: dict[str, str]) -> None:
+    """Migrate the database of `env` (DATABASE_URL).
+
+    A SQLite file is a copy of one migrated once per test process: `manage.py migrate`
+    costs about two seconds of a core, and the suite starts dozens of servers.
+    """
+    global _sqlite_template
+    url = env["DATABASE_URL"]
+    if url.startswith(("postgres://", "postgresql://")):
+        where = urllib.parse.urlsplit(url)
+        for server in _postgres:
+            if (server.host, server.port) == (where.hostname, where.port):
+                server.migrate_database(where.path.lstrip("/"))
+                return
+    if not url.startswith("sqlite:///"):
+        manage(env, "migrate", "--noinput", "-v0")
+        return
+    target = Path(url.removeprefix("sqlite:///"))
+    if _sqlite_template is None:
+        template = Path(tempfile.mkdtemp(prefix="rt-migrated-")) / "db.sqlite3"
+        manage(
+            {**env, "DATABASE_URL": f"sqlite:///{template}"},
+            "migrate",
+            "--noinput",
+            "-v0",
+        )
+        _sqlite_template = template
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(_sqlite_template, target)
+
+
 # --- PostgreSQL and Redis: the machine's, or throwaway ones ----------------------------------
+
+
+#: the PostgreSQL servers of this process (migrate() finds a database's server here)
+_postgres: list[Postgres] = []
 
 
 class ServiceUnavailable(RuntimeError):
@@ -339,6 +379,10 @@ class Postgres:
     port: int
     user: str
     _proc_dir: Path | None = None
+    _template: str | None = None
+
+    def __post_init__(self) -> None:
+        _postgres.append(self)
 
     def url(self, dbname: str) -> str:
         return f"postgres://{self.user}@{self.host}:{self.port}/{dbname}"
@@ -364,7 +408,24 @@ class Postgres:
         with contextlib.suppress(Exception):
             self._psql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
+    def migrate_database(self, name: str) -> None:
+        """Make `name` a migrated database: a copy of a template migrated once per process."""
+        if self._template is None:
+            template = f"rt_migrated_{os.getpid()}"
+            manage(
+                base_env(DATABASE_URL=self.create_database(template)),
+                "migrate",
+                "--noinput",
+                "-v0",
+            )
+            self._template = template
+        self._psql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        self._psql(f'CREATE DATABASE "{name}" TEMPLATE "{self._template}"')
+
     def stop(self) -> None:
+        if self._template is not None:
+            self.drop_database(self._template)
+            self._template = None
         if self._proc_dir is not None:
             pg_ctl = shutil.which("pg_ctl") or _pg_bin("pg_ctl")
             subprocess.run(

@@ -4,7 +4,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from realtime.testing import FAST_HASHER, TEST_SECRET
+from tests.harness import FAST_HASHER, TEST_SECRET
 
 os.environ.setdefault("DJANGO_SECRET_KEY", TEST_SECRET)
 os.environ.setdefault("DJANGO_DEBUG", "0")
