@@ -20,7 +20,7 @@ from realtime.web import metrics
 
 #: the first two segments of a route's paths (`("ws", "chat")`) -> its label
 _labels: dict[tuple[str, ...], str] = {}
-#: the published routes, by pattern, in the order registered
+#: the published routes, by pattern
 _published: dict[str, SocketRoute] = {}
 
 #: `<str:slug>` or `<slug>` in a Django path pattern
@@ -93,5 +93,5 @@ def route_of(path: str) -> str:
 
 
 def published() -> tuple[SocketRoute, ...]:
-    """Every published socket route, in the order registered (realtime.routing's)."""
-    return tuple(_published.values())
+    """Every published socket route, by path (the order apps load in is no contract)."""
+    return tuple(sorted(_published.values(), key=lambda route: route.address))
