@@ -107,7 +107,7 @@ def document(
                     by_direction[direction].append(key)
         channels[channel_id] = _channel(route, channel_messages)
         for direction, keys in by_direction.items():
-            prefix, action, title = direction
+            _, action, title = direction
             operation: dict[str, Any] = {
                 "action": action,
                 "channel": {"$ref": f"#/channels/{channel_id}"},
