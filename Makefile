@@ -9,7 +9,7 @@ PORT   ?= 8000
 TEST_WORKERS ?= 3
 export HOST PORT
 
-.PHONY: run test venv dev-venv migrate demo lint format bench bench-quick cluster browser-deps clean
+.PHONY: run test venv dev-venv migrate demo lint format bench bench-quick cluster browser-deps asyncapi-deps clean
 
 ## run: create the venv, install, migrate, load demo data, serve on $HOST:$PORT (foreground)
 run: venv
@@ -18,7 +18,7 @@ run: venv
 	DJANGO_DEBUG=$${DJANGO_DEBUG:-1} exec $(PY) manage.py serve
 
 ## test: install what the tests need (dev packages, headless Chromium) and run all of them
-test: dev-venv browser-deps
+test: dev-venv browser-deps asyncapi-deps
 	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 	node --test static/js/tests/
 
@@ -41,6 +41,18 @@ browser-deps:
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium nodejs >/dev/null; \
 	  else echo "The UI tests need Debian's chromium and node: run 'sudo apt-get install chromium nodejs'." >&2; exit 1; fi; }
 
+## asyncapi-deps: the AsyncAPI parser the tests validate /api/asyncapi.json with (tools/asyncapi,
+## pinned by its package-lock.json; installed again only when the lock changes; no install scripts)
+ASYNCAPI := tools/asyncapi
+asyncapi-deps: $(ASYNCAPI)/node_modules/.installed
+
+$(ASYNCAPI)/node_modules/.installed: $(ASYNCAPI)/package.json $(ASYNCAPI)/package-lock.json
+	@command -v npm >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq npm >/dev/null; \
+	  else echo "The AsyncAPI test needs npm: run 'sudo apt-get install npm'." >&2; exit 1; fi; }
+	npm ci --prefix $(ASYNCAPI) --ignore-scripts --no-audit --no-fund --loglevel=error
+	touch $@
+
 ## cluster: N processes (default 2) behind one port, on $REDIS_URL and $DATABASE_URL
 cluster: venv
 	@test -n "$$REDIS_URL" && test -n "$$DATABASE_URL" || { echo "set REDIS_URL and DATABASE_URL (see README)"; exit 1; }
@@ -60,4 +72,4 @@ format: dev-venv
 	$(VENV)/bin/ruff check --fix .
 
 clean:
-	rm -rf $(VENV) staticfiles db.sqlite3*
+	rm -rf $(VENV) staticfiles db.sqlite3* $(ASYNCAPI)/node_modules

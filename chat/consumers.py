@@ -28,16 +28,23 @@ from realtime.fanout.hub import Event
 from realtime.socket.closecodes import CloseCode
 from realtime.socket.consumer import SocketConsumer
 from realtime.socket.errors import Invalid, Refused
+from realtime.socket.frames import error_frame
 
 #: the longest slug a room can have (Room.slug); longer names no room
 SLUG_MAX = 64
 
 
+#: what a `?since=` must be (published in the AsyncAPI document's query schema)
+SINCE_PATTERN = r"^[0-9]{1,18}$"
+
+
 def since_param(query_string: bytes) -> int | None:
-    """The `?since=<seq>` of a socket URL: a non-negative integer, else ignored."""
+    """The `?since=<seq>` of a socket URL; None without one, ValueError when malformed."""
     raw = (parse_qs(query_string.decode("latin-1")).get("since") or [None])[0]
-    if raw is None or not (raw.isascii() and raw.isdigit()) or len(raw) > 18:
+    if raw is None:
         return None
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 18:
+        raise ValueError("must be a seq: 0 or a positive integer, at most 18 digits")
     return int(raw)
 
 
@@ -47,12 +54,29 @@ class ChatConsumer(SocketConsumer):
     route = ROUTE
     handlers = {"message": (MessageIn, "on_message")}
     outbound = OUTBOUND
+    query_params = {
+        "since": {
+            "type": "string",
+            "pattern": SINCE_PATTERN,
+            "description": "resume: the welcome's `history` holds every message after "
+            "this seq (at most 500, `complete:false` past that) instead of the last "
+            "50; a malformed value is refused with an `invalid` error frame naming "
+            "`since` right after a welcome made as without it",
+        }
+    }
 
     room: Any = None
     #: the highest seq this socket was sent in its welcome's history
     seen_seq = 0
+    #: `?since=`, and why it was refused when it was malformed
+    since: int | None = None
+    since_refused: str | None = None
 
     async def authorize(self) -> None:
+        try:
+            self.since = since_param(self.scope.get("query_string", b""))
+        except ValueError as exc:
+            self.since_refused = str(exc)
         slug = self.scope.get("url_route", {}).get("kwargs", {}).get("slug")
         if not isinstance(slug, str) or not slug or len(slug) > SLUG_MAX:
             raise RoomGone.refused()
@@ -89,10 +113,9 @@ class ChatConsumer(SocketConsumer):
 
     def prepare(self, memo: dict[Any, Any]) -> None:
         """History and who is online, once per room and `since` in a batch."""
-        since = since_param(self.scope.get("query_string", b""))
-        key = ("history", self.room.pk, since)
+        key = ("history", self.room.pk, self.since)
         if key not in memo:
-            memo[key] = selectors.room_history(room=self.room, since=since)
+            memo[key] = selectors.room_history(room=self.room, since=self.since)
         self.history, self.complete = memo[key]
         key = ("online", self.room.pk)
         if key not in memo:
@@ -115,6 +138,18 @@ class ChatConsumer(SocketConsumer):
         )
 
     async def opened(self) -> None:
+        if self.since_refused is not None:
+            # PROTOCOL.md 5 has no close for a bad URL, and closing would make a client
+            # reconnect in a loop with the same URL: the socket opens as without `since`
+            # and says so, once (a protocol addition, docs/protocol.md).
+            self.send_text(
+                error_frame(
+                    "invalid",
+                    "since ignored: the history is the last 50 messages",
+                    {"since": self.since_refused},
+                ),
+                kind="error",
+            )
         batcher.mark(self.room.slug)
 
     def accepts(self, event: Event) -> bool:

@@ -41,22 +41,32 @@ class ReadIn(BaseModel):
 
 # --- server to client -----------------------------------------------------------------------
 class NotificationOut(OutFrame):
-    """`{"type":"notification","id","title","body","level","ts","read"}`."""
+    """`{"type":"notification","id","title","body","level","link","ts","read"}`.
+
+    `link` is a protocol addition: where the notification points (an http(s) URL or a
+    same-site path), `""` for none, as on REST.
+    """
 
     type: Literal["notification"]
     id: int = Field(ge=1)
     title: str
     body: str
     level: Level
+    link: str = Field(max_length=500)
     ts: Timestamp
     read: bool
 
 
 class UnreadOut(OutFrame):
-    """`{"type":"unread","count":int}`: sent to every notify socket of the user."""
+    """`{"type":"unread","count":int,"unread":int}`: to every notify socket of the user.
+
+    `unread` (the same number as `count`) is a protocol addition: the name the welcome
+    and REST give the count.
+    """
 
     type: Literal["unread"]
     count: int = Field(ge=0)
+    unread: int = Field(ge=0)
 
 
 class WelcomeOut(OutFrame):
@@ -85,7 +95,14 @@ OUTBOUND_KINDS = frozenset({"notification", "unread", "system"})
 
 
 def notification_frame(
-    *, id: int, title: str, body: str, level: str, created: dt.datetime, read: bool
+    *,
+    id: int,
+    title: str,
+    body: str,
+    level: str,
+    link: str,
+    created: dt.datetime,
+    read: bool,
 ) -> dict[str, object]:
     """One notification as a frame (also the items of the welcome's list)."""
     return {
@@ -94,6 +111,7 @@ def notification_frame(
         "title": title,
         "body": body,
         "level": level,
+        "link": link,
         "ts": iso(created),
         "read": read,
     }
@@ -105,13 +123,14 @@ class NotificationEncoder:
     _HEAD = '{"type":"notification","id":'
 
     def __init__(
-        self, *, title: str, body: str, level: str, created: dt.datetime
+        self, *, title: str, body: str, level: str, link: str, created: dt.datetime
     ) -> None:
         rest = dumps(
             {
                 "title": title,
                 "body": body,
                 "level": level,
+                "link": link,
                 "ts": iso(created),
                 "read": False,
             }
@@ -124,8 +143,8 @@ class NotificationEncoder:
 
 
 def unread_frame(count: int) -> dict[str, object]:
-    """`{"type":"unread","count":N}`."""
-    return {"type": "unread", "count": int(count)}
+    """`{"type":"unread","count":N,"unread":N}`."""
+    return {"type": "unread", "count": int(count), "unread": int(count)}
 
 
 def welcome_frame(

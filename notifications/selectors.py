@@ -33,13 +33,19 @@ def notification_backlog(
 ) -> tuple[int, list[dict[str, Any]]]:
     """(unread count, up to `limit` unread notifications as frames, newest first)."""
     rows = notification_list(user_id=user_id, unread_only=True).values_list(
-        "id", "title", "body", "level", "created"
+        "id", "title", "body", "level", "link", "created"
     )[:limit]
     frames = [
         schemas.notification_frame(
-            id=pk, title=title, body=body, level=level, created=created, read=False
+            id=pk,
+            title=title,
+            body=body,
+            level=level,
+            link=link,
+            created=created,
+            read=False,
         )
-        for pk, title, body, level, created in rows
+        for pk, title, body, level, link, created in rows
     ]
     count = (
         len(frames)

@@ -91,6 +91,7 @@ def notification_create(
             title=title,
             body=body,
             level=level,
+            link=link,
             created=notification.created,
             read=False,
         ),
@@ -121,7 +122,7 @@ def notifications_create_bulk(
         return 0
     created = timezone.now()
     encoder = schemas.NotificationEncoder(
-        title=title, body=body, level=level, created=created
+        title=title, body=body, level=level, link=link, created=created
     )
     frames: list[tuple[str, str]] = []
     for start in range(0, len(recipients), batch_size):

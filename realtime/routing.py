@@ -6,7 +6,11 @@ from realtime.socket.echo import EchoConsumer
 from realtime.socket.routes import socket_path
 
 websocket_urlpatterns = [
-    socket_path("ws/echo/", EchoConsumer),
+    socket_path(
+        "ws/echo/",
+        EchoConsumer,
+        summary="Sends back every text and binary frame unchanged; no credentials.",
+    ),
     *chat_routes,
     *notify_routes,
 ]

@@ -222,7 +222,9 @@ SIMPLE_JWT = {
 SPECTACULAR_SETTINGS = {
     "TITLE": "Realtime API",
     "DESCRIPTION": (
-        "Chat rooms and notifications; the socket contract is shared/PROTOCOL.md. "
+        "Chat rooms and notifications. The whole contract, sockets included, is "
+        "docs/protocol.md in the repository; the sockets are described "
+        "machine-readably at /api/asyncapi.json (AsyncAPI 3). "
         "Bodies are JSON objects, typed as strictly as socket frames: a value of "
         "another JSON type or a property an operation does not take is a 400. No "
         "string may hold a NUL character."

@@ -4,7 +4,9 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
-from realtime.web import health
+# Registers every socket route, so the AsyncAPI document lists them (socket_path()).
+from realtime import routing  # noqa: F401
+from realtime.web import asyncapi, health
 
 handler400 = "realtime.web.http.json_or_page_400"
 handler403 = "realtime.web.http.json_or_page_403"
@@ -24,6 +26,8 @@ urlpatterns = [
         ),
         name="api-docs",
     ),
+    path("api/asyncapi.json", asyncapi.asyncapi_json, name="asyncapi-json"),
+    path("api/asyncapi/", asyncapi.asyncapi_page, name="asyncapi-page"),
     path("api/auth/", include("accounts.urls")),
     path("api/", include("chat.urls")),
     path("api/", include("notifications.urls")),

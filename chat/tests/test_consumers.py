@@ -132,12 +132,30 @@ async def test_since_beyond_500_messages_is_marked_incomplete(lobby, alice):
     await comm.disconnect()
 
 
-@pytest.mark.parametrize("since", ["abc", "-1", "\u00b2", "1" * 30])
-async def test_a_malformed_since_is_ignored(lobby, alice, since):
+@pytest.mark.parametrize("since", ["abc", "-1", "\u00b2", "1" * 30, "1.5", "+3"])
+async def test_a_malformed_since_is_refused_with_an_error_frame_after_the_welcome(
+    lobby, alice, since
+):
     await database_sync_to_async(post_many)(lobby, alice, 2)
     comm = await chat_socket(alice, "lobby", f"since={since}")
     welcome = await receive(comm)
-    assert [m["seq"] for m in welcome["history"]] == [1, 2]
+    assert [m["seq"] for m in welcome["history"]] == [1, 2]  # as without `since`
+    refusal = await receive(comm)  # next, before any presence frame
+    assert refusal["type"] == "error" and refusal["code"] == "invalid"
+    assert list(refusal["errors"]) == ["since"]
+    # The socket stays open and usable.
+    await comm.send_json_to({"type": "heartbeat"})
+    await receive_until(comm, lambda f: f["type"] == "heartbeat")
+    await comm.disconnect()
+
+
+async def test_a_valid_since_sends_no_error_frame(lobby, alice):
+    await database_sync_to_async(post_many)(lobby, alice, 2)
+    comm = await chat_socket(alice, "lobby", "since=1")
+    await receive(comm)
+    await comm.send_json_to({"type": "heartbeat"})
+    _, before = await receive_until(comm, lambda f: f["type"] == "heartbeat")
+    assert [f for f in before if f["type"] == "error"] == []
     await comm.disconnect()
 
 

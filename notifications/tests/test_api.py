@@ -149,7 +149,11 @@ def test_read_all_marks_everything_and_pushes_zero(
     assert not Notification.objects.filter(read_at__isnull=True).exists()
     [row] = Outbox.objects.all()
     assert row.topic == notify_topic(alice.pk)
-    assert orjson.loads(row.payload["text"]) == {"type": "unread", "count": 0}
+    assert orjson.loads(row.payload["text"]) == {
+        "type": "unread",
+        "count": 0,
+        "unread": 0,
+    }
 
 
 def test_non_staff_may_not_send(alice, bob):

@@ -49,6 +49,7 @@ async def test_welcome_carries_the_unread_backlog_sent_while_offline(
         "title": "second",
         "body": "",
         "level": "error",
+        "link": "",
         "ts": welcome["notifications"][0]["ts"],
         "read": False,
     }
@@ -180,12 +181,24 @@ async def test_read_is_answered_on_every_open_tab_of_the_user(sockets, make_user
     await tab1.send_json_to({"type": "read", "id": one.pk})
     answer = await next_frame(tab1, "unread")
     assert UnreadOut.model_validate(answer).count == 1
-    assert answer == {"type": "unread", "count": 1}
-    assert await next_frame(tab2, "unread") == {"type": "unread", "count": 1}
+    assert answer == {"type": "unread", "count": 1, "unread": 1}
+    assert await next_frame(tab2, "unread") == {
+        "type": "unread",
+        "count": 1,
+        "unread": 1,
+    }
 
     await tab2.send_json_to({"type": "read", "all": True})
-    assert await next_frame(tab1, "unread") == {"type": "unread", "count": 0}
-    assert await next_frame(tab2, "unread") == {"type": "unread", "count": 0}
+    assert await next_frame(tab1, "unread") == {
+        "type": "unread",
+        "count": 0,
+        "unread": 0,
+    }
+    assert await next_frame(tab2, "unread") == {
+        "type": "unread",
+        "count": 0,
+        "unread": 0,
+    }
     assert await bob_tab.receive_nothing(0.2)
 
 
@@ -239,8 +252,16 @@ async def test_marking_read_over_rest_updates_every_notify_socket(sockets, make_
         return client.post("/api/notifications/read-all/").status_code
 
     assert await adb(read_all)() == 200
-    assert await next_frame(tab1, "unread") == {"type": "unread", "count": 0}
-    assert await next_frame(tab2, "unread") == {"type": "unread", "count": 0}
+    assert await next_frame(tab1, "unread") == {
+        "type": "unread",
+        "count": 0,
+        "unread": 0,
+    }
+    assert await next_frame(tab2, "unread") == {
+        "type": "unread",
+        "count": 0,
+        "unread": 0,
+    }
 
 
 async def test_a_fresh_token_in_band_keeps_the_socket_past_the_first_tokens_expiry(
@@ -297,3 +318,43 @@ async def test_a_bulk_send_reaches_each_live_recipient_with_its_own_row(
     assert got_alice | {"id": 0} == got_bob | {"id": 0}
     carol_tab, welcome = await sockets.notify(carol)  # offline: her welcome has it
     assert [n["id"] for n in welcome["notifications"]] == [ids[carol.pk]]
+
+
+async def test_the_live_notification_frame_carries_its_link_as_the_welcome_and_rest_do(
+    sockets, make_user
+):
+    """Protocol addition: `link` is in every notification frame ("" for none)."""
+    alice = await adb(make_user)("alice")
+    bob = await adb(make_user)("bob")
+    alice_tab, _ = await sockets.notify(alice)
+    bob_tab, _ = await sockets.notify(bob)
+
+    await adb(services.notification_create)(
+        user_id=alice.pk, title="one", link="/rooms/lobby/"
+    )
+    await adb(services.notifications_create_bulk)(
+        user_ids=[alice.pk, bob.pk], title="all", link="https://example.com/x"
+    )
+
+    assert (await next_frame(alice_tab, "notification"))["link"] == "/rooms/lobby/"
+    bulk = await next_frame(alice_tab, "notification")
+    assert bulk["link"] == "https://example.com/x"
+    assert (await next_frame(bob_tab, "notification"))["link"] == bulk["link"]
+    _, welcome = await sockets.notify(alice)
+    assert [n["link"] for n in welcome["notifications"]] == [
+        "https://example.com/x",
+        "/rooms/lobby/",
+    ]
+
+
+async def test_the_unread_frame_names_the_count_unread_as_the_welcome_does(
+    sockets, make_user
+):
+    """Protocol addition: `unread` beside `count`, the same number."""
+    alice = await adb(make_user)("alice")
+    await adb(services.notification_create)(user_id=alice.pk, title="one")
+    tab, welcome = await sockets.notify(alice)
+    assert welcome["unread"] == 1
+    await tab.send_json_to({"type": "read", "all": True})
+    frame = await next_frame(tab, "unread")
+    assert frame["unread"] == frame["count"] == 0

@@ -88,8 +88,16 @@ async def test_staff_send_is_pushed_live_backlogged_offline_and_read_syncs_acros
         assert (await ws_frame(tab2, "notification"))["id"] == live["id"]
 
         await tab2.send(json.dumps({"type": "read", "id": live["id"]}))
-        assert await ws_frame(tab1, "unread") == {"type": "unread", "count": 0}
-        assert await ws_frame(tab2, "unread") == {"type": "unread", "count": 0}
+        assert await ws_frame(tab1, "unread") == {
+            "type": "unread",
+            "count": 0,
+            "unread": 0,
+        }
+        assert await ws_frame(tab2, "unread") == {
+            "type": "unread",
+            "count": 0,
+            "unread": 0,
+        }
 
     # bob was offline: his welcome carries it
     async with ws_connect(notify_url(server, bob.id, bob.access)) as ws:
@@ -147,8 +155,16 @@ async def test_the_command_pushes_over_redis_to_sockets_on_two_servers(
         assert got_a == got_b and got_a["title"] == "Over Redis"
         # a read on one server reaches the tab on the other
         await on_a.send('{"type":"read","all":true}')
-        assert await ws_frame(on_b, "unread") == {"type": "unread", "count": 0}
-        assert await ws_frame(on_a, "unread") == {"type": "unread", "count": 0}
+        assert await ws_frame(on_b, "unread") == {
+            "type": "unread",
+            "count": 0,
+            "unread": 0,
+        }
+        assert await ws_frame(on_a, "unread") == {
+            "type": "unread",
+            "count": 0,
+            "unread": 0,
+        }
 
 
 async def test_in_band_refresh_keeps_a_real_socket_past_the_first_tokens_expiry(

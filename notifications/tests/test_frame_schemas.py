@@ -58,7 +58,8 @@ def test_the_welcome_with_the_unread_backlog_keeps_its_schema():
 @pytest.mark.parametrize(
     ("changes", "problem"),
     [
-        ({"link": "/rooms/lobby/"}, "link: Extra inputs are not permitted"),
+        ({"url": "/rooms/lobby/"}, "url: Extra inputs are not permitted"),
+        ({"link": None}, "link: Input should be a valid string"),
         ({"level": "fatal"}, "level: Input should be 'info'"),
         ({"read": 0}, "read: Input should be a valid boolean"),
         ({"type": "notifications"}, "type 'notifications' is not one"),
@@ -70,6 +71,7 @@ def test_a_notification_frame_off_its_schema_is_named(changes, problem):
         title="t",
         body="b",
         level="info",
+        link="",
         created=dt.datetime(2026, 1, 2, tzinfo=dt.UTC),
         read=False,
     )

@@ -50,7 +50,11 @@ def test_bulk_encoder_matches_the_frame_schema_for_every_id():
 
     when = dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.UTC)
     encoder = NotificationEncoder(
-        title='a "quoted" ü', body="b\n", level="error", created=when
+        title='a "quoted" ü',
+        body="b\n",
+        level="error",
+        link="/rooms/a/",
+        created=when,
     )
     for pk in (1, 42, 2**40):
         decoded = orjson.loads(encoder.encode(pk))
@@ -59,6 +63,7 @@ def test_bulk_encoder_matches_the_frame_schema_for_every_id():
             title='a "quoted" ü',
             body="b\n",
             level="error",
+            link="/rooms/a/",
             created=when,
             read=False,
         )

@@ -61,6 +61,7 @@ def test_create_stores_then_pushes_the_frame_after_commit(
                 "title": "Hi",
                 "body": "there",
                 "level": "success",
+                "link": "",
                 "ts": n.created.astimezone(dt.UTC).isoformat().replace("+00:00", "Z"),
                 "read": False,
             },
@@ -126,6 +127,7 @@ def test_bulk_writes_one_row_each_in_few_queries_and_pushes_each_user_its_own_id
             "title": "Maintenance",
             "body": "tonight",
             "level": "warning",
+            "link": "",
             "ts": "",
             "read": False,
         }
@@ -154,7 +156,10 @@ def test_mark_read_pushes_the_new_unread_count_to_the_owner(
             services.notification_mark_read(notification_id=first.pk, user_id=alice)
             == 1
         )
-    assert pushed() == [(notify_topic(alice), {"type": "unread", "count": 1})] * 2
+    assert (
+        pushed()
+        == [(notify_topic(alice), {"type": "unread", "count": 1, "unread": 1})] * 2
+    )
     first.refresh_from_db()
     assert first.read_at is not None
 
@@ -186,7 +191,9 @@ def test_mark_all_read_marks_only_the_users_own(django_capture_on_commit_callbac
     Outbox.objects.all().delete()
     with django_capture_on_commit_callbacks(execute=True):
         assert services.notifications_mark_all_read(user_id=alice) == 0
-    assert pushed() == [(notify_topic(alice), {"type": "unread", "count": 0})]
+    assert pushed() == [
+        (notify_topic(alice), {"type": "unread", "count": 0, "unread": 0})
+    ]
     assert selectors.notification_unread_count(user_id=alice) == 0
     assert selectors.notification_unread_count(user_id=bob) == 2
 

@@ -95,6 +95,9 @@ class SocketConsumer:
     #: the frames this route sends: one model per `type` (the route's schemas module);
     #: JSON routes also send the plumbing's own (error, heartbeat, auth, system)
     outbound: ClassVar[tuple[type[BaseModel], ...]] = ()
+    #: the URL query parameters the route reads: name -> JSON schema of the (string)
+    #: value, published in /api/asyncapi.json (the gate's `token` is added there)
+    query_params: ClassVar[Mapping[str, Mapping[str, Any]]] = {}
     #: WS_CHECK_FRAMES: the route's outbound schemas, set on each socket when it is on;
     #: this class-level None is all the send path reads when it is off
     _checked: Mapping[str, type[BaseModel]] | None = None

@@ -117,8 +117,11 @@ def heartbeat_frame() -> str:
 
 
 def auth_frame(exp: float) -> str:
-    """The answer to an in-band token refresh: the new expiry, ISO 8601."""
-    return dumps({"type": "auth", "exp": iso(dt.datetime.fromtimestamp(exp, dt.UTC))})
+    """The answer to an in-band token refresh: the new token's expiry.
+
+    Epoch seconds, as the JWT's own `exp` claim (a client compares the two directly).
+    """
+    return dumps({"type": "auth", "exp": int(exp)})
 
 
 def outbound_problem(

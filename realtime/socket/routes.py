@@ -2,12 +2,16 @@
 
 An app declares its socket paths with `socket_path()` (in its routing.py) instead of
 Django's `path()`/`re_path()`; the gate then knows each path's route label (metrics, logs)
-before routing, and the route's metric series exist from the start.
+before routing, and the route's metric series exist from the start. Each `path()` route
+is also published (`published()`): docs/protocol.md and `/api/asyncapi.json` list them,
+and a test keeps both true. Regex routes are catch-alls that only refuse, never published.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from django.urls import URLPattern, path, re_path
@@ -16,18 +20,68 @@ from realtime.web import metrics
 
 #: the first two segments of a route's paths (`("ws", "chat")`) -> its label
 _labels: dict[tuple[str, ...], str] = {}
+#: the published routes, by pattern
+_published: dict[str, SocketRoute] = {}
+
+#: `<str:slug>` or `<slug>` in a Django path pattern
+_CONVERTER = re.compile(r"<(?:\w+:)?(\w+)>")
 
 
-def socket_path(pattern: str, consumer: Any, *, regex: bool = False) -> URLPattern:
+@dataclass(frozen=True)
+class SocketRoute:
+    """A socket path clients may open: its pattern, consumer and what it is for."""
+
+    pattern: str
+    consumer: Any
+    summary: str
+    params: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def address(self) -> str:
+        """The path as clients and AsyncAPI write it: `/ws/chat/{slug}/`."""
+        return "/" + _CONVERTER.sub(r"{\1}", self.pattern)
+
+    @property
+    def template(self) -> str:
+        """The path as docs/protocol.md writes it: `/ws/chat/<slug>/`."""
+        return "/" + _CONVERTER.sub(r"<\1>", self.pattern)
+
+    @property
+    def param_names(self) -> tuple[str, ...]:
+        """The path's parameters, in order."""
+        return tuple(_CONVERTER.findall(self.pattern))
+
+
+def socket_path(
+    pattern: str,
+    consumer: Any,
+    *,
+    regex: bool = False,
+    summary: str = "",
+    params: Mapping[str, str] | None = None,
+) -> URLPattern:
     """`path(pattern, consumer.as_asgi())` (or re_path), registering the route's label.
 
     `consumer` is a SocketConsumer subclass; its `route` is the label of every socket
-    path whose first two segments are those of `pattern`.
+    path whose first two segments are those of `pattern`. A `path()` route is published
+    with `summary` (else the consumer's docstring) and `params` (path parameter ->
+    what it is; every parameter needs one).
     """
     literal = re.split(r"[<(\[?$\\]", pattern.lstrip("^"), maxsplit=1)[0]
     key = tuple(p for p in literal.split("/") if p)[:2]
     _labels[key] = consumer.route
     metrics.zero_route_series(consumer.route, json_route=consumer.json_only)
+    if not regex:
+        route = SocketRoute(
+            pattern=pattern,
+            consumer=consumer,
+            summary=summary or (consumer.__doc__ or "").strip().split("\n")[0],
+            params=dict(params or {}),
+        )
+        missing = set(route.param_names) - set(route.params)
+        if missing:
+            raise TypeError(f"socket_path({pattern!r}) needs params for {missing}")
+        _published[pattern] = route
     make = re_path if regex else path
     return make(pattern, consumer.as_asgi())
 
@@ -36,3 +90,8 @@ def route_of(path: str) -> str:
     """The route label of a socket path (`/ws/chat/x/` -> "chat"); "other" if none."""
     parts = tuple(p for p in path.split("/") if p)[:2]
     return _labels.get(parts, "other")
+
+
+def published() -> tuple[SocketRoute, ...]:
+    """Every published socket route, by path (the order apps load in is no contract)."""
+    return tuple(sorted(_published.values(), key=lambda route: route.address))

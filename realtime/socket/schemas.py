@@ -45,14 +45,14 @@ class HeartbeatIn(BaseModel):
     """`{"type":"heartbeat"}`: answered by the session itself."""
 
     model_config = ConfigDict(extra="forbid")
-    type: str
+    type: Literal["heartbeat"]
 
 
 class AuthIn(BaseModel):
     """`{"type":"auth","token":str}`: a fresh access token for the same user."""
 
     model_config = ConfigDict(extra="forbid")
-    type: str
+    type: Literal["auth"]
     token: str = Field(min_length=1, max_length=4096)
 
 
@@ -86,10 +86,14 @@ class HeartbeatOut(OutFrame):
 
 
 class AuthOut(OutFrame):
-    """The answer to an in-band token refresh: the new token's expiry."""
+    """The answer to an in-band token refresh: the new token's expiry.
+
+    `exp` is epoch seconds, as the JWT's own `exp` claim (a protocol addition pins the
+    unit: the first replies sent ISO text).
+    """
 
     type: Literal["auth"]
-    exp: Timestamp
+    exp: int = Field(ge=0)
 
 
 class SystemOut(OutFrame):

@@ -4,7 +4,7 @@
  *
  * A dependency-free ES module that wraps one socket URL (`/ws/chat/<slug>/`,
  * `/ws/notify/user/<id>/` or `/ws/echo/`) and implements the client side of
- * shared/PROTOCOL.md: the close-code policy (section 5), resume by `seq` with REST
+ * docs/protocol.md: the close-code policy (section 5), resume by `seq` with REST
  * backfill, heartbeats, token refresh, and an idempotent outgoing queue.
  *
  * The parts live in realtime/ by concern (static/js/README.md maps them):

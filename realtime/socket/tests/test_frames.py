@@ -178,6 +178,6 @@ def test_the_error_frame_has_type_code_detail_and_field_errors():
     }
 
 
-def test_the_auth_frame_carries_the_expiry_in_iso_utc():
-    frame = orjson.loads(frames.auth_frame(0))
-    assert frame == {"type": "auth", "exp": "1970-01-01T00:00:00Z"}
+def test_the_auth_frame_carries_the_expiry_in_epoch_seconds_as_the_jwt_does():
+    frame = orjson.loads(frames.auth_frame(1_900_000_000.7))
+    assert frame == {"type": "auth", "exp": 1_900_000_000}
