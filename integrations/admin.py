@@ -58,6 +58,7 @@ class ApiKeyAdmin(admin.ModelAdmin):
 class WebhookForm(forms.ModelForm):
     """URL (checked as the service checks it), events, active."""
 
+    url = forms.CharField(max_length=2000)
     events = forms.MultipleChoiceField(
         choices=[(e, e) for e in EVENTS], widget=forms.CheckboxSelectMultiple
     )

@@ -116,7 +116,7 @@ def webhook_create(
     addresses.check_url(url)
     secret = f"whsec_{secrets.token_urlsafe(32)}"
     row = Webhook.objects.create(url=url, secret=secret, events=chosen, active=active)
-    transaction.on_commit(selectors.subscriptions_forget)
+    _subscriptions_changed()
     return row, secret
 
 
@@ -130,7 +130,7 @@ def webhook_update(
         addresses.check_url(url)
     webhook.url, webhook.active = url, active
     webhook.save(update_fields=["url", "events", "active"])
-    transaction.on_commit(selectors.subscriptions_forget)
+    _subscriptions_changed()
     return webhook
 
 
@@ -140,6 +140,13 @@ def webhooks_delete(*, webhook_ids: Iterable[int]) -> None:
     ids = list(webhook_ids)
     WebhookDelivery.objects.filter(webhook_id__in=ids).delete()
     Webhook.objects.filter(pk__in=ids).delete()
+    _subscriptions_changed()
+
+
+def _subscriptions_changed() -> None:
+    """Drop the cached table now (this transaction reads its own change) and at commit
+    (another thread may have cached the old table meanwhile)."""
+    selectors.subscriptions_forget()
     transaction.on_commit(selectors.subscriptions_forget)
 
 
