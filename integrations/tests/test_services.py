@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,6 +20,8 @@ from chat import signals
 from chat.topics import ROUTE
 from integrations import receivers, selectors, services
 from integrations.models import ApiKey, Webhook, WebhookDelivery
+from integrations.tests import claim_probe
+from realtime import testing
 from realtime.registry import services as ws_services
 
 pytestmark = pytest.mark.django_db
@@ -266,3 +271,34 @@ def test_a_deleted_webhooks_rows_are_dropped_and_an_inactive_ones_fail(lobby, al
     assert list(WebhookDelivery.objects.values_list("webhook_id", "status")) == [
         (off.pk, "failed")
     ]
+
+
+# --- cluster mode: several processes claim together ---------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_claims_take_different_rows_on_sqlite():
+    result = claim_probe.run(hold=0.3)  # SQLite: B waits for A's commit (one writer)
+    assert result["vendor"] == "sqlite" and result["errors"] == []
+    assert len(result["a"]) == 2 and len(result["b"]) == claim_probe.ROWS - 2
+    assert not set(result["a"]) & set(result["b"])
+
+
+def test_concurrent_claims_skip_each_others_rows_on_postgresql(pg_database):
+    env = testing.base_env(DATABASE_URL=pg_database)
+    testing.manage(env, "migrate", "--noinput", "-v0")
+    out = subprocess.run(
+        [sys.executable, str(Path(claim_probe.__file__))],
+        env=env,
+        cwd=testing.BASE_DIR,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 0, out.stderr
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result["vendor"] == "postgresql" and result["errors"] == []
+    assert len(result["a"]) == 2 and len(result["b"]) == claim_probe.ROWS - 2
+    assert not set(result["a"]) & set(result["b"])
+    # SKIP LOCKED: B took the other rows while A's claim was still uncommitted.
+    assert result["b_before_a_committed"] is True
