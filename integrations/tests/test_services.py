@@ -302,3 +302,15 @@ def test_concurrent_claims_skip_each_others_rows_on_postgresql(pg_database):
     assert not set(result["a"]) & set(result["b"])
     # SKIP LOCKED: B took the other rows while A's claim was still uncommitted.
     assert result["b_before_a_committed"] is True
+
+
+def test_keys_and_secrets_never_reach_a_log_line():
+    from realtime.web.logs import redact
+
+    row, key = services.api_key_create(name="crm", scopes=["publish"])
+    _, secret = services.webhook_create(
+        url="http://127.0.0.1:9/", events=["room.vacated"]
+    )
+    line = redact(f"Authorization: Api-Key {key}; bare {key}; secret {secret}")
+    assert key not in line and secret not in line
+    assert row.prefix in line  # the public part still names the key
