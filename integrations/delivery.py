@@ -26,6 +26,9 @@ log = logging.getLogger("integrations.webhooks")
 
 T = TypeVar("T")
 
+#: seconds between two prunes of finished deliveries (services.KEEP_FINISHED)
+PRUNE_SECONDS = 3600.0
+
 
 class WebhookDeliverer:
     """Delivers the webhook outbox (see the module docstring)."""
@@ -88,9 +91,13 @@ class WebhookDeliverer:
         return await self.loop.run_in_executor(self._executor, call)
 
     async def _run(self) -> None:
-        assert self._wake is not None
+        assert self._wake is not None and self.loop is not None
+        next_prune = self.loop.time()
         while True:
             try:
+                if self.loop.time() >= next_prune:
+                    next_prune = self.loop.time() + PRUNE_SECONDS
+                    await self._db(services.webhook_deliveries_prune)
                 await self._claim_and_send()
             except asyncio.CancelledError:
                 raise

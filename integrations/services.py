@@ -30,6 +30,8 @@ BACKOFF_MAX_SECONDS = 3600.0
 #: its process dies meanwhile, another one retries it after this
 CLAIM_MARGIN_SECONDS = 30.0
 ERROR_MAX = 500
+#: delivered and failed deliveries are kept this long for the admin, then pruned
+KEEP_FINISHED = dt.timedelta(days=7)
 
 
 # --- API keys ---------------------------------------------------------------------------
@@ -301,3 +303,12 @@ def webhook_deliveries_retry(*, delivery_ids: Iterable[int]) -> int:
         pk__in=list(delivery_ids),
         status__in=[WebhookDelivery.Status.PENDING, WebhookDelivery.Status.FAILED],
     ).update(status=WebhookDelivery.Status.PENDING, next_attempt_at=timezone.now())
+
+
+def webhook_deliveries_prune() -> int:
+    """Delete the delivered and failed deliveries older than KEEP_FINISHED (one DELETE)."""
+    deleted, _ = WebhookDelivery.objects.filter(
+        status__in=[WebhookDelivery.Status.DELIVERED, WebhookDelivery.Status.FAILED],
+        created__lt=timezone.now() - KEEP_FINISHED,
+    ).delete()
+    return deleted

@@ -314,3 +314,19 @@ def test_keys_and_secrets_never_reach_a_log_line():
     line = redact(f"Authorization: Api-Key {key}; bare {key}; secret {secret}")
     assert key not in line and secret not in line
     assert row.prefix in line  # the public part still names the key
+
+
+def test_finished_deliveries_are_pruned_after_a_week_pending_ones_never(lobby, alice):
+    hook("message.created")
+    for n in range(3):
+        chat_services.message_create(room=lobby, user=alice, body=f"m{n}")
+    old = timezone.now() - dt.timedelta(days=8)
+    first, second, third = WebhookDelivery.objects.order_by("id")
+    WebhookDelivery.objects.filter(pk=first.pk).update(status="delivered", created=old)
+    WebhookDelivery.objects.filter(pk=second.pk).update(status="pending", created=old)
+    WebhookDelivery.objects.filter(pk=third.pk).update(status="failed")
+    assert services.webhook_deliveries_prune() == 1
+    assert set(WebhookDelivery.objects.values_list("pk", flat=True)) == {
+        second.pk,
+        third.pk,
+    }
