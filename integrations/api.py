@@ -94,7 +94,10 @@ class PublishView(ServerView):
         responses={
             201: PolymorphicProxySerializer(
                 component_name="Published",
-                serializers=[PublishedMessageSerializer, PublishedSystemSerializer],
+                serializers={
+                    "message": PublishedMessageSerializer,
+                    "system": PublishedSystemSerializer,
+                },
                 resource_type_field_name="type",
             ),
             200: OpenApiResponse(

@@ -296,3 +296,12 @@ def test_the_schema_declares_the_server_api(client):
     assert schema["components"]["securitySchemes"]["apiKeyAuth"]["in"] == "header"
     publish = schema["paths"][PUBLISH]["post"]["responses"]
     assert {"200", "201", "404", "409"} <= set(publish)
+
+
+def test_the_publish_answer_is_told_apart_by_its_type(client):
+    schema = client.get("/api/schema/?format=json").json()
+    published = schema["components"]["schemas"]["Published"]
+    assert published["discriminator"]["mapping"] == {
+        "message": "#/components/schemas/PublishedMessage",
+        "system": "#/components/schemas/PublishedSystem",
+    }
