@@ -147,6 +147,9 @@ class WebhookDeliverer:
             error = f"refused: {exc}"
         except (OSError, sender.BadResponse, ValidationError) as exc:
             error = f"{type(exc).__name__}: {exc}"
+        except Exception as exc:  # a bug here must not lose the row: it is recorded
+            log.exception("webhook delivery %d failed unexpectedly", item.id)
+            error = f"internal error: {type(exc).__name__}"
         if error is not None:
             log.warning(
                 "webhook delivery %d failed (attempt %d): %s",
