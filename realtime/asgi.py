@@ -10,6 +10,7 @@ django_asgi_app = get_asgi_application()  # set up Django before importing consu
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
 from chat.presence_batcher import batcher  # noqa: E402
+from integrations.delivery import deliverer  # noqa: E402
 from realtime.fanout.hub import hub  # noqa: E402
 from realtime.fanout.outbox import OutboxPoller  # noqa: E402
 from realtime.registry.leases import ProcessLease  # noqa: E402
@@ -18,9 +19,9 @@ from realtime.server.lifecycle import Lifecycle, LifespanApp  # noqa: E402
 from realtime.socket.gate import socket_gate  # noqa: E402
 
 #: Every background part of the serving process, started in this order, stopped in
-#: reverse: the process's registry row first up and last down; chat's presence batcher
-#: last up, first down.
-lifecycle = Lifecycle([ProcessLease(), hub, OutboxPoller(hub), batcher])
+#: reverse: the process's registry row first up and last down; the webhook deliverer
+#: (off the socket path, on its own database thread) last up, first down.
+lifecycle = Lifecycle([ProcessLease(), hub, OutboxPoller(hub), batcher, deliverer])
 
 application = LifespanApp(
     ProtocolTypeRouter(

@@ -50,6 +50,7 @@ INSTALLED_APPS = [
     "accounts",
     "chat",
     "notifications",
+    "integrations",
     "bench",
 ]
 
@@ -185,6 +186,22 @@ else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
 API_AUTH_THROTTLE = env.str("API_AUTH_THROTTLE", default="20/min")
+# --- the server API and webhooks (PROTOCOL.md section 11) ----------------------------------
+# Server API requests per API key (publish, notify, disconnect together); empty: off.
+API_SERVER_THROTTLE = env.str("API_SERVER_THROTTLE", default="600/min")
+# Webhook URLs that resolve to loopback, private, link-local or reserved addresses are
+# refused at creation and at every delivery (SSRF), unless this is 1.
+WEBHOOK_ALLOW_PRIVATE = env.bool("WEBHOOK_ALLOW_PRIVATE", default=False)
+# One delivery's whole HTTP exchange (resolve, connect, send, status line), in seconds.
+WEBHOOK_TIMEOUT = env.float("WEBHOOK_TIMEOUT", default=5.0)
+# Deliveries in flight at once per serving process; the rest wait in the outbox.
+WEBHOOK_MAX_IN_FLIGHT = env.int("WEBHOOK_MAX_IN_FLIGHT", default=10)
+# The first retry's delay in seconds; each next one doubles it, up to an hour.
+WEBHOOK_BACKOFF_SECONDS = env.float("WEBHOOK_BACKOFF_SECONDS", default=5.0)
+# How long an event is retried before its delivery is given up as failed (a day).
+WEBHOOK_RETRY_SECONDS = env.float("WEBHOOK_RETRY_SECONDS", default=86400.0)
+# How often each serving process looks for due deliveries (also woken by its own events).
+WEBHOOK_POLL_SECONDS = env.float("WEBHOOK_POLL_SECONDS", default=1.0)
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         # simplejwt's, refusing tokens issued before the user's last credential change

@@ -31,6 +31,7 @@ urlpatterns = [
     path("api/auth/", include("accounts.urls")),
     path("api/", include("chat.urls")),
     path("api/", include("notifications.urls")),
+    path("api/server/", include("integrations.urls")),
     path("admin/", admin.site.urls),
     path("", include("accounts.pages")),
     path("", include("chat.pages")),

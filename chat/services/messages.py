@@ -13,6 +13,7 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
 
+from chat import signals
 from chat.errors import ChatError, NotAllowed, RoomGone
 from chat.models import Membership, Message, Room
 from chat.schemas import (
@@ -163,6 +164,10 @@ def _store_batch(sends: Sequence[Send], *, look_up_resends: bool) -> list[Outcom
     if pending:
         Message.objects.bulk_create([message for _, _, message in pending])
         _bump_counters({send.room.pk for _, send, _ in pending}, state)
+        # In this transaction: a webhook's outbox row commits with the messages.
+        signals.messages_stored.send(
+            sender=Message, messages=[message for _, _, message in pending]
+        )
         broadcast.publish_many(
             (
                 (
@@ -251,11 +256,16 @@ def message_delete(*, message: Message) -> None:
     broadcast.publish(chat_room_group(room.pk), frame)
 
 
-def system_broadcast(*, body: str, room: Room | None = None) -> None:
-    """A `system` frame to one room's sockets, or to every chat socket (room None)."""
+def system_broadcast(*, body: str, room: Room | None = None) -> dict[str, Any]:
+    """A `system` frame to one room's sockets, or to every chat socket (room None).
+
+    Returns the frame sent (it is not stored: a system message has no seq).
+    """
     body = body.strip()
     if not body:
         raise ValidationError({"body": "body is empty"})
     topic = chat_room_group(room.pk) if room is not None else chat_all_group()
+    frame = system_frame(body, ts=now_iso())
     with transaction.atomic():
-        broadcast.publish(topic, system_frame(body, ts=now_iso()))
+        broadcast.publish(topic, frame)
+    return frame

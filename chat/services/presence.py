@@ -13,6 +13,7 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
 
+from chat import signals
 from chat.models import AnnouncedPresence, Room
 from chat.schemas import presence_frame, user_out
 from chat.topics import ROUTE, chat_room_group
@@ -88,6 +89,13 @@ def presence_flush(*, room_keys: Iterable[str], interval: float) -> dict[str, fl
     Room.objects.filter(pk__in=[room.pk for room in changed]).update(
         presence_flushed_at=now
     )
+    # A room with nobody announced that now has someone is occupied; the reverse, vacated.
+    occupied = [r.slug for r in changed if online[r.pk] and not announced[r.pk]]
+    vacated = [r.slug for r in changed if announced[r.pk] and not online[r.pk]]
+    if occupied or vacated:
+        signals.rooms_occupancy_changed.send(
+            sender=Room, occupied=occupied, vacated=vacated
+        )
     for room in changed:
         frame = presence_frame(
             joins=[user_out(u, names.get(u, "")) for u in sorted(joins[room.pk])],

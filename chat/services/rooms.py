@@ -11,6 +11,7 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
+from chat import signals
 from chat.models import Membership, Room
 from chat.room_ids import room_ids
 from chat.topics import ROUTE, chat_room_group
@@ -39,6 +40,7 @@ def room_create(
         ) from None
     if owner is not None:
         Membership.objects.create(room=room, user=owner)
+        _member_added(room, owner)
     return room
 
 
@@ -67,7 +69,9 @@ def room_update(
         name=room.name, is_private=room.is_private, owner=room.owner
     )
     if room.owner is not None:
-        Membership.objects.get_or_create(room=room, user=room.owner)
+        _, joined = Membership.objects.get_or_create(room=room, user=room.owner)
+        if joined:
+            _member_added(room, room.owner)
     if became_private:
         members = Membership.objects.filter(room=room).values("user_id")
         outsiders = (
@@ -96,7 +100,10 @@ def room_delete(*, room: Room) -> None:
 @transaction.atomic
 def membership_grant(*, room: Room, user: Any) -> tuple[Membership, bool]:
     """Put `user` on the room's whitelist; (membership, created)."""
-    return Membership.objects.get_or_create(room=room, user=user)
+    membership, created = Membership.objects.get_or_create(room=room, user=user)
+    if created:
+        _member_added(room, user)
+    return membership, created
 
 
 @transaction.atomic
@@ -114,4 +121,13 @@ def membership_revoke(*, room: Room, user: Any) -> bool:
     broadcast.close_sockets(
         chat_room_group(room.pk), CloseCode.FORBIDDEN, user_id=user.pk
     )
+    if removed:
+        signals.membership_changed.send(
+            sender=Membership, room=room, user=user, added=False
+        )
     return bool(removed)
+
+
+def _member_added(room: Room, user: Any) -> None:
+    """Tell listeners (webhooks) in this transaction: `user` is on the whitelist now."""
+    signals.membership_changed.send(sender=Membership, room=room, user=user, added=True)

@@ -30,6 +30,11 @@ _TOKEN_PATTERNS = [
     ),
     # Authorization: Bearer ...
     (re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]+"), r"\1[redacted]"),
+    # Authorization: Api-Key ... (the server API)
+    (re.compile(r"(?i)(api-key\s+)[A-Za-z0-9._~+/=-]+"), r"\1[redacted]"),
+    # a bare server API key (its public prefix kept) or webhook signing secret
+    (re.compile(r"\b(rtk_[0-9a-f]{12})[A-Za-z0-9_-]+"), r"\1[redacted]"),
+    (re.compile(r"\bwhsec_[A-Za-z0-9_-]+"), "whsec_[redacted]"),
     # "token": "..." in a logged JSON body or dict repr
     (
         re.compile(
