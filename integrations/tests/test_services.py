@@ -22,11 +22,7 @@ from integrations import receivers, selectors, services
 from integrations.models import ApiKey, Webhook, WebhookDelivery
 from integrations.tests import claim_probe
 from realtime.registry import services as ws_services
-
-try:  # the harness moves out of the shipped package on main (issue 12)
-    from tests import harness as testing
-except ImportError:
-    from realtime import testing  # type: ignore[no-redef]
+from tests import harness
 
 pytestmark = pytest.mark.django_db
 
@@ -289,12 +285,12 @@ def test_concurrent_claims_take_different_rows_on_sqlite():
 
 
 def test_concurrent_claims_skip_each_others_rows_on_postgresql(pg_database):
-    env = testing.base_env(DATABASE_URL=pg_database)
-    testing.manage(env, "migrate", "--noinput", "-v0")
+    env = harness.base_env(DATABASE_URL=pg_database)
+    harness.manage(env, "migrate", "--noinput", "-v0")
     out = subprocess.run(
         [sys.executable, str(Path(claim_probe.__file__))],
         env=env,
-        cwd=testing.BASE_DIR,
+        cwd=harness.BASE_DIR,
         capture_output=True,
         text=True,
         timeout=120,
