@@ -15,6 +15,7 @@ from realtime_client.policy import (
     DEFAULT_CLOSE_POLICY,
     Action,
     Options,
+    SendPacer,
     backoff_ceiling,
     backoff_delay,
     close_policy,
@@ -164,3 +165,32 @@ def test_a_token_is_refreshed_skew_seconds_before_it_expires():
 def test_a_short_token_is_refreshed_at_half_its_life_never_in_a_tight_loop():
     assert refresh_delay(exp=1010.0, now=1000.0, skew=30.0) == 5.0
     assert refresh_delay(exp=990.0, now=1000.0, skew=30.0) == 0.0
+
+
+def test_the_pacer_lets_a_burst_through_then_holds_to_the_rate():
+    pacer = SendPacer(rate=10.0, burst=3)
+    assert [pacer.reserve(0.0) for _ in range(3)] == [0.0, 0.0, 0.0]
+    assert pacer.reserve(0.0) == pytest.approx(0.1)
+    assert pacer.reserve(0.0) == pytest.approx(0.2)
+    # After a pause the bucket is full again, and never fuller than the burst.
+    assert [pacer.reserve(100.0) for _ in range(3)] == [0.0, 0.0, 0.0]
+    assert pacer.reserve(100.0) == pytest.approx(0.1)
+
+
+def test_a_long_queue_flushed_at_once_stays_inside_the_servers_default_bucket():
+    # The server's bucket at its defaults: 10 frames/s refilled, 30 at most.
+    options = Options()
+    assert options.send_rate is not None
+    pacer = SendPacer(options.send_rate, options.send_burst)
+    tokens, last, at = 30.0, 0.0, 0.0
+    for _ in range(300):
+        at += pacer.reserve(at)
+        tokens = min(30.0, tokens + (at - last) * 10.0)
+        last = at
+        assert tokens >= 1.0  # the server would take this frame
+        tokens -= 1.0
+
+
+def test_no_rate_means_no_pacing():
+    pacer = SendPacer(rate=None, burst=1)
+    assert all(pacer.reserve(0.0) == 0.0 for _ in range(100))

@@ -50,6 +50,7 @@ from realtime_client.policy import (
     Action,
     ClosePolicy,
     Options,
+    SendPacer,
     backoff_delay,
     close_policy,
     handshake_policy,
@@ -643,7 +644,7 @@ class Client:
         self._session_tasks = [loop.create_task(self._write(ws, self._wire))]
         if self.options.heartbeat:
             self._session_tasks.append(loop.create_task(self._heartbeat()))
-        if self.auth is not None:
+        if self.auth is not None and self.options.refresh_on_socket:
             self._session_tasks.append(loop.create_task(self._refresh_on_socket(ws)))
         if welcome is not None:
             self._emit("welcome", welcome)
@@ -655,9 +656,14 @@ class Client:
         self._set_state(State.OPEN)
 
     async def _write(self, ws: Any, wire: asyncio.Queue[str]) -> None:
-        """The one writer of a socket: frames go out in the order they were sent."""
+        """The one writer of a socket: frames go out in order, paced (SendPacer)."""
+        pacer = SendPacer(self.options.send_rate, self.options.send_burst)
+        loop = asyncio.get_running_loop()
         while True:
             text = await wire.get()
+            wait = pacer.reserve(loop.time())
+            if wait > 0:
+                await asyncio.sleep(wait)
             try:
                 await ws.send(text)
             except ConnectionClosed:

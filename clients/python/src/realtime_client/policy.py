@@ -127,6 +127,13 @@ class Options:
     refresh_skew: float = 30.0
     #: frames that may wait for a socket, and messages that may wait for their echo
     max_queue: int = 100
+    #: send an in-band `auth` frame before the token expires (else: 4401, refresh, reconnect)
+    refresh_on_socket: bool = True
+    #: frames per second the client sends at most (None: no pacing); a little under the
+    #: server's WS_MESSAGE_RATE default of 10, whose bucket closes a flood with 4429
+    send_rate: float | None = 9.0
+    #: frames the client may send at once (the server's WS_MESSAGE_BURST default is 30)
+    send_burst: int = 25
     #: hold a message past a seq gap this long before backfilling over REST
     gap_grace: float = 0.3
     #: REST page size for backfill (the API's maximum)
@@ -137,6 +144,8 @@ class Options:
             raise ValueError(f"jitter must be 'full' or 'none', not {self.jitter!r}")
         if self.base_delay < 0 or self.max_delay < 0 or self.max_queue < 1:
             raise ValueError("delays must be >= 0 and max_queue >= 1")
+        if self.send_rate is not None and (self.send_rate <= 0 or self.send_burst < 1):
+            raise ValueError("send_rate must be > 0 and send_burst >= 1")
 
 
 def backoff_ceiling(attempt: int, options: Options) -> float:
@@ -183,6 +192,32 @@ def refresh_delay(exp: float, now: float, skew: float) -> float:
     """
     remaining = exp - now
     return max(0.0, remaining - skew, remaining / 2)
+
+
+class SendPacer:
+    """The client's own token bucket, a little inside the server's (WS_MESSAGE_RATE/BURST).
+
+    The server answers a frame over its bucket with a `rate_limited` error (the frame is
+    dropped) and closes a sustained flood with 4429; a client that flushes a long queue
+    after a reconnect would hit both. Pacing on this side keeps every frame accepted.
+    """
+
+    def __init__(self, rate: float | None, burst: int) -> None:
+        self.rate = rate
+        self.burst = float(burst)
+        self._tokens = float(burst)
+        self._last: float | None = None
+
+    def reserve(self, now: float) -> float:
+        """Take a token for one frame sent at `now`; seconds to wait before sending it."""
+        if self.rate is None:
+            return 0.0
+        if self._last is not None:
+            elapsed = max(0.0, now - self._last)
+            self._tokens = min(self.burst, self._tokens + elapsed * self.rate)
+        self._last = now
+        self._tokens -= 1.0
+        return 0.0 if self._tokens >= 0 else -self._tokens / self.rate
 
 
 #: 4401s in a row on short-lived sockets before the client stops refreshing
