@@ -720,7 +720,9 @@ class Client:
             return
         if self._resend_task is not None or not self._outbox.resend():
             return
-        delay = backoff_delay(self._resend_streak, self.options, self._random)
+        delay = self.options.resend_delay + backoff_delay(
+            self._resend_streak, self.options, self._random
+        )
         self._resend_streak += 1
         self._resend_task = asyncio.get_running_loop().create_task(
             self._resend_after(delay, self._ws)

@@ -134,6 +134,10 @@ class Options:
     send_rate: float | None = 9.0
     #: frames the client may send at once (the server's WS_MESSAGE_BURST default is 30)
     send_burst: int = 25
+    #: after a `rate_limited` or `unavailable` error frame, wait at least this long (plus
+    #: the backoff) before sending the unconfirmed messages again: the server's bucket
+    #: refills meanwhile, and the echoes of the accepted ones arrive first
+    resend_delay: float = 1.0
     #: hold a message past a seq gap this long before backfilling over REST
     gap_grace: float = 0.3
     #: REST page size for backfill (the API's maximum)
