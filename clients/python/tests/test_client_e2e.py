@@ -108,18 +108,20 @@ async def test_a_server_restart_loses_and_repeats_nothing(server):
     received: list[dict] = []
     async with sender, receiver:
         reading = asyncio.create_task(collect(receiver, received, total))
-        sent = []
+        sent, offline = [], 0
         for n in range(total):
             if n == restart_at:
                 # SIGTERM (the drain closes every socket 1012), then the same port and
                 # database again; the sender keeps queueing meanwhile.
                 restarting = asyncio.create_task(asyncio.to_thread(restart, server))
+            offline += sender.state is not State.OPEN
             sent.append(sender.send_message(f"m{n}"))
             await asyncio.sleep(0.02)
         await restarting
         stored = await asyncio.wait_for(asyncio.gather(*sent), DEADLINE)
         await asyncio.wait_for(reading, DEADLINE)
     assert {e.data["code"] for e in retries} & {1012, None}, retries  # it did drop
+    assert offline > 0  # and messages were queued while it was down
     seqs = [m["seq"] for m in received]
     assert seqs == list(range(1, total + 1))  # every seq, once, in order
     assert [m["body"] for m in received] == [f"m{n}" for n in range(total)]

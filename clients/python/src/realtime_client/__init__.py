@@ -6,15 +6,8 @@ idempotent send queue keyed by `client_id`, resume by `?since=<last seq>`, each 
 once and in order, and token refresh (in-band `auth` frames, rotating refresh tokens).
 """
 
-from realtime_client.client import (
-    LIFECYCLE_EVENTS,
-    ChatClient,
-    Client,
-    Event,
-    NotifyClient,
-    Sent,
-    State,
-)
+from realtime_client.chat import ChatClient
+from realtime_client.connection import Client
 from realtime_client.errors import (
     AuthError,
     ClientClosedError,
@@ -23,6 +16,8 @@ from realtime_client.errors import (
     QueueFullError,
     RealtimeError,
 )
+from realtime_client.events import LIFECYCLE_EVENTS, Event, Sent, State
+from realtime_client.notify import NotifyClient
 from realtime_client.outbox import Outbox, new_client_id
 from realtime_client.policy import (
     CLOSE_POLICY,

@@ -2,30 +2,22 @@
 
 `Client` dials, reads the welcome, sends heartbeats and watches for a dead link,
 refreshes the token on the open socket, flushes the send queue (outbox.py) and, when
-the socket closes, does what policy.py says for its close code. `ChatClient` plugs the
-sequencer (sequencer.py) into its hooks: resume by `?since=<last seq>`, each message
-once and in seq order, REST backfill of a gap. `NotifyClient` is the notify socket.
-
-Events reach the application two ways: callbacks (`on(type, fn)`) and one async
-iterator (`async for event in client`), which buffers from construction on, so nothing
-between connect and the first `async for` is lost.
+the socket closes, does what policy.py says for its close code (the same table as the
+browser client's). chat.py and notify.py plug their routes into its hooks.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import inspect
 import json
 import logging
 import random as _random
 import time
-from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Mapping
-from dataclasses import dataclass, field
-from enum import StrEnum
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import urlencode
 
 from websockets.asyncio.client import connect as ws_connect
 from websockets.exceptions import (
@@ -42,6 +34,7 @@ from realtime_client.errors import (
     HttpError,
     RealtimeError,
 )
+from realtime_client.events import LIFECYCLE_EVENTS, Emitter, Sent, State
 from realtime_client.outbox import Frame, Outbox, new_client_id
 from realtime_client.policy import (
     AUTH_STREAK_RESET,
@@ -58,76 +51,12 @@ from realtime_client.policy import (
     retry_delay,
     should_check_credentials,
 )
-from realtime_client.rest import Auth, arequest_json, http_base, jwt_exp, ws_base
-from realtime_client.sequencer import Message, Sequencer
+from realtime_client.rest import Auth, jwt_exp
 
 log = logging.getLogger("realtime_client")
 
 #: the largest frame the client takes: a welcome may carry 500 messages of 4000 characters
 MAX_FRAME_BYTES = 32 * 1024 * 1024
-
-
-class State(StrEnum):
-    """The client's states, in the order a healthy session passes through them."""
-
-    IDLE = "idle"
-    CONNECTING = "connecting"
-    OPEN = "open"
-    RECONNECTING = "reconnecting"
-    CLOSED = "closed"
-
-
-@dataclass(frozen=True, slots=True)
-class Event:
-    """Something that happened: a server frame (by its `type`) or a lifecycle event.
-
-    `data` is the frame itself for server frames; `source` says where a `message`
-    came from: `live`, `history` (the welcome) or `backfill` (REST).
-    """
-
-    type: str
-    data: Mapping[str, Any] = field(default_factory=dict)
-    source: str | None = None
-
-
-#: events the client raises itself; a server frame of one of these types arrives as
-#: `frame`, so the server cannot fake them
-LIFECYCLE_EVENTS = frozenset(
-    {
-        "state",
-        "retry",
-        "fatal",
-        "auth_required",
-        "ack",
-        "gap",
-        "backfill",
-        "token_refreshed",
-        "token_refresh_failed",
-        "frame",
-        "raw",
-    }
-)
-
-Handler = Callable[[Event], Any]
-
-
-class Sent:
-    """A message handed to send_message(): its client_id, and its echo when it comes.
-
-    `await sent` returns the stored message (with its `seq`) once the server echoed it,
-    after however many reconnects that takes.
-    """
-
-    def __init__(self, frame: Frame, ack: asyncio.Future[dict[str, Any]]) -> None:
-        self.frame = frame
-        self.client_id: str = frame["client_id"]
-        self.ack = ack
-
-    def __await__(self) -> Generator[Any, None, dict[str, Any]]:
-        return asyncio.shield(self.ack).__await__()
-
-    def __repr__(self) -> str:
-        return f"<Sent {self.client_id} {'acked' if self.ack.done() else 'pending'}>"
 
 
 @dataclass(slots=True)
@@ -145,42 +74,7 @@ class _Stop(Exception):
     """Unwinds the run loop: the client is closed (the detail is already emitted)."""
 
 
-class _EventBuffer:
-    """The iterator's queue: bounded, oldest dropped first, ended by close()."""
-
-    def __init__(self, maxlen: int) -> None:
-        self._items: deque[Event] = deque()
-        self._maxlen = maxlen
-        self._wake = asyncio.Event()
-        self._closed = False
-        self.dropped = 0
-
-    def put(self, event: Event) -> None:
-        if len(self._items) >= self._maxlen:
-            self._items.popleft()
-            self.dropped += 1
-            if self.dropped == 1:
-                log.warning("event buffer full: dropping the oldest (iterate faster)")
-        self._items.append(event)
-        self._wake.set()
-
-    def close(self) -> None:
-        self._closed = True
-        self._wake.set()
-
-    def reopen(self) -> None:
-        self._closed = False
-
-    async def get(self) -> Event | None:
-        while not self._items:
-            if self._closed:
-                return None
-            self._wake.clear()
-            await self._wake.wait()
-        return self._items.popleft()
-
-
-class Client:
+class Client(Emitter):
     """One socket URL kept connected: states, reconnects, heartbeats, tokens, queue, events.
 
     `url`: the socket's ws(s):// (or http(s)://) URL with its path. Credentials: `auth`
@@ -202,6 +96,7 @@ class Client:
         random: Callable[[], float] = _random.random,
         connector: Callable[..., Awaitable[Any]] = ws_connect,
     ) -> None:
+        super().__init__(event_buffer)
         self.url = url
         self.auth = auth
         self._token = token
@@ -214,9 +109,6 @@ class Client:
             make_client_id=make_client_id,
             max_body_chars=max_body_chars,
         )
-        self._handlers: dict[str, list[Handler]] = {}
-        self._buffer = _EventBuffer(event_buffer)
-        self._handler_tasks: set[asyncio.Task[Any]] = set()
         self._acks: dict[str, asyncio.Future[dict[str, Any]]] = {}
 
         self._state = State.IDLE
@@ -259,11 +151,6 @@ class Client:
     def queued(self) -> int:
         """Frames waiting for a socket (unconfirmed messages count while offline)."""
         return self._outbox.size(self._is_live())
-
-    @property
-    def dropped_events(self) -> int:
-        """Events the iterator's buffer dropped because nobody read them."""
-        return self._buffer.dropped
 
     def connect(self) -> Client:
         """Start connecting (from idle or closed; a no-op otherwise). Needs a running loop."""
@@ -366,30 +253,6 @@ class Client:
             future.set_exception(RealtimeError("discarded", code="discarded"))
             future.exception()  # retrieved: nobody has to await a discarded send
         return True
-
-    def on(self, event_type: str, handler: Handler) -> Callable[[], None]:
-        """Call `handler(event)` for each event of this type ("*": every event).
-
-        A coroutine function's result is run as a task. Returns an unsubscribe function.
-        """
-        self._handlers.setdefault(event_type, []).append(handler)
-
-        def off() -> None:
-            with contextlib.suppress(ValueError):
-                self._handlers.get(event_type, []).remove(handler)
-
-        return off
-
-    async def events(self) -> AsyncIterator[Event]:
-        """Every event, buffered from construction on, until the client is closed."""
-        while True:
-            event = await self._buffer.get()
-            if event is None:
-                return
-            yield event
-
-    def __aiter__(self) -> AsyncIterator[Event]:
-        return self.events()
 
     # --- hooks for a subclass ---------------------------------------------------------------------
 
@@ -822,225 +685,3 @@ class Client:
         self._emit(
             "state", {**detail, "state": state.value, "previous": previous.value}
         )
-
-    def _emit(
-        self, event_type: str, data: Mapping[str, Any], *, source: str | None = None
-    ) -> None:
-        event = Event(event_type, data, source)
-        for handler in [
-            *self._handlers.get(event_type, ()),
-            *self._handlers.get("*", ()),
-        ]:
-            try:
-                result = handler(event)
-                if inspect.isawaitable(result):
-                    task = asyncio.ensure_future(result)
-                    self._handler_tasks.add(task)
-                    task.add_done_callback(self._handler_done)
-            except Exception:
-                # One broken handler must not starve the others (or the client) of events.
-                log.exception("event handler failed for %r", event_type)
-        self._buffer.put(event)
-
-    def _handler_done(self, task: asyncio.Task[Any]) -> None:
-        self._handler_tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.error("event handler failed", exc_info=task.exception())
-
-
-class ChatClient(Client):
-    """A room's socket, `/ws/chat/<room>/`: each message once, in seq order, across reconnects.
-
-    `since`: the last seq the application already has (resume from there); None takes
-    the welcome's recent history. Gaps are held for `gap_grace` seconds, then paged from
-    `GET /api/rooms/<room>/messages/?after=<seq>`.
-    """
-
-    def __init__(
-        self,
-        base_url: str,
-        room: str,
-        *,
-        since: int | None = None,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(
-            f"{ws_base(base_url)}/ws/chat/{quote(room, safe='')}/", **kwargs
-        )
-        self.room = room
-        self._rest = http_base(base_url)
-        self._sequencer = Sequencer(ordered=True, last_seq=since)
-        self._gap_task: asyncio.Task[None] | None = None
-        self._backfilling = False
-
-    @property
-    def last_seq(self) -> int | None:
-        """Highest message seq delivered, or None."""
-        return self._sequencer.last_seq
-
-    def _query(self) -> dict[str, str]:
-        last = self._sequencer.last_seq
-        return {} if last is None else {"since": str(last)}
-
-    def _on_welcome(self, welcome: dict[str, Any]) -> None:
-        history = [m for m in welcome.get("history") or () if isinstance(m, dict)]
-        history.sort(key=lambda m: m.get("seq") or 0)
-        for message in history:
-            self._ingest(message, "history")
-        if welcome.get("complete") is False:
-            # More than the welcome may carry: page the rest over REST.
-            self._start_backfill("incomplete")
-
-    def _on_message_frame(self, frame: dict[str, Any]) -> None:
-        self._ingest(frame, "live")
-
-    def _on_stop(self) -> None:
-        if self._gap_task is not None:
-            self._gap_task.cancel()
-            self._gap_task = None
-
-    def _ingest(self, message: Message, source: str) -> str:
-        self._confirm(message)
-        outcome, ready = self._sequencer.ingest(message)
-        for item in ready:
-            self._emit("message", item, source=source)
-        if outcome == "held":
-            self._arm_gap_timer()
-        return outcome
-
-    def _arm_gap_timer(self) -> None:
-        if self._backfilling or self._gap_task is not None:
-            return
-        self._gap_task = asyncio.get_running_loop().create_task(self._gap_after_grace())
-
-    async def _gap_after_grace(self) -> None:
-        await asyncio.sleep(self.options.gap_grace)
-        self._gap_task = None
-        if self._sequencer.held:
-            await self._backfill("gap")
-
-    def _start_backfill(self, reason: str) -> None:
-        if not self._backfilling and self._gap_task is None:
-            self._gap_task = asyncio.get_running_loop().create_task(
-                self._backfill_task(reason)
-            )
-
-    async def _backfill_task(self, reason: str) -> None:
-        self._gap_task = None
-        await self._backfill(reason)
-
-    async def _backfill(self, reason: str) -> None:
-        """Page `?after=<last seq>` until the server has no more; the database is the truth."""
-        if self._backfilling:
-            return
-        self._backfilling = True
-        start = self._sequencer.last_seq or 0
-        self._emit(
-            "gap",
-            {
-                "room": self.room,
-                "after": start,
-                "next": self._sequencer.first_held,
-                "reason": reason,
-            },
-        )
-        count, error = 0, None
-        try:
-            after = start
-            while True:
-                page, more = await self._fetch_page(after)
-                for message in sorted(page, key=lambda m: m["seq"]):
-                    if self._ingest(message, "backfill") == "delivered":
-                        count += 1
-                last = page[-1]["seq"] if page else after
-                if not more or not page or last <= after:
-                    break
-                after = last
-        except (HttpError, OSError, RealtimeError, ValueError) as exc:
-            error = exc
-        finally:
-            self._backfilling = False
-        if self._sequencer.held:
-            # Progress: the rest may still be in flight, wait again. None, or a failure:
-            # REST (the source of truth) cannot fill it, stop stalling.
-            if error is None and count > 0:
-                self._arm_gap_timer()
-            else:
-                for message in self._sequencer.release_held():
-                    self._emit("message", message, source="live")
-        self._emit(
-            "backfill",
-            {
-                "room": self.room,
-                "after": start,
-                "count": count,
-                "ok": error is None,
-                "error": None if error is None else str(error),
-            },
-        )
-
-    async def _fetch_page(self, after: int) -> tuple[list[dict[str, Any]], bool]:
-        limit = self.options.backfill_limit
-        path = f"/api/rooms/{quote(self.room, safe='')}/messages/?after={after}&limit={limit}"
-        if self.auth is not None:
-            status, data = await self.auth.request("GET", path)
-        else:
-            status, data = await arequest_json(
-                "GET", self._rest + path, token=self._token
-            )
-        if status != 200:
-            raise HttpError(status, data, "backfill failed")
-        items = data.get("results") if isinstance(data, dict) else data
-        if not isinstance(items, list):
-            raise RealtimeError(
-                "backfill: unexpected response shape", code="backfill_shape"
-            )
-        page = [
-            m for m in items if isinstance(m, dict) and isinstance(m.get("seq"), int)
-        ]
-        more = (
-            bool(data.get("has_more"))
-            if isinstance(data, dict)
-            else len(items) >= limit
-        )
-        return page, more
-
-
-class NotifyClient(Client):
-    """The user's notify socket, `/ws/notify/user/<id>/`; each notification once (by id).
-
-    `user_id` defaults to the `user_id` claim of the access token.
-    """
-
-    def __init__(
-        self, base_url: str, user_id: int | None = None, **kwargs: Any
-    ) -> None:
-        auth: Auth | None = kwargs.get("auth")
-        if user_id is None and auth is not None:
-            user_id = auth.user_id
-        if user_id is None:
-            raise ValueError("user_id is required (the token names none)")
-        super().__init__(
-            f"{ws_base(base_url)}/ws/notify/user/{int(user_id)}/", **kwargs
-        )
-        self._seen = Sequencer(ordered=False)
-
-    def mark_read(self, notification_id: int) -> Frame:
-        """`{"type":"read","id":...}`: every socket of the user gets the new unread count."""
-        return self.send({"type": "read", "id": notification_id})
-
-    def mark_all_read(self) -> Frame:
-        """`{"type":"read","all":true}`."""
-        return self.send({"type": "read", "all": True})
-
-    def _on_welcome(self, welcome: dict[str, Any]) -> None:
-        for item in welcome.get("notifications") or ():
-            if isinstance(item, dict):
-                self._seen.ingest(item)
-
-    def _emit(
-        self, event_type: str, data: Mapping[str, Any], *, source: str | None = None
-    ) -> None:
-        if event_type == "notification" and self._seen.ingest(data)[0] == "duplicate":
-            return
-        super()._emit(event_type, data, source=source)
