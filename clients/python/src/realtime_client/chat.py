@@ -39,6 +39,8 @@ class ChatClient(Client):
         self._sequencer = Sequencer(ordered=True, last_seq=since)
         self._gap_task: asyncio.Task[None] | None = None
         self._backfilling = False
+        #: where each message held past a gap came from (live, history)
+        self._held_source: dict[int, str] = {}
 
     @property
     def last_seq(self) -> int | None:
@@ -69,10 +71,15 @@ class ChatClient(Client):
     def _ingest(self, message: Message, source: str) -> str:
         self._confirm(message)
         outcome, ready = self._sequencer.ingest(message)
-        for item in ready:
-            self._emit("message", item, source=source)
         if outcome == "held":
+            self._held_source[message["seq"]] = source
             self._arm_gap_timer()
+        for item in ready:
+            self._emit(
+                "message", item, source=self._held_source.pop(item["seq"], source)
+            )
+        if not self._sequencer.held:
+            self._held_source.clear()  # what a fill dropped as a repeat
         return outcome
 
     def _arm_gap_timer(self) -> None:
@@ -134,7 +141,8 @@ class ChatClient(Client):
                 self._arm_gap_timer()
             else:
                 for held in self._sequencer.release_held():
-                    self._emit("message", held, source="live")
+                    source = self._held_source.pop(held["seq"], "live")
+                    self._emit("message", held, source=source)
         self._emit(
             "backfill",
             {

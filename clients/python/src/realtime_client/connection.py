@@ -16,7 +16,7 @@ import random as _random
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NoReturn
 from urllib.parse import urlencode
 
 from websockets.asyncio.client import connect as ws_connect
@@ -124,6 +124,8 @@ class Client(Emitter):
         self._auth_streak = 0
         self._refusals = 0
         self._opened_at: float | None = None
+        #: welcomes so far (wait_open() returns after the next one)
+        self._opens = 0
         self._active_token: str | None = None
         self._resend_streak = 0
         self._resend_task: asyncio.Task[None] | None = None
@@ -170,9 +172,12 @@ class Client(Emitter):
         FatalCloseError when the client closes for good first (forbidden, no such room,
         credentials refused, retries exhausted). Bound it with `asyncio.timeout`.
         """
+        opens = self._opens
         while True:
             changed = self._changed
-            if self._state is State.OPEN:
+            # Opened since the call, even if already dropped again: the caller asked
+            # whether the client got through, not whether it is open this instant.
+            if self._state is State.OPEN or self._opens != opens:
                 return self.welcome
             if self._state is State.CLOSED:
                 raise self._final or ClientClosedError()
@@ -498,6 +503,7 @@ class Client(Emitter):
         """The link is usable: after the welcome (chat, notify) or the open (echo)."""
         self._attempt = 0
         self._refusals = 0
+        self._opens += 1
         self._opened_at = time.monotonic()
         self.welcome = welcome
         if welcome is not None and isinstance(welcome.get("user"), dict):
@@ -557,7 +563,7 @@ class Client(Emitter):
                 delay = refresh_delay(exp, now, self.options.refresh_skew)
             await asyncio.sleep(delay)
             try:
-                token = await self.auth.refresh()
+                token = await self._fresher_token(exp)
             except AuthError as exc:
                 # Taken back: the socket closes with 4401 at expiry, or sooner.
                 self._emit("token_refresh_failed", {"error": str(exc), "final": True})
@@ -572,6 +578,15 @@ class Client(Emitter):
             self._active_token = token
             self._transmit({"type": "auth", "token": token})
             self._emit("token_refreshed", {"exp": jwt_exp(token)})
+
+    async def _fresher_token(self, exp: float) -> str:
+        """A token that outlives `exp`: one that another client sharing this Auth (chat
+        and notify of one user) already got, else a refresh (which rotates)."""
+        assert self.auth is not None
+        held = self.auth.access
+        if held != self._active_token and (jwt_exp(held) or 0.0) > exp:
+            return held
+        return await self.auth.refresh()
 
     def _on_error_frame(self, frame: dict[str, Any]) -> None:
         """`rate_limited`/`unavailable`: the messages in flight were not stored; send again.
@@ -639,7 +654,9 @@ class Client(Emitter):
 
     # --- ending ---------------------------------------------------------------------------------
 
-    def _fatal(self, code: int | None, reason: str, kind: str, meaning: str) -> None:
+    def _fatal(
+        self, code: int | None, reason: str, kind: str, meaning: str
+    ) -> NoReturn:
         self._emit(
             "fatal", {"code": code, "reason": reason, "kind": kind, "meaning": meaning}
         )
@@ -647,7 +664,7 @@ class Client(Emitter):
         self._finish({"code": code, "reason": reason})
         raise _Stop
 
-    def _auth_required(self, code: int | None, error: Exception | None) -> None:
+    def _auth_required(self, code: int | None, error: Exception | None) -> NoReturn:
         self._emit(
             "auth_required", {"code": code, "error": str(error) if error else None}
         )

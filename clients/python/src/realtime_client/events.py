@@ -95,7 +95,14 @@ class EventBuffer:
         self._closed = False
         self.dropped = 0
 
+    @property
+    def off(self) -> bool:
+        """Whether buffering is off (event_buffer=0: callbacks only)."""
+        return self._maxlen == 0
+
     def put(self, event: Event) -> None:
+        if self._maxlen == 0:
+            return  # callbacks only
         if len(self._items) >= self._maxlen:
             self._items.popleft()
             self.dropped += 1
@@ -148,6 +155,8 @@ class Emitter:
 
     async def events(self) -> AsyncIterator[Event]:
         """Every event, buffered from construction on, until the client is closed."""
+        if self._buffer.off:
+            raise RuntimeError("event_buffer=0: this client has callbacks only")
         while True:
             event = await self._buffer.get()
             if event is None:
