@@ -58,7 +58,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[harness.Server]
         WS_RATE_ABUSE_LIMIT=10_000,
         DRAIN_LINGER_SECONDS=0.2,
     )
-    harness.manage(env, "migrate", "--noinput", "-v0")
+    harness.migrate(env)
     proc = harness.Server(env=env, workdir=workdir).start()
     yield proc
     proc.stop()
