@@ -84,7 +84,11 @@ class StrictSerializerSchema(OpenApiSerializerExtension):
 
 
 class QueryInteger(serializers.IntegerField):
-    """An integer query parameter: ASCII digits only (`5.0`, ` 5`, `+5`, `５` are not)."""
+    """An integer query parameter: ASCII digits only (`5.0`, ` 5`, `+5`, `５` are not);
+    present but empty (`?after=`) is a 400 too, never taken for absent."""
+
+    def get_value(self, dictionary: Any) -> Any:
+        return dictionary.get(self.field_name, serializers.empty)
 
     def to_internal_value(self, data: Any) -> int:
         if not (isinstance(data, str) and data.isascii() and data.isdigit()):
