@@ -500,7 +500,7 @@ def api_error(response: Any, status: int, code: str) -> dict[str, list[str]]:
     section 11); its field errors (`{}` when no field is at fault)."""
     assert response.status_code == status, (response.status_code, response.content)
     assert response["Content-Type"].startswith("application/json")
-    body = response.json()
+    body = json.loads(response.content)
     assert set(body) <= {"detail", "code", "errors"}, body
     assert isinstance(body["detail"], str) and body["detail"], body
     assert body["code"] == code, body

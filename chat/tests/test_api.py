@@ -86,6 +86,91 @@ def test_room_detail_is_404_for_no_such_room_and_403_for_a_private_one(secret, b
     assert client_for(bob).get("/api/rooms/secret/presence/").status_code == 403
 
 
+def test_the_owner_renames_a_room_and_makes_it_private_with_patch(
+    lobby, alice, bob, published, django_capture_on_commit_callbacks
+):
+    ws_services.connection_open(
+        connection_id="b1",
+        process_id="p",
+        user_id=bob.pk,
+        route=ROUTE,
+        room_key="lobby",
+        max_per_user=0,
+        lease_seconds=30,
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client_for(alice).patch(
+            "/api/rooms/lobby/", {"name": "Hall", "is_private": True}, format="json"
+        )
+    assert response.status_code == 200
+    assert response.json()["name"] == "Hall" and response.json()["is_private"] is True
+    room = Room.objects.get(slug="lobby")
+    assert (room.name, room.is_private) == ("Hall", True)
+    # bob is not on the whitelist: his socket in the room closes 4403
+    assert published.closes() == [
+        (chat_room_group(lobby.pk), CloseCode.FORBIDDEN, bob.pk)
+    ]
+    renamed_only = client_for(alice).patch(
+        "/api/rooms/lobby/", {"name": "Hall 2"}, format="json"
+    )
+    assert renamed_only.json()["is_private"] is True
+
+
+@pytest.mark.parametrize(
+    "body, field",
+    [
+        ({"is_private": "yes"}, "is_private"),
+        ({"name": 5}, "name"),
+        ({"name": ""}, "name"),
+        ({"slug": "other"}, "slug"),
+        ({"owner": 1}, "owner"),
+    ],
+)
+def test_a_room_change_of_the_wrong_shape_is_a_400(lobby, alice, body, field):
+    response = client_for(alice).patch("/api/rooms/lobby/", body, format="json")
+    assert field in api_error(response, 400, "invalid")
+    room = Room.objects.get(slug="lobby")
+    assert (room.name, room.is_private) == ("Lobby", False)
+
+
+def test_only_the_owner_changes_a_room(lobby, secret, bob, make_user):
+    staff = make_user("root", is_staff=True)
+    for who in (bob, staff):
+        response = client_for(who).patch(
+            "/api/rooms/lobby/", {"is_private": True}, format="json"
+        )
+        api_error(response, 403, "permission_denied")
+    api_error(
+        client_for(bob).patch("/api/rooms/secret/", {"name": "x"}, format="json"),
+        403,
+        "permission_denied",
+    )
+    api_error(
+        client_for(bob).patch("/api/rooms/nope/", {"name": "x"}, format="json"),
+        404,
+        "not_found",
+    )
+    assert not Room.objects.get(slug="lobby").is_private
+
+
+def test_the_owner_or_staff_delete_a_room_and_its_sockets_close_4404(
+    lobby, secret, alice, bob, make_user, published, django_capture_on_commit_callbacks
+):
+    services.message_create(room=lobby, user=alice, body="x")
+    api_error(client_for(bob).delete("/api/rooms/lobby/"), 403, "permission_denied")
+    with django_capture_on_commit_callbacks(execute=True):
+        assert client_for(alice).delete("/api/rooms/lobby/").status_code == 204
+    assert not Room.objects.filter(slug="lobby").exists()
+    assert not Message.objects.exists()
+    assert published.closes() == [
+        (chat_room_group(lobby.pk), CloseCode.NOT_FOUND, None)
+    ]
+    # Staff delete any room, a private one they are not on included.
+    staff = make_user("root", is_staff=True)
+    assert client_for(staff).delete("/api/rooms/secret/").status_code == 204
+    api_error(client_for(staff).delete("/api/rooms/secret/"), 404, "not_found")
+
+
 def test_anonymous_requests_are_refused_with_json(lobby):
     response = client_for(None).get("/api/rooms/lobby/")
     api_error(response, 401, "not_authenticated")
