@@ -506,7 +506,7 @@ def api_error(response: Any, status: int, code: str) -> dict[str, list[str]]:
     assert body["code"] == code, body
     errors = body.get("errors", {})
     assert "errors" not in body or errors, body  # never an empty `errors`
-    for field, messages in errors.items():
-        assert isinstance(field, str) and messages, body
+    for name, messages in errors.items():
+        assert isinstance(name, str) and messages, body
         assert all(isinstance(m, str) for m in messages), body
     return errors
