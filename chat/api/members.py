@@ -57,9 +57,13 @@ class RoomMembersView(APIView):
 
     @staticmethod
     def named_user(request: Request) -> Any:
-        # DELETE bodies are dropped by some clients: `?username=` works too.
+        # DELETE bodies are dropped by some clients: `?username=` works too, alone.
         body = request.data
-        if not body and "username" in request.query_params:
+        if "username" in request.query_params:
+            if body:
+                raise ValidationError(
+                    {"username": ["Name the user in the body or the query, not both."]}
+                )
             body = {"username": request.query_params["username"]}
         data = UsernameSerializer(data=body)
         data.is_valid(raise_exception=True)
@@ -119,7 +123,7 @@ class RoomMembersView(APIView):
                 "username",
                 {"type": "string", "minLength": 1, "maxLength": 150},
                 description="who leaves the whitelist, for clients that send no "
-                "body with a DELETE (the body wins when both are given)",
+                "body with a DELETE (not both: that is a 400)",
             ),
         ],
         request=UsernameSerializer,

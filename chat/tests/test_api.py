@@ -405,6 +405,17 @@ def test_members_can_be_removed_by_query_parameter(secret, alice, bob):
     assert not Membership.objects.filter(room=secret, user=bob).exists()
 
 
+def test_a_member_named_in_both_body_and_query_is_a_400(secret, alice, bob):
+    services.membership_grant(room=secret, user=bob)
+    response = client_for(alice).delete(
+        f"/api/rooms/secret/members/?username={'x' * 200}",
+        {"username": "bob"},
+        format="json",
+    )
+    assert "username" in api_error(response, 400, "invalid")
+    assert Membership.objects.filter(room=secret, user=bob).exists()
+
+
 def test_only_the_owner_manages_the_whitelist(secret, alice, bob, carol):
     services.membership_grant(room=secret, user=bob)
     member = client_for(bob)

@@ -62,10 +62,14 @@ def response_schema(
 def test_token_request_and_answer_are_apart(schema):
     token = schema["paths"]["/api/auth/token/"]["post"]
     request = request_schema(schema, token)
-    assert set(request["properties"]) == set(request["required"]) == {
-        "username",
-        "password",
-    }
+    assert (
+        set(request["properties"])
+        == set(request["required"])
+        == {
+            "username",
+            "password",
+        }
+    )
     answer = response_schema(schema, token, "200")
     assert set(answer["properties"]) == set(answer["required"]) == {"access", "refresh"}
     refresh = schema["paths"]["/api/auth/token/refresh/"]["post"]
@@ -92,9 +96,10 @@ def test_every_request_body_takes_no_property_beyond_its_fields(schema):
         if "requestBody" in operation:
             request = request_schema(schema, operation)
             assert request["additionalProperties"] is False, (method, path)
-            assert not any(
-                p.get("readOnly") for p in request["properties"].values()
-            ), (method, path)
+            assert not any(p.get("readOnly") for p in request["properties"].values()), (
+                method,
+                path,
+            )
 
 
 def test_one_error_schema_with_the_listed_codes(schema):
