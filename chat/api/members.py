@@ -60,7 +60,7 @@ class RoomMembersView(APIView):
         # DELETE bodies are dropped by some clients: `?username=` works too, alone.
         body = request.data
         if "username" in request.query_params:
-            if body:
+            if request.stream is not None:  # a body was sent, even an empty one
                 raise ValidationError(
                     {"username": ["Name the user in the body or the query, not both."]}
                 )

@@ -413,6 +413,10 @@ def test_a_member_named_in_both_body_and_query_is_a_400(secret, alice, bob):
         format="json",
     )
     assert "username" in api_error(response, 400, "invalid")
+    empty_body = client_for(alice).delete(
+        "/api/rooms/secret/members/?username=bob", {}, format="json"
+    )
+    assert "username" in api_error(empty_body, 400, "invalid")
     assert Membership.objects.filter(room=secret, user=bob).exists()
 
 

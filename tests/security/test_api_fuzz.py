@@ -37,7 +37,6 @@ CHECKS = [
     "use_after_free",
     "ensure_resource_availability",
     "ignored_auth",
-    "object_level_authorization",
 ]
 
 
