@@ -15,8 +15,8 @@ from django.urls.resolvers import URLPattern, URLResolver
 from rest_framework.test import APIClient
 from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
 
-from realtime.testing import api_error
 from realtime.web.errors import ERROR_CODES
+from tests.rest import api_error
 
 PASSWORD = "correct horse battery staple"
 BAD_JSON = b'{"username": "a", '

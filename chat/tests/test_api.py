@@ -15,7 +15,7 @@ from chat.models import Membership, Message, Room
 from chat.topics import ROUTE, chat_room_group
 from realtime.registry import services as ws_services
 from realtime.socket.closecodes import CloseCode
-from realtime.testing import api_error
+from tests.rest import api_error
 
 pytestmark = pytest.mark.django_db
 

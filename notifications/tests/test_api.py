@@ -14,7 +14,7 @@ from notifications import services
 from notifications.models import Notification
 from notifications.topics import notify_topic
 from realtime.registry.models import Outbox
-from realtime.testing import api_error
+from tests.rest import api_error
 
 pytestmark = pytest.mark.django_db
 

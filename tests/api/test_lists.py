@@ -13,7 +13,7 @@ from chat import services
 from chat.topics import ROUTE
 from notifications import services as notifications
 from realtime.registry import services as registry
-from realtime.testing import api_error
+from tests.rest import api_error
 
 pytestmark = pytest.mark.django_db
 

@@ -11,9 +11,9 @@ from rest_framework.test import APIClient, APIRequestFactory
 from rest_framework.views import APIView
 from rest_framework_simplejwt.exceptions import InvalidToken
 
-from realtime.testing import api_error
 from realtime.web.errors import ERROR_CODES, Conflict, invalid_body
 from realtime.web.http import api_exception_handler
+from tests.rest import api_error
 
 
 class Owner(serializers.Serializer):
