@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
+from drf_spectacular.utils import (
+    OpenApiExample,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_view,
+)
 from rest_framework import status
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
@@ -35,8 +40,23 @@ class ThrottledAuthMixin:
     post=extend_schema(
         responses={
             200: TokenObtainSerializer,
-            **errors((401, "bad credentials, or an inactive user"), 429),
-        }
+            **errors(
+                (401, "`not_authenticated`: bad credentials, or an inactive user"), 429
+            ),
+        },
+        examples=[
+            OpenApiExample(
+                "credentials",
+                value={"username": "alice", "password": "correct horse battery"},
+                request_only=True,
+            ),
+            OpenApiExample(
+                "the pair",
+                value={"access": "eyJhbGciOi...", "refresh": "eyJhbGciOi..."},
+                response_only=True,
+                status_codes=["200"],
+            ),
+        ],
     )
 )
 class TokenView(ThrottledAuthMixin, TokenObtainPairView):
@@ -53,8 +73,15 @@ class TokenView(ThrottledAuthMixin, TokenObtainPairView):
     post=extend_schema(
         responses={
             200: TokenRefreshSerializer,
-            **errors((401, "not a valid refresh token"), 429),
-        }
+            **errors((401, "`token_not_valid`: not a valid refresh token"), 429),
+        },
+        examples=[
+            OpenApiExample(
+                "a refresh token",
+                value={"refresh": "eyJhbGciOi..."},
+                request_only=True,
+            ),
+        ],
     )
 )
 class RefreshView(ThrottledAuthMixin, TokenRefreshView):
@@ -80,7 +107,7 @@ class LogoutView(ThrottledAuthMixin, APIView):
         responses={
             204: OpenApiResponse(description="the refresh token is blacklisted"),
             **errors(
-                (401, "not a valid refresh token (bad, expired, already out)"), 429
+                (401, "`token_not_valid`: a bad, expired or used refresh token"), 429
             ),
         },
     )
@@ -102,8 +129,17 @@ class RegisterView(ThrottledAuthMixin, APIView):
         request=RegisterSerializer,
         responses={
             201: UserSerializer,
-            **errors((400, "field errors: username taken, weak password"), 429),
+            **errors(
+                (400, "`invalid`: field errors: username taken, weak password"), 429
+            ),
         },
+        examples=[
+            OpenApiExample(
+                "a new user",
+                value={"username": "alice", "password": "correct horse battery"},
+                request_only=True,
+            ),
+        ],
     )
     def post(self, request: Request) -> Response:
         serializer = RegisterSerializer(data=request.data)

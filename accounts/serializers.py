@@ -53,8 +53,11 @@ class UserSerializer(serializers.Serializer):
     username = serializers.CharField(read_only=True)
 
 
-class TokenObtainSerializer(TokenObtainPairSerializer):
-    """`{username, password}` -> `{access, refresh}`, carrying the user's token version."""
+class TokenObtainSerializer(StrictSerializer, TokenObtainPairSerializer):
+    """`{username, password}` -> `{access, refresh}`, carrying the user's token version.
+
+    Strict like every body: `{"username": 5}` or an extra field is a 400, not a guess.
+    """
 
     access = serializers.CharField(read_only=True)
     refresh = serializers.CharField(read_only=True)

@@ -27,6 +27,8 @@ from rest_framework.exceptions import Throttled
 from rest_framework.permissions import SAFE_METHODS
 from rest_framework.throttling import ScopedRateThrottle, SimpleRateThrottle
 
+from realtime.web.errors import error_body
+
 log = logging.getLogger("realtime.throttle")
 
 #: how long the counters stay in process memory after the shared cache failed
@@ -191,7 +193,9 @@ class LoginThrottleMiddleware(MiddlewareMixin):
     ) -> HttpResponse | None:
         # A sign-in path without the form mixin still answers 429, never a 500.
         if isinstance(exception, LoginThrottled):
-            response = JsonResponse({"detail": str(exception.detail)}, status=429)
+            response = JsonResponse(
+                error_body(429, str(exception.detail), "throttled"), status=429
+            )
             response["Retry-After"] = str(exception.wait)
             return response
         return None

@@ -15,16 +15,16 @@ from drf_spectacular.utils import (
     PolymorphicProxySerializer,
     extend_schema,
 )
-from rest_framework import status
-from rest_framework.exceptions import APIException, ValidationError
+from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from chat import selectors as chat_selectors
 from chat import services as chat_services
+from chat.api.messages import client_id_of
 from chat.errors import ChatError, RoomGone
-from chat.schemas import CLIENT_ID_MAX, message_frame
+from chat.schemas import message_frame
 from integrations import selectors, services
 from integrations.auth import ApiKeyAuthentication, HasScope, ServerApiThrottle
 from integrations.serializers import (
@@ -36,23 +36,16 @@ from integrations.serializers import (
 from notifications import selectors as notification_selectors
 from notifications import services as notification_services
 from notifications.serializers import NotificationSendSerializer, SendResultSerializer
+from realtime.web.errors import Conflict
 from realtime.web.rest import errors
 
 TAGS = ["server"]
 SCOPE_403 = (403, "the API key lacks this endpoint's scope")
 
 
-class Conflict(APIException):
-    """The same client_id was sent before with another body."""
-
-    status_code = status.HTTP_409_CONFLICT
-    default_detail = "This client_id was used before with another body."
-    default_code = "conflict"
-
-
 def _field_errors(exc: DjangoValidationError) -> ValidationError:
     return ValidationError(
-        exc.message_dict if hasattr(exc, "error_dict") else {"detail": exc.messages}
+        exc.message_dict if hasattr(exc, "error_dict") else exc.messages
     )
 
 
@@ -117,7 +110,7 @@ class PublishView(ServerView):
         data = PublishSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         fields = data.validated_data
-        client_id = _client_id(request, fields.get("client_id"))
+        client_id = client_id_of(request, fields.get("client_id"))
         room = chat_selectors.room_get(slug=fields["room"])
         if room is None:
             raise RoomGone.api_error()
@@ -153,26 +146,6 @@ class PublishView(ServerView):
         if not created:
             response["Idempotent-Replayed"] = "true"
         return response
-
-
-def _client_id(request: Request, given: str | None) -> str | None:
-    """`client_id`, or the Idempotency-Key header (its alias); both: they must agree."""
-    header = request.headers.get("Idempotency-Key")
-    if header is None:
-        return given
-    if not 1 <= len(header) <= CLIENT_ID_MAX or "\x00" in header:
-        raise ValidationError(
-            {"Idempotency-Key": [f"1 to {CLIENT_ID_MAX} characters, no NUL."]}
-        )
-    if given is not None and given != header:
-        raise ValidationError(
-            {
-                "Idempotency-Key": [
-                    "It differs from client_id: give one, or both the same."
-                ]
-            }
-        )
-    return header
 
 
 class NotifyView(ServerView):

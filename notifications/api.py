@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.generics import GenericAPIView
-from rest_framework.pagination import PageNumberPagination
 from rest_framework.permissions import BasePermission, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -24,28 +21,7 @@ from notifications.serializers import (
     SendResultSerializer,
     UnreadSerializer,
 )
-from realtime.web.rest import INT64_MAX, errors
-
-
-class NotificationPagination(PageNumberPagination):
-    """`?page=N`, `?page_size=N` (at most 200)."""
-
-    page_size = 50
-    page_size_query_param = "page_size"
-    max_page_size = 200
-
-    def get_page_size(self, request: Request) -> int:
-        raw = request.query_params.get(self.page_size_query_param)
-        if raw is not None and not (raw.isascii() and raw.isdigit() and int(raw) > 0):
-            # DRF would quietly use the default: a typo must not look like an answer.
-            raise ValidationError({"page_size": ["A positive integer."]})
-        return super().get_page_size(request)
-
-    def get_schema_operation_parameters(self, view: Any) -> list[dict[str, Any]]:
-        parameters = super().get_schema_operation_parameters(view)
-        for parameter in parameters:
-            parameter["schema"]["minimum"] = 1
-        return parameters
+from realtime.web.rest import INT64_MAX, ListPagination, ListQuery, errors
 
 
 def _flag(request: Request, name: str) -> bool:
@@ -71,7 +47,7 @@ class NotificationListView(GenericAPIView):
     """GET: the user's own notifications, newest first. POST: a staff send."""
 
     serializer_class = NotificationSerializer
-    pagination_class = NotificationPagination
+    pagination_class = ListPagination
     throttle_classes = [WriteThrottle]  # a send counts (API_WRITE_THROTTLE), a list not
 
     def get_queryset(self):
@@ -93,11 +69,12 @@ class NotificationListView(GenericAPIView):
                 OpenApiTypes.INT,
                 description="1: only unread ones",
                 enum=[0, 1],
-            )
+            ),
+            ListQuery,
         ],
         responses={
             200: NotificationSerializer(many=True),
-            **errors((400, "a bad unread or page_size"), (404, "no such page")),
+            **errors((400, "`invalid`: a bad unread, limit or offset")),
         },
     )
     def get(self, request: Request) -> Response:

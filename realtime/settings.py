@@ -248,6 +248,8 @@ SPECTACULAR_SETTINGS = {
     ),
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Relative: the server that serves this document (clients set their base URL).
+    "SERVERS": [{"url": "/", "description": "this server"}],
     # Request and response components apart: read-only fields are no input, and a
     # field that refuses blanks says so (minLength).
     "COMPONENT_SPLIT_REQUEST": True,
@@ -406,12 +408,10 @@ SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool(
     "SECURE_HSTS_INCLUDE_SUBDOMAINS", default=SECURE
 )
 SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
-# DRF's parsers, with JSON nested too deep a 400 (the json module overflows the stack).
-REST_FRAMEWORK["DEFAULT_PARSER_CLASSES"] = [
-    "realtime.web.http.JsonParser",
-    "rest_framework.parsers.FormParser",
-    "rest_framework.parsers.MultiPartParser",
-]
+# DRF's JSON parser, with JSON nested too deep a 400 (the json module overflows the stack).
+# JSON bodies only (a form is a 415): typed like socket frames, nothing to coerce.
+REST_FRAMEWORK["DEFAULT_PARSER_CLASSES"] = ["realtime.web.http.JsonParser"]
+REST_FRAMEWORK["TEST_REQUEST_DEFAULT_FORMAT"] = "json"
 if not SECURE_HSTS_PRELOAD:
     # Preloading binds every subdomain of the registrable domain into browsers for
     # months: the domain owner's decision (SECURE_HSTS_PRELOAD=1), not a default.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import urllib.error
 import urllib.request
@@ -13,6 +14,9 @@ from django.urls import get_resolver
 from django.urls.resolvers import URLPattern, URLResolver
 from rest_framework.test import APIClient
 from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
+
+from realtime.web.errors import ERROR_CODES
+from tests.rest import api_error
 
 PASSWORD = "correct horse battery staple"
 BAD_JSON = b'{"username": "a", '
@@ -66,12 +70,7 @@ def test_register_creates_the_user_and_answers_201(api):
 )
 def test_register_answers_400_with_field_errors(api, body, field):
     response = api.post("/api/auth/register/", body, format="json")
-    assert response.status_code == 400
-    errors = response.json()
-    assert field in errors
-    assert isinstance(errors[field], list) and all(
-        isinstance(m, str) for m in errors[field]
-    )
+    assert field in api_error(response, 400, "invalid")
     assert (
         not get_user_model()
         .objects.filter(username=body.get("username") or "")
@@ -86,8 +85,7 @@ def test_a_taken_username_is_a_field_error_whatever_its_case(api, alice):
         {"username": "ALICE", "password": PASSWORD},
         format="json",
     )
-    assert response.status_code == 400
-    assert "username" in response.json()
+    assert "username" in api_error(response, 400, "invalid")
 
 
 @pytest.mark.django_db
@@ -95,16 +93,24 @@ def test_password_validation_names_every_failing_rule(api):
     response = api.post(
         "/api/auth/register/", {"username": "bob", "password": "1234"}, format="json"
     )
-    messages = " ".join(response.json()["password"]).lower()
+    messages = " ".join(api_error(response, 400, "invalid")["password"]).lower()
     assert "too short" in messages and "common" in messages and "numeric" in messages
 
 
 @pytest.mark.django_db
-def test_register_accepts_a_form_body_too(api):
-    response = api.post(
-        "/api/auth/register/", {"username": "carol", "password": PASSWORD}
-    )
-    assert response.status_code == 201
+@pytest.mark.parametrize("form", ["multipart", None])
+def test_a_form_body_is_a_415_never_parsed_as_strings(api, form):
+    body = {"username": "carol", "password": PASSWORD}
+    if form:
+        response = api.post("/api/auth/register/", body, format=form)
+    else:
+        response = api.post(
+            "/api/auth/register/",
+            "username=carol&password=x",
+            content_type="application/x-www-form-urlencoded",
+        )
+    api_error(response, 415, "unsupported_media_type")
+    assert not get_user_model().objects.filter(username="carol").exists()
 
 
 # --- token and refresh ----------------------------------------------------------------------------
@@ -130,10 +136,7 @@ def test_token_answers_200_with_an_access_and_a_refresh_token(api, alice):
 )
 def test_token_answers_401_json_on_bad_credentials(api, alice, body):
     response = api.post("/api/auth/token/", body, format="json")
-    assert response.status_code == 401
-    assert response["Content-Type"].startswith("application/json")
-    assert "detail" in response.json()
-    assert "access" not in response.json()
+    api_error(response, 401, "not_authenticated")
 
 
 def test_an_inactive_user_gets_no_token(api, alice):
@@ -147,8 +150,21 @@ def test_an_inactive_user_gets_no_token(api, alice):
 
 def test_token_without_fields_is_400_with_field_errors(api, db):
     response = api.post("/api/auth/token/", {}, format="json")
-    assert response.status_code == 400
-    assert set(response.json()) == {"username", "password"}
+    assert set(api_error(response, 400, "invalid")) == {"username", "password"}
+
+
+@pytest.mark.parametrize(
+    "body, field",
+    [
+        ({"username": 5, "password": PASSWORD}, "username"),
+        ({"username": "alice", "password": ["x"]}, "password"),
+        ({"username": "alice", "password": PASSWORD, "is_staff": True}, "is_staff"),
+        ({"username": "alice", "password": PASSWORD, "access": "x"}, "access"),
+    ],
+)
+def test_token_input_is_as_strict_as_every_body(api, alice, body, field):
+    response = api.post("/api/auth/token/", body, format="json")
+    assert field in api_error(response, 400, "invalid")
 
 
 def test_refresh_answers_200_with_a_new_access_token(api, alice):
@@ -166,8 +182,8 @@ def test_refresh_answers_401_json_on_a_token_that_is_not_a_refresh_token(
 ):
     raw = str(AccessToken.for_user(alice)) if kind == "access" else "not.a.token"
     response = api.post("/api/auth/token/refresh/", {"refresh": raw}, format="json")
-    assert response.status_code == 401
-    assert "detail" in response.json()
+    api_error(response, 401, "token_not_valid")
+    assert "messages" not in response.json()  # simplejwt's token-class internals
 
 
 def test_the_issued_access_token_opens_protected_api_paths(api, alice):
@@ -283,8 +299,7 @@ def test_no_api_path_crashes_on_a_bad_body_or_a_browser_accept_header(alice, acc
 def test_a_bad_json_body_is_a_400_json_error(client, settings, debug, path):
     settings.DEBUG = debug
     response = client.post(path, data=BAD_JSON, content_type="application/json")
-    assert response.status_code == 400
-    assert response["Content-Type"].startswith("application/json")
+    api_error(response, 400, "parse_error")
     assert "JSON parse error" in response.json()["detail"]
 
 
@@ -293,8 +308,8 @@ def test_a_bad_json_body_is_a_400_json_error(client, settings, debug, path):
 def test_an_unknown_api_path_is_a_404_json_error(client, settings, debug):
     settings.DEBUG = debug
     response = client.get("/api/no-such-path/")
-    assert response.status_code == 404
-    assert response.json() == {"detail": "Not found."}
+    api_error(response, 404, "not_found")
+    assert response.json() == {"detail": "Not found.", "code": "not_found"}
 
 
 @pytest.mark.django_db
@@ -302,16 +317,14 @@ def test_an_unknown_api_path_is_a_404_json_error(client, settings, debug):
 def test_a_wrong_method_is_a_405_json_error(client, settings, debug):
     settings.DEBUG = debug
     response = client.get("/api/auth/token/")
-    assert response.status_code == 405
-    assert "detail" in response.json()
+    api_error(response, 405, "method_not_allowed")
     assert "POST" in response["Allow"]
 
 
 @pytest.mark.django_db
 def test_an_unsupported_media_type_is_a_415_json_error(client):
     response = client.post("/api/auth/token/", data="x", content_type="text/plain")
-    assert response.status_code == 415
-    assert "detail" in response.json()
+    api_error(response, 415, "unsupported_media_type")
 
 
 @pytest.mark.django_db
@@ -363,6 +376,7 @@ def test_a_debug_server_answers_api_errors_as_json(server_factory):
         assert status >= 400, (path, status)
         assert content_type.startswith("application/json"), (path, status, content_type)
         assert not content.lstrip().startswith(b"<"), path
+        assert json.loads(content)["code"] in ERROR_CODES, (path, content)
 
 
 @pytest.mark.e2e
@@ -381,4 +395,4 @@ def test_the_auth_endpoints_are_throttled_per_ip_with_a_json_429(server_factory)
         "/api/auth/token/", {"username": "x", "password": "y"}
     )
     assert status == 429
-    assert "detail" in body
+    assert body["code"] == "throttled" and body["detail"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -88,6 +89,7 @@ def test_failed_sign_ins_past_the_limit_are_refused_with_429_even_with_a_spoofed
     if path.startswith("/api/"):
         assert response["Content-Type"].startswith("application/json")
         assert response.json()["detail"].startswith("Too many failed sign-ins.")
+        assert response.json()["code"] == "throttled"
     else:
         assert response["Content-Type"].startswith("text/html")
         assert b"Too many failed sign-ins." in response.content
@@ -173,6 +175,7 @@ def test_a_sign_in_path_without_the_form_still_answers_429(limit):
     middleware = throttling.LoginThrottleMiddleware(lambda request: None)
     response = middleware.process_exception(RequestFactory().post("/x/"), exc)
     assert response.status_code == 429 and response["Retry-After"] == "7"
+    assert json.loads(response.content)["code"] == "throttled"
     assert middleware.process_exception(RequestFactory().get("/"), ValueError()) is None
 
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import slug_re
-from drf_spectacular.utils import OpenApiParameter, inline_serializer
+from drf_spectacular.utils import OpenApiParameter
 from rest_framework import serializers
 from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
@@ -33,39 +33,29 @@ SLUG = OpenApiParameter(
     OpenApiParameter.PATH,
     required=True,
 )
-PAGE = OpenApiParameter(
-    "page", {"type": "integer", "minimum": 1}, description="page number (from 1)"
-)
 #: what every room path can answer besides its own errors
-ROOM_ERRORS = ((403, "not on the room's whitelist"), (404, "no such room"))
-
-
-def paged(name: str, item: serializers.Serializer) -> Any:
-    """The OpenAPI shape of a paginated list (DRF's PageNumberPagination envelope)."""
-    return inline_serializer(
-        name,
-        {
-            "count": serializers.IntegerField(),
-            "next": serializers.URLField(allow_null=True),
-            "previous": serializers.URLField(allow_null=True),
-            "results": item,
-        },
-    )
+ROOM_ERRORS = (
+    (403, "`permission_denied`: not on the room's whitelist"),
+    (404, "`not_found`: no such room"),
+)
 
 
 def users_out(users: Any) -> list[dict[str, Any]]:
     return [user_out(u.pk, u.username) for u in users]
 
 
-def allowed_room(request: Request, slug: str) -> Room:
-    """The room, if this user may enter it: 404 no such room, 403 not whitelisted."""
+def allowed_room(request: Request, slug: str, *, staff_passes: bool = False) -> Room:
+    """The room, if this user may enter it: 404 no such room, 403 not whitelisted.
+
+    `staff_passes`: staff reach it whatever its whitelist (to delete it, say).
+    """
     if len(slug) > SLUG_MAX or not slug_re.match(slug):
         # No room has it, and a NUL in it would fail the query on PostgreSQL.
         raise RoomGone.api_error()
     access = selectors.room_access(slug=slug, user=request.user)
     if access.room is None:
         raise RoomGone.api_error()
-    if not access.allowed:
+    if not access.allowed and not (staff_passes and request.user.is_staff):
         raise NotAllowed.api_error()
     return access.room
 

@@ -9,7 +9,6 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.exceptions import PermissionDenied, ValidationError
-from rest_framework.pagination import PageNumberPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -17,18 +16,23 @@ from rest_framework.views import APIView
 from accounts.throttling import WriteThrottle
 from chat import selectors, services
 from chat.api.common import (
-    PAGE,
     ROOM_ERRORS,
     SLUG,
     ChatUserSerializer,
     allowed_room,
     drf_error,
-    paged,
     users_out,
 )
 from chat.models import Room
 from chat.schemas import user_out
-from realtime.web.rest import StrictSerializer, errors
+from realtime.web.rest import (
+    BodyOnDeleteSchema,
+    ListPagination,
+    ListQuery,
+    StrictSerializer,
+    errors,
+    paged,
+)
 
 
 class UsernameSerializer(StrictSerializer):
@@ -40,6 +44,7 @@ class UsernameSerializer(StrictSerializer):
 class RoomMembersView(APIView):
     """The whitelist: members read it, the owner adds (`POST`) and removes (`DELETE`)."""
 
+    schema = BodyOnDeleteSchema()  # DELETE takes `{username}`, as POST does
     throttle_classes = [
         WriteThrottle
     ]  # writes count (API_WRITE_THROTTLE), reads do not
@@ -52,9 +57,13 @@ class RoomMembersView(APIView):
 
     @staticmethod
     def named_user(request: Request) -> Any:
-        # DELETE bodies are dropped by some clients: `?username=` works too.
+        # DELETE bodies are dropped by some clients: `?username=` works too, alone.
         body = request.data
-        if not body and "username" in request.query_params:
+        if "username" in request.query_params:
+            if request.stream is not None:  # a body was sent, even an empty one
+                raise ValidationError(
+                    {"username": ["Name the user in the body or the query, not both."]}
+                )
             body = {"username": request.query_params["username"]}
         data = UsernameSerializer(data=body)
         data.is_valid(raise_exception=True)
@@ -68,7 +77,8 @@ class RoomMembersView(APIView):
         return user
 
     @extend_schema(
-        parameters=[SLUG, PAGE],
+        operation_id="rooms_members_list",
+        parameters=[SLUG, ListQuery],
         responses={
             200: paged("MemberPage", ChatUserSerializer(many=True)),
             **errors(*ROOM_ERRORS),
@@ -76,13 +86,14 @@ class RoomMembersView(APIView):
     )
     def get(self, request: Request, slug: str) -> Response:
         room = allowed_room(request, slug)
-        paginator = PageNumberPagination()
+        paginator = ListPagination()
         page = paginator.paginate_queryset(
             selectors.room_members(room=room), request, view=self
         )
         return paginator.get_paginated_response(users_out(page))
 
     @extend_schema(
+        operation_id="rooms_members_add",
         parameters=[SLUG],
         request=UsernameSerializer,
         responses={
@@ -105,17 +116,17 @@ class RoomMembersView(APIView):
         )
 
     @extend_schema(
+        operation_id="rooms_members_remove",
         parameters=[
             SLUG,
             OpenApiParameter(
                 "username",
                 {"type": "string", "minLength": 1, "maxLength": 150},
-                required=True,
-                description="who leaves the whitelist (a JSON body "
-                '{"username": ...} works too)',
+                description="who leaves the whitelist, for clients that send no "
+                "body with a DELETE (not both: that is a 400)",
             ),
         ],
-        request=None,
+        request=UsernameSerializer,
         responses={
             204: OpenApiResponse(description="removed, and their sockets closed"),
             **errors(

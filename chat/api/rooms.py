@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
 from rest_framework import serializers, status
-from rest_framework.pagination import PageNumberPagination
+from rest_framework.exceptions import PermissionDenied
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -15,18 +15,22 @@ from rest_framework.views import APIView
 from accounts.throttling import WriteThrottle
 from chat import selectors, services
 from chat.api.common import (
-    PAGE,
     ROOM_ERRORS,
     SLUG,
     SLUG_MAX,
     ChatUserSerializer,
     allowed_room,
     drf_error,
-    paged,
 )
 from chat.models import Room
 from chat.schemas import user_out
-from realtime.web.rest import StrictSerializer, errors
+from realtime.web.rest import (
+    ListPagination,
+    ListQuery,
+    StrictSerializer,
+    errors,
+    paged,
+)
 
 
 class RoomSerializer(StrictSerializer):
@@ -38,6 +42,13 @@ class RoomSerializer(StrictSerializer):
     owner = ChatUserSerializer(read_only=True, allow_null=True)
     created = serializers.DateTimeField(read_only=True)
     last_seq = serializers.IntegerField(read_only=True)
+
+
+class RoomChangeSerializer(StrictSerializer):
+    """`{name?, is_private?}`: what a room's owner may change (never the slug)."""
+
+    name = serializers.CharField(max_length=100, required=False)
+    is_private = serializers.BooleanField(required=False)
 
 
 def room_out(room: Room) -> dict[str, Any]:
@@ -62,25 +73,30 @@ class RoomListView(APIView):
 
     @extend_schema(
         operation_id="rooms_list",
-        parameters=[PAGE],
-        responses={
-            200: paged("RoomPage", RoomSerializer(many=True)),
-            **errors((404, "no such page")),
-        },
+        parameters=[ListQuery],
+        responses={200: paged("RoomPage", RoomSerializer(many=True))},
     )
     def get(self, request: Request) -> Response:
-        paginator = PageNumberPagination()
+        paginator = ListPagination()
         page = paginator.paginate_queryset(
             selectors.rooms_for_user(user=request.user), request, view=self
         )
         return paginator.get_paginated_response([room_out(r) for r in page])
 
     @extend_schema(
+        operation_id="rooms_create",
         request=RoomSerializer,
         responses={
             201: RoomSerializer,
-            **errors((400, "field errors; the slug is taken or malformed")),
+            **errors((400, "`invalid`: field errors; the slug is taken or malformed")),
         },
+        examples=[
+            OpenApiExample(
+                "a private room",
+                value={"slug": "team", "name": "Team", "is_private": True},
+                request_only=True,
+            ),
+        ],
     )
     def post(self, request: Request) -> Response:
         data = RoomSerializer(data=request.data)
@@ -98,10 +114,71 @@ class RoomListView(APIView):
 
 
 class RoomDetailView(APIView):
-    """`GET /api/rooms/<slug>/`."""
+    """`GET /api/rooms/<slug>/`; `PATCH` (the owner) renames it or changes its privacy;
+    `DELETE` (the owner or staff) deletes it with its messages."""
+
+    throttle_classes = [WriteThrottle]  # PATCH and DELETE count, GET does not
 
     @extend_schema(
-        parameters=[SLUG], responses={200: RoomSerializer, **errors(*ROOM_ERRORS)}
+        operation_id="rooms_retrieve",
+        parameters=[SLUG],
+        responses={200: RoomSerializer, **errors(*ROOM_ERRORS)},
     )
     def get(self, request: Request, slug: str) -> Response:
         return Response(room_out(allowed_room(request, slug)))
+
+    @extend_schema(
+        operation_id="rooms_update",
+        parameters=[SLUG],
+        request=RoomChangeSerializer,
+        responses={
+            200: RoomSerializer,
+            **errors(
+                (400, "`invalid`: field errors"),
+                (403, "`permission_denied`: not the room's owner"),
+                (404, "`not_found`: no such room"),
+            ),
+        },
+        examples=[
+            OpenApiExample(
+                "make it private", value={"is_private": True}, request_only=True
+            ),
+        ],
+    )
+    def patch(self, request: Request, slug: str) -> Response:
+        room = allowed_room(request, slug)
+        if room.owner_id is None or room.owner_id != request.user.pk:
+            raise PermissionDenied("Only the room's owner changes it.")
+        data = RoomChangeSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            room = services.room_update(
+                room=room,
+                name=data.validated_data.get("name"),
+                is_private=data.validated_data.get("is_private"),
+            )
+        except DjangoValidationError as exc:
+            raise drf_error(exc) from None
+        return Response(room_out(room))
+
+    @extend_schema(
+        operation_id="rooms_destroy",
+        parameters=[SLUG],
+        responses={
+            204: OpenApiResponse(
+                description="deleted with its messages; its sockets closed with 4404"
+            ),
+            **errors(
+                (403, "`permission_denied`: neither the room's owner nor staff"),
+                (404, "`not_found`: no such room"),
+            ),
+        },
+    )
+    def delete(self, request: Request, slug: str) -> Response:
+        room = allowed_room(request, slug, staff_passes=True)
+        if not request.user.is_staff and (
+            room.owner_id is None or room.owner_id != request.user.pk
+        ):
+            raise PermissionDenied("Only the room's owner or staff delete it.")
+        services.room_delete(room=room)
+        return Response(status=status.HTTP_204_NO_CONTENT)

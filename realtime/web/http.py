@@ -4,15 +4,24 @@ from __future__ import annotations
 
 import logging
 import time
+from http import HTTPStatus
 from typing import Any
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.db import InterfaceError, OperationalError
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from rest_framework import exceptions
 from rest_framework.exceptions import NotAcceptable, ParseError
 from rest_framework.negotiation import BaseContentNegotiation, DefaultContentNegotiation
 from rest_framework.parsers import JSONParser
 
+from realtime.web.errors import (
+    Unavailable,
+    body_for_exception,
+    error_body,
+)
 from realtime.web.logs import redact, trace_from_headers
 from realtime.web.logs import trace_id as log_trace_id
 
@@ -131,8 +140,7 @@ def _json_for_api(request: HttpRequest, response: HttpResponse) -> HttpResponse:
         and response.status_code >= 400
         and not _is_json(response.get("Content-Type", ""))
     ):
-        detail = _DETAILS.get(response.status_code, response.reason_phrase)
-        return JsonResponse({"detail": detail}, status=response.status_code)
+        return api_error(response.status_code)
     return response
 
 
@@ -150,24 +158,54 @@ _DETAILS = {
 }
 
 
+def api_error(status: int, detail: str | None = None) -> JsonResponse:
+    """A JSON error of the one REST shape, outside DRF (Django's handlers, middleware)."""
+    text = detail or _DETAILS.get(status) or _phrase(status)
+    return JsonResponse(error_body(status, text), status=status)
+
+
+def _phrase(status: int) -> str:
+    try:
+        return f"{HTTPStatus(status).phrase}."
+    except ValueError:
+        return "Error."
+
+
 def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Any:
-    """DRF's handler; anything it does not know becomes a JSON 500, never an HTML page."""
+    """Every exception of a REST view as the one error shape (realtime.web.errors).
+
+    DRF's handler gives the status and headers (`Retry-After`, `WWW-Authenticate`);
+    the body is rewritten. Anything DRF does not know is a JSON 4xx/503/500, never HTML.
+    """
     # Imported here: rest_framework.views reads DEFAULT_CONTENT_NEGOTIATION_CLASS, which
     # names this module, at import time (a circular import when middleware loads first).
     from rest_framework.views import exception_handler
 
+    if isinstance(exc, Http404):
+        exc = exceptions.NotFound()
+    elif isinstance(exc, DjangoPermissionDenied):
+        exc = exceptions.PermissionDenied()
+    elif isinstance(exc, OperationalError | InterfaceError):
+        # The database is unreachable (or dropped the connection): nothing was done,
+        # and a retry may work. The socket says `unavailable` for the same fault.
+        logging.getLogger("realtime.api").warning(
+            "database unavailable: %s", type(exc).__name__
+        )
+        exc = Unavailable()
     response = exception_handler(exc, context)
     if response is not None:
+        assert isinstance(exc, exceptions.APIException)
+        response.data = body_for_exception(exc, response.status_code)
         return response
     # Django's body limits (DATA_UPLOAD_MAX_*) and other refusals of a request, raised
     # while DRF parses it: the client's fault, as Django itself answers them.
     if isinstance(exc, RequestDataTooBig):
-        return JsonResponse({"detail": "Request body too large."}, status=413)
+        return api_error(413, "Request body too large.")
     if isinstance(exc, SuspiciousOperation):
         logging.getLogger("django.security").warning("%s", exc)
-        return JsonResponse({"detail": str(exc) or "Bad request."}, status=400)
+        return api_error(400, str(exc) or "Bad request.")
     logging.getLogger("realtime.api").exception("unhandled API error", exc_info=exc)
-    return JsonResponse({"detail": "Internal server error."}, status=500)
+    return api_error(500)
 
 
 def json_or_page_404(
@@ -175,7 +213,7 @@ def json_or_page_404(
 ) -> HttpResponse:
     """A JSON 404 under /api/, Django's page elsewhere."""
     if request.path.startswith("/api/"):
-        return JsonResponse({"detail": "Not found."}, status=404)
+        return api_error(404)
     from django.views.defaults import page_not_found
 
     return page_not_found(request, exception)
@@ -184,7 +222,7 @@ def json_or_page_404(
 def json_or_page_500(request: HttpRequest) -> HttpResponse:
     """A JSON 500 under /api/, Django's page elsewhere."""
     if request.path.startswith("/api/"):
-        return JsonResponse({"detail": "Internal server error."}, status=500)
+        return api_error(500)
     from django.views.defaults import server_error
 
     return server_error(request)
@@ -195,7 +233,7 @@ def json_or_page_400(
 ) -> HttpResponse:
     """A JSON 400 under /api/ (a bad Host, say), Django's page elsewhere."""
     if request.path.startswith("/api/"):
-        return JsonResponse({"detail": "Bad request."}, status=400)
+        return api_error(400)
     from django.views.defaults import bad_request
 
     return bad_request(request, exception)
@@ -206,7 +244,7 @@ def json_or_page_403(
 ) -> HttpResponse:
     """A JSON 403 under /api/ (CSRF failures included), Django's page elsewhere."""
     if request.path.startswith("/api/"):
-        return JsonResponse({"detail": "Forbidden."}, status=403)
+        return api_error(403)
     from django.views.defaults import permission_denied
 
     return permission_denied(request, exception)

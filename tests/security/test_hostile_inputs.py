@@ -514,7 +514,7 @@ def test_a_plain_http_request_to_a_socket_path_is_404_and_to_an_api_path_json(
     status, _ = http_get(f"{hostile.url}/ws/chat/lobby/")
     assert status == 404
     status, body = http_get(f"{hostile.url}/api/no-such-thing/")
-    assert status == 404 and body == {"detail": "Not found."}
+    assert status == 404 and body == {"detail": "Not found.", "code": "not_found"}
     bystander.undisturbed()
 
 
