@@ -9,12 +9,13 @@ from typing import Any
 import pytest
 from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
+from django.db import transaction
 
 from chat import services
 from chat.models import Message
 from chat.presence_batcher import batcher
 from chat.tests.conftest import chat_socket, closed_with, receive, receive_until
-from chat.topics import ROUTE
+from chat.topics import ROUTE, chat_room_group
 from realtime.fanout import broadcast
 from realtime.fanout.topics import user_topic
 
@@ -571,3 +572,28 @@ async def test_reconciliation_announces_a_leave_that_no_flush_reported(
         "count": 1,
     }
     await watcher.disconnect()
+
+
+async def test_a_live_frame_of_a_message_the_welcome_held_is_not_sent_again(
+    lobby, alice
+):
+    # A message committed between the socket's subscribe and its history read is in
+    # both; the socket sends it once (each seq once per socket, PROTOCOL.md 4).
+    await database_sync_to_async(post_many)(lobby, alice, 3)
+    comm = await chat_socket(alice, "lobby")
+    welcome = await receive(comm)
+    assert [m["seq"] for m in welcome["history"]] == [1, 2, 3]
+    third = welcome["history"][-1]
+
+    def replay_and_post() -> None:
+        with transaction.atomic():
+            broadcast.publish_many(
+                [(chat_room_group(lobby.pk), json.dumps(third), 3)], kind="message"
+            )
+        services.message_create(room=lobby, user=alice, body="fourth")
+
+    await database_sync_to_async(replay_and_post)()
+    frame, skipped = await receive_until(comm, is_message)
+    assert frame["seq"] == 4
+    assert not [f for f in skipped if f.get("seq") == 3]
+    await comm.disconnect()
