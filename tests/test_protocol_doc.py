@@ -1,6 +1,8 @@
 """docs/protocol.md, the contract the product publishes, stays true to the code: every
 socket route, frame type, frame field, query parameter, error code, close code and `WS_`
-setting the code has is in it, and the project's other documents point to it."""
+setting the code has is in it; so are every REST operation, REST error code with its
+statuses, list bound, server API scope, webhook event, header and throttle or webhook
+setting; and the project's other documents point to it."""
 
 from __future__ import annotations
 
@@ -134,3 +136,107 @@ def test_the_openapi_description_points_to_the_published_contract():
     description = settings.SPECTACULAR_SETTINGS["DESCRIPTION"]
     assert "docs/protocol.md" in description and "/api/asyncapi.json" in description
     assert "shared/PROTOCOL.md" not in description
+
+
+# --- REST, the server API and webhooks ------------------------------------------------------
+
+
+def test_every_rest_error_code_is_in_the_table_with_the_statuses_it_comes_with():
+    from realtime.web.errors import _CODE_BY_STATUS, ERROR_CODES
+
+    table = section("Errors")
+    rows = {
+        m.group(1): m.group(2)
+        for m in re.finditer(r"^\| `(\w+)` \| ([^|]+) \|", table, re.M)
+    }
+    assert [c for c in ERROR_CODES if c not in rows] == []
+    statuses = {**_CODE_BY_STATUS, 503: "unavailable"}
+    assert [(s, c) for s, c in statuses.items() if str(s) not in rows.get(c, "")] == []
+
+
+def api_routes() -> list[tuple[str, str]]:
+    """(METHOD, path as the document writes it) of every view under /api/."""
+    from django.urls import URLPattern, URLResolver, get_resolver
+
+    found: list[tuple[str, str]] = []
+
+    def walk(patterns: list, prefix: str) -> None:
+        for p in patterns:
+            route = prefix + str(p.pattern)
+            if isinstance(p, URLResolver):
+                walk(p.url_patterns, route)
+            elif isinstance(p, URLPattern) and route.startswith("api/"):
+                path = "/" + re.sub(r"<(?:\w+:)?(\w+)>", r"<\1>", route)
+                view = getattr(p.callback, "cls", None) or getattr(
+                    p.callback, "view_class", None
+                )
+                methods = (
+                    [
+                        m
+                        for m in ("get", "post", "put", "patch", "delete")
+                        if hasattr(view, m)
+                    ]
+                    if view is not None
+                    else ["get"]
+                )
+                found.extend((m.upper(), path) for m in methods)
+
+    walk(get_resolver().url_patterns, "")
+    return found
+
+
+def any_parameter(path: str) -> str:
+    """A pattern of `path` whatever the document calls its parameters (`<id>`, `<pk>`)."""
+    return re.sub(r"<\w+>", r"<\\w+>", re.escape(path))
+
+
+def test_every_rest_operation_is_in_the_document():
+    routes = api_routes()
+    assert len(routes) > 20
+    missing = [
+        f"{method} {path}"
+        for method, path in routes
+        if not re.search(rf"`{method} {any_parameter(path)}[`?]", DOC)
+    ]
+    assert missing == []
+
+
+def test_every_server_api_scope_and_webhook_event_is_in_the_document():
+    from integrations.models import EVENTS, SCOPES
+
+    assert [s for s in SCOPES if f"| `{s}` |" not in section("11.2")] == []
+    assert [e for e in EVENTS if f"`{e}`" not in section("11.3 Webhooks")] == []
+
+
+def test_every_throttle_and_webhook_setting_is_in_the_document():
+    names = [
+        n
+        for n in dir(settings)
+        if n.startswith("WEBHOOK_") or (n.endswith("_THROTTLE") and n.isupper())
+    ]
+    assert len(names) > 6
+    assert [n for n in names if f"`{n}`" not in DOC] == []
+
+
+def test_the_headers_a_client_reads_and_sends_are_named_as_the_code_names_them():
+    from chat.api.messages import IDEMPOTENCY_KEY, REPLAYED
+    from integrations.auth import KEYWORD
+    from integrations.events import SIGNATURE_HEADER
+
+    for header in (IDEMPOTENCY_KEY.name, REPLAYED.name, SIGNATURE_HEADER):
+        assert f"`{header}" in DOC, header
+    assert f"`Authorization: {KEYWORD.decode().title()} <key>`" in DOC
+
+
+def test_the_list_bounds_are_the_codes():
+    from chat import selectors
+    from realtime.web.rest import LIST_LIMIT_DEFAULT, LIST_LIMIT_MAX
+
+    lists = section("8.3 Lists")
+    assert f"`limit` 1 to {LIST_LIMIT_MAX} (default {LIST_LIMIT_DEFAULT})" in lists
+    assert (
+        f"`limit` 1 to {selectors.PAGE_LIMIT_MAX} "
+        f"(default {selectors.PAGE_LIMIT_DEFAULT}" in lists
+    )
+    notes = section("Notes for integrators")
+    assert f"up to {selectors.HISTORY_SINCE_MAX} messages" in notes
