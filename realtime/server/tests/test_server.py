@@ -111,9 +111,14 @@ def _upgrade(path: str) -> bytes:
 
 
 def _ping(payload: bytes = b"p" * 125) -> bytes:
+    return _client_frame(0x9, payload)
+
+
+def _client_frame(opcode: int, payload: bytes) -> bytes:
+    """One final, masked client frame of at most 125 bytes."""
     mask = os.urandom(4)
     masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
-    return bytes((0x89, 0x80 | len(payload))) + mask + masked
+    return bytes((0x80 | opcode, 0x80 | len(payload))) + mask + masked
 
 
 def _pause(protocol: Any) -> None:
@@ -126,6 +131,36 @@ async def test_pings_are_answered_while_the_peer_reads(proto):
     proto.data_received(_ping() * 100)
     assert proto.transport.written.count(b"\x8a\x7d") == 100  # 100 pongs
     assert not proto.close_sent
+
+
+async def test_pings_never_reach_the_socket_so_only_data_frames_defer_4408(limits):
+    """docs/protocol.md section 12: the silence deadline counts the app's
+    `websocket.receive` messages only (realtime.socket.session); a ping makes none."""
+    received: list[str] = []
+
+    async def app(scope: dict, receive: Any, send: Any) -> None:
+        await receive()
+        await send({"type": "websocket.accept"})
+        while (message := await receive())["type"] != "websocket.disconnect":
+            received.append(message.get("text"))
+
+    config = uvicorn.Config(
+        app, ws=GuardedWebSocketProtocol, ws_per_message_deflate=False, lifespan="off"
+    )
+    config.load()
+    protocol = GuardedWebSocketProtocol(config, ServerState(), {})
+    transport = FakeTransport()
+    protocol.connection_made(transport)  # type: ignore[arg-type]
+    protocol.data_received(_upgrade("/ws/echo/"))
+    for _ in range(20):
+        await asyncio.sleep(0)
+    protocol.data_received(_ping() * 5 + _client_frame(0x1, b"hi") + _ping())
+    for _ in range(20):
+        await asyncio.sleep(0)
+    assert transport.written.count(b"\x8a\x7d") == 6  # every ping answered
+    assert received == ["hi"]  # and none of them handed to the socket
+    protocol.connection_lost(None)
+    await asyncio.sleep(0)
 
 
 async def test_pongs_unread_past_the_byte_bound_close_4503_and_drop_the_connection(
