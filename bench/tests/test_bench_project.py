@@ -17,7 +17,7 @@ import orjson
 import pytest
 
 from bench import servers
-from bench.tests.conftest import run_all_quick, run_loadgen
+from bench.tests.conftest import run_all_quick
 
 pytestmark = pytest.mark.requires_app
 
@@ -32,144 +32,6 @@ def project(
     server = servers.start_project(env, log_path=tmp / "server.log")
     yield server, env
     server.stop()
-
-
-@pytest.mark.timeout(180)
-def test_project_fanout_counts_by_seq(
-    project: tuple[servers.Server, dict], tmp_path: Path
-) -> None:
-    server, env = project
-    (point,) = run_loadgen(
-        "fanout",
-        "project",
-        server,
-        tmp_path / "r.jsonl",
-        "--members",
-        "12",
-        "--publishers",
-        "3",
-        "--rate",
-        "10",
-        "--duration",
-        "2",
-        "--settle",
-        "1.5",
-        env=env,
-    )
-    assert point["count_by"] == "seq" and point["connect_failures"] == {}
-    assert point["sent"] == 20 and point["expected"] == 20 * 12
-    assert point["delivered"] == point["expected"]
-    assert (point["lost"], point["dup"], point["stored_twice"]) == (0, 0, 0)
-    assert point["seq_out_of_range"] == 0 and point["errors"] == {}
-
-
-@pytest.mark.timeout(180)
-def test_project_rooms_count_by_seq(
-    project: tuple[servers.Server, dict], tmp_path: Path
-) -> None:
-    server, env = project
-    (point,) = run_loadgen(
-        "rooms",
-        "project",
-        server,
-        tmp_path / "r.jsonl",
-        "--rooms",
-        "6",
-        "--room-size",
-        "4",
-        "--rate",
-        "24",
-        "--duration",
-        "2",
-        "--settle",
-        "1.5",
-        env=env,
-    )
-    assert point["count_by"] == "seq"
-    assert point["delivered"] == point["expected"] == 48 * 4
-    assert (point["lost"], point["dup"], point["stored_twice"]) == (0, 0, 0)
-
-
-@pytest.mark.timeout(180)
-def test_project_sweep_keeps_rates_apart(
-    project: tuple[servers.Server, dict], tmp_path: Path
-) -> None:
-    server, env = project
-    recs = run_loadgen(
-        "fanout",
-        "project",
-        server,
-        tmp_path / "r.jsonl",
-        "--members",
-        "5",
-        "--publishers",
-        "2",
-        "--sweep",
-        "4,8",
-        "--duration",
-        "1",
-        "--settle",
-        "1.5",
-        env=env,
-    )
-    points = [r for r in recs if r["kind"] == "point"]
-    assert [p["rate"] for p in points] == [4, 8]
-    assert all(p["delivered"] == p["expected"] == p["sent"] * 5 for p in points)
-    assert all(p["lost"] == p["dup"] == 0 for p in points)
-
-
-@pytest.mark.timeout(180)
-def test_project_capacity_opens_authenticated_sockets(
-    project: tuple[servers.Server, dict], tmp_path: Path
-) -> None:
-    server, env = project
-    (cap,) = run_loadgen(
-        "capacity",
-        "project",
-        server,
-        tmp_path / "r.jsonl",
-        "--sockets",
-        "60",
-        "--room-size",
-        "20",
-        "--concurrency",
-        "20",
-        "--hold",
-        "0.5",
-        "--settle",
-        "2",
-        env=env,
-    )
-    assert cap["opened"] == cap["still_open"] == 60 and cap["failures"] == {}
-    assert cap["fds_open"] > cap["fds_before"] and cap["rss_per_socket_kb"] is not None
-    assert cap["presence_rows_after_close"] == 0
-
-
-@pytest.mark.timeout(180)
-def test_project_soak_leaves_no_presence_row(
-    project: tuple[servers.Server, dict], tmp_path: Path
-) -> None:
-    server, env = project
-    (soak,) = run_loadgen(
-        "soak",
-        "project",
-        server,
-        tmp_path / "r.jsonl",
-        "--cycles",
-        "80",
-        "--concurrency",
-        "4",
-        "--rooms",
-        "3",
-        "--settle",
-        "2",
-        "--sample-interval",
-        "0.1",
-        env=env,
-    )
-    assert soak["cycles"] == 80 and soak["failures"] == {}
-    assert soak["unexpected_closes"] == {}
-    assert soak["presence_rows_after_close"] == 0
 
 
 @pytest.mark.timeout(180)
@@ -225,8 +87,26 @@ def test_run_all_quick_with_the_project(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr[-3000:]
     text = (tmp_path / "BENCHMARKS.md").read_text()
     assert "Issue 7 targets" in text and "loadgen.py soak --target project" in text
-    kinds = {
-        orjson.loads(line)["kind"]
+    recs = [
+        orjson.loads(line)
         for line in (tmp_path / "embedded" / "results.jsonl").read_bytes().splitlines()
-    }
-    assert kinds == {"capacity", "point", "sweep", "soak"}
+    ]
+    assert {r["kind"] for r in recs} == {"capacity", "point", "sweep", "soak"}
+    # Every scenario against the project, counted by seq: nothing lost, repeated or
+    # stored twice at the quick rates; each rate of a sweep is its own point.
+    points = [r for r in recs if r["kind"] == "point"]
+    assert {p["scenario"] for p in points} == {"fanout", "rooms"}
+    for scenario in ("fanout", "rooms"):
+        rates = [p["rate"] for p in points if p["scenario"] == scenario]
+        assert len(rates) == len(set(rates)) >= 2
+    for p in points:
+        assert p["count_by"] == "seq" and p["sent"] > 0
+        assert p["delivered"] == p["expected"]
+        assert (p["lost"], p["dup"], p["stored_twice"]) == (0, 0, 0)
+    (cap,) = [r for r in recs if r["kind"] == "capacity"]
+    assert cap["opened"] == cap["still_open"] == cap["sockets"]
+    assert cap["failures"] == {} and cap["presence_rows_after_close"] == 0
+    assert cap["fds_open"] > cap["fds_before"] and cap["rss_per_socket_kb"] is not None
+    (soak,) = [r for r in recs if r["kind"] == "soak"]
+    assert soak["cycles"] > 0 and soak["failures"] == {}
+    assert soak["unexpected_closes"] == {} and soak["presence_rows_after_close"] == 0
