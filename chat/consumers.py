@@ -126,7 +126,7 @@ class ChatConsumer(SocketConsumer):
         self.seen_seq = self.history[-1]["seq"] if self.history else 0
 
     async def welcome(self) -> dict[str, Any]:
-        return welcome_frame(
+        frame = welcome_frame(
             room_slug=self.room.slug,
             user=user_out(self.user.pk, self.user.get_username()),
             connection_id=self.connection_id,
@@ -136,6 +136,9 @@ class ChatConsumer(SocketConsumer):
             history=self.history,
             complete=self.complete,
         )
+        # Sent once: an idle socket holds no copy of it (memory per socket, issue 13).
+        self.history = self.online = ()
+        return frame
 
     async def opened(self) -> None:
         if self.since_refused is not None:

@@ -45,6 +45,7 @@ class NotifyConsumer(SocketConsumer):
 
     async def welcome(self) -> dict[str, Any]:
         unread, backlog = self.unread, self.backlog
+        self.backlog = ()  # sent once: an idle socket holds no copy of it
         return welcome_frame(
             user_id=self.user.pk,
             username=self.user.get_username(),

@@ -85,7 +85,8 @@ def users_for_credentials(
         elif not token_version_current(creds.claims or {}, user):
             answers.append(BadCredentials("token revoked by a credential change"))
         else:
-            answers.append(replace(creds, user=user))
+            # The claims were for this check: an idle socket does not keep them.
+            answers.append(replace(creds, user=user, claims=None))
     return answers
 
 

@@ -202,7 +202,9 @@ class SocketConsumer:
 
     # --- the handshake -------------------------------------------------------------------------
     async def _handshake(self) -> None:
-        self.credentials = self.scope.get("credentials")
+        # Taken out of the scope, which lives as long as the socket: the door replaces
+        # these with the user loaded and the token's claims dropped.
+        self.credentials = self.scope.pop("credentials", None)
         self.user = self.scope.get("user")
         if self.requires_auth and self.credentials is None:
             metrics.HANDSHAKES.labels(route=self.route, outcome="refused_auth").inc()
@@ -430,7 +432,6 @@ class SocketConsumer:
             "token",
             float(claims["exp"]),
             user_id=self.user.pk,
-            claims=claims,
         )
         self._set_expiry()
         self._arm_timer()
