@@ -597,3 +597,17 @@ async def test_a_live_frame_of_a_message_the_welcome_held_is_not_sent_again(
     assert frame["seq"] == 4
     assert not [f for f in skipped if f.get("seq") == 3]
     await comm.disconnect()
+
+
+@pytest.mark.parametrize(
+    ("body", "code"), [("   ", "invalid"), ("x" * 4001, "too_large")]
+)
+async def test_a_refused_message_s_error_names_its_client_id(lobby, alice, body, code):
+    a = await chat_socket(alice, "lobby")
+    await receive(a)
+    await a.send_to(
+        text_data=json.dumps({"type": "message", "body": body, "client_id": "k-9"})
+    )
+    error, _ = await receive_until(a, lambda f: f["type"] == "error")
+    assert (error["code"], error["client_id"]) == (code, "k-9")
+    await a.disconnect()

@@ -395,9 +395,12 @@ class SocketConsumer:
 
     async def _handle(self, action: Handle) -> None:
         assert self.session is not None
+        client_id = getattr(action.frame, "client_id", None)
         try:
             await self._dispatch()[1][action.kind](self, action.frame)
         except FrameError as exc:
+            if exc.client_id is None:
+                exc.client_id = client_id
             for follow_up in self.session.refused(exc):
                 await self._perform(follow_up)
         except Refused as refusal:
@@ -409,7 +412,9 @@ class SocketConsumer:
             metrics.ERRORS.labels(route=self.route, code="unavailable").inc()
             self.send_text(
                 frames.error_frame(
-                    "unavailable", "storage is unavailable; resend later"
+                    "unavailable",
+                    "storage is unavailable; resend later",
+                    client_id=client_id,
                 ),
                 kind="error",
             )

@@ -16,10 +16,14 @@ class FrameError(SocketError):
 
     code = "invalid"
 
-    def __init__(self, detail: str, *, errors: Any = None) -> None:
+    def __init__(
+        self, detail: str, *, errors: Any = None, client_id: str | None = None
+    ) -> None:
         super().__init__(detail)
         self.detail = detail
         self.errors = errors
+        #: the refused frame's own `client_id`, echoed so a client knows which send failed
+        self.client_id = client_id
 
 
 class BadJson(FrameError):

@@ -29,6 +29,8 @@ from realtime.socket.errors import BadJson, Invalid, TooLarge, UnknownType
 MAX_LISTED_ERRORS = 5
 #: characters of a field name or an error message kept in an error frame
 MAX_ERROR_CHARS = 64
+#: the longest client_id an error frame echoes (the chat route allows 64 characters)
+MAX_ECHOED_ID = 64
 
 
 def parse_object(text: str) -> dict[str, Any]:
@@ -59,7 +61,10 @@ def parse_frame(
     body = data.get("body")
     if max_body_chars is not None and isinstance(body, str):
         if len(body.strip()) > max_body_chars:
-            raise TooLarge(f"body is over {max_body_chars} characters")
+            raise TooLarge(
+                f"body is over {max_body_chars} characters",
+                client_id=echoed_client_id(data),
+            )
     try:
         return schema.model_validate(data)
     except ValidationError as exc:
@@ -73,7 +78,7 @@ def parse_frame(
         unlisted = exc.error_count() - len(errors)
         if unlisted > 0:
             detail += f" ({unlisted} more not listed)"
-        raise Invalid(detail, errors=errors) from None
+        raise Invalid(detail, errors=errors, client_id=echoed_client_id(data)) from None
 
 
 def _clip(text: str) -> str:
@@ -98,12 +103,25 @@ def now_iso() -> str:
     return iso(dt.datetime.now(dt.UTC))
 
 
-def error_frame(code: str, detail: str, errors: Any = None) -> str:
-    """`{"type":"error","code","detail"}`; `errors` adds field errors for `invalid`."""
+def error_frame(
+    code: str, detail: str, errors: Any = None, client_id: str | None = None
+) -> str:
+    """`{"type":"error","code","detail"}`; `errors` adds field errors for `invalid`, and
+    `client_id` names the refused frame's own id (a protocol addition)."""
     frame: dict[str, Any] = {"type": "error", "code": code, "detail": detail}
     if errors:
         frame["errors"] = errors
+    if client_id is not None:
+        frame["client_id"] = client_id
     return dumps(frame)
+
+
+def echoed_client_id(data: Any) -> str | None:
+    """A frame's `client_id` when it is one a client could have meant (a short string)."""
+    value = data.get("client_id") if isinstance(data, dict) else None
+    if isinstance(value, str) and 0 < len(value) <= MAX_ECHOED_ID:
+        return value
+    return None
 
 
 def system_frame(body: str, **extra: Any) -> str:

@@ -69,13 +69,15 @@ class UserOut(OutFrame):
 class ErrorOut(OutFrame):
     """`{"type":"error","code","detail"}`: a refused frame; the socket stays open.
 
-    `errors` (field -> message, at most 5) comes with `invalid` when fields failed.
+    `errors` (field -> message, at most 5) comes with `invalid` when fields failed;
+    `client_id` is the refused frame's own, when it had one (a chat `message`).
     """
 
     type: Literal["error"]
     code: ErrorCode
     detail: str
     errors: dict[str, str] = optional()
+    client_id: str = optional()
 
 
 class HeartbeatOut(OutFrame):

@@ -188,7 +188,9 @@ class Session:
     def refused(self, exc: FrameError) -> tuple[Action, ...]:
         """A frame was refused (by parsing, or by its handler): its error frame, and the
         close once too many invalid frames came."""
-        error = Error(exc.code, error_frame(exc.code, exc.detail, exc.errors))
+        error = Error(
+            exc.code, error_frame(exc.code, exc.detail, exc.errors, exc.client_id)
+        )
         if isinstance(exc, TooLarge | RateLimited):
             return (error,)
         self._invalid += 1

@@ -247,3 +247,20 @@ def test_frames_leave_the_backlog_in_order_and_free_their_bytes():
 
 def test_an_idle_socket_holds_no_backlog_container():
     assert session().outbox == ()
+
+
+def test_an_error_frame_names_the_refused_frames_client_id():
+    s = session(max_body_chars=3)
+    (too_long,) = s.receive_text(
+        '{"type":"say","body":"long","client_id":"c-1"}', now=0.1
+    )
+    (invalid,) = s.receive_text('{"type":"say","body":5,"client_id":"c-2"}', now=0.2)
+    assert orjson.loads(too_long.text)["client_id"] == "c-1"
+    assert orjson.loads(invalid.text)["client_id"] == "c-2"
+
+
+@pytest.mark.parametrize("client_id", [5, "", "x" * 65, None])
+def test_an_error_frame_echoes_only_a_client_id_a_client_could_have_sent(client_id):
+    text = orjson.dumps({"type": "say", "body": 5, "client_id": client_id}).decode()
+    (action,) = session().receive_text(text, now=0.1)
+    assert "client_id" not in orjson.loads(action.text)
