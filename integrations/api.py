@@ -6,8 +6,6 @@ services as the socket and REST; API_SERVER_THROTTLE per key.
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.utils import (
     OpenApiParameter,
@@ -170,9 +168,11 @@ class NotifyView(ServerView):
         data = NotificationSendSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         fields = data.validated_data
-        recipients = _recipients(
-            fields.get("usernames", []), fields.get("user_ids", [])
+        recipients, problems = notification_selectors.recipients(
+            usernames=fields.get("usernames", []), user_ids=fields.get("user_ids", [])
         )
+        if problems:
+            raise ValidationError(problems)
         try:
             count = notification_services.notifications_create_bulk(
                 user_ids=recipients,
@@ -184,20 +184,6 @@ class NotifyView(ServerView):
         except DjangoValidationError as exc:
             raise _field_errors(exc) from None
         return Response({"count": count}, status=201)
-
-
-def _recipients(usernames: list[str], user_ids: list[int]) -> list[int]:
-    """The user ids named; a 400 listing the names and ids that match no user."""
-    problems: dict[str, Any] = {}
-    found, unknown = notification_selectors.users_by_usernames(usernames=usernames)
-    if unknown:
-        problems["usernames"] = [f"Unknown usernames: {', '.join(unknown)}"]
-    found_ids, unknown_ids = notification_selectors.users_by_ids(user_ids=user_ids)
-    if unknown_ids:
-        problems["user_ids"] = [f"Unknown user ids: {', '.join(map(str, unknown_ids))}"]
-    if problems:
-        raise ValidationError(problems)
-    return found + found_ids
 
 
 class DisconnectView(ServerView):

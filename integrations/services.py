@@ -37,18 +37,20 @@ KEEP_FINISHED = dt.timedelta(days=7)
 # --- API keys ---------------------------------------------------------------------------
 
 
-def _scopes(scopes: Iterable[str]) -> list[str]:
-    chosen = list(dict.fromkeys(s.strip() for s in scopes if s.strip()))
-    unknown = [s for s in chosen if s not in SCOPES]
+def _choice(field: str, given: Iterable[str], allowed: Iterable[str]) -> list[str]:
+    """The distinct names `given`, each one of `allowed`, at least one; else a field error."""
+    allowed = list(allowed)
+    chosen = list(dict.fromkeys(g.strip() for g in given if g.strip()))
+    unknown = [g for g in chosen if g not in allowed]
     if unknown or not chosen:
         raise ValidationError(
-            {
-                "scopes": [
-                    f"One or more of {', '.join(SCOPES)} (not {unknown or 'none'})."
-                ]
-            }
+            {field: [f"One or more of {', '.join(allowed)} (not {unknown or 'none'})."]}
         )
     return chosen
+
+
+def _scopes(scopes: Iterable[str]) -> list[str]:
+    return _choice("scopes", scopes, SCOPES)
 
 
 @transaction.atomic
@@ -95,17 +97,7 @@ def user_disconnect(*, user_id: int) -> None:
 
 
 def _events(chosen: Iterable[str]) -> list[str]:
-    names = list(dict.fromkeys(e.strip() for e in chosen if e.strip()))
-    unknown = [e for e in names if e not in EVENTS]
-    if unknown or not names:
-        raise ValidationError(
-            {
-                "events": [
-                    f"One or more of {', '.join(EVENTS)} (not {unknown or 'none'})."
-                ]
-            }
-        )
-    return names
+    return _choice("events", chosen, EVENTS)
 
 
 @transaction.atomic

@@ -96,8 +96,8 @@ class NotificationListView(GenericAPIView):
         serializer = NotificationSendSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        recipients, errors = _recipients(
-            data.get("usernames", []), data.get("user_ids", [])
+        recipients, errors = selectors.recipients(
+            usernames=data.get("usernames", []), user_ids=data.get("user_ids", [])
         )
         if errors:
             raise ValidationError(errors)
@@ -112,25 +112,6 @@ class NotificationListView(GenericAPIView):
         except DjangoValidationError as exc:
             raise ValidationError(exc.message_dict) from None
         return Response({"count": count}, status=status.HTTP_201_CREATED)
-
-
-def _recipients(usernames: list[str], user_ids: list[int]) -> tuple[list[int], dict]:
-    """The user ids named, and errors listing the names and ids that match no user."""
-    errors: dict[str, list[str]] = {}
-    ids: list[int] = []
-    if usernames:
-        found, unknown = selectors.users_by_usernames(usernames=usernames)
-        ids += found
-        if unknown:
-            errors["usernames"] = [f"Unknown usernames: {', '.join(unknown)}"]
-    if user_ids:
-        found_ids, unknown_ids = selectors.users_by_ids(user_ids=user_ids)
-        ids += found_ids
-        if unknown_ids:
-            errors["user_ids"] = [
-                f"Unknown user ids: {', '.join(map(str, unknown_ids))}"
-            ]
-    return ids, errors
 
 
 class NotificationReadView(APIView):

@@ -110,3 +110,25 @@ def user_may_send_notifications(*, user: Any) -> bool:
         and user.is_staff
         and user.has_perm(SEND_PERMISSION)
     )
+
+
+def recipients(
+    *, usernames: list[str], user_ids: list[int]
+) -> tuple[list[int], dict[str, list[str]]]:
+    """The user ids a send names, and field errors for the names and ids that match no
+    user (the staff REST send and the server API answer them as a 400)."""
+    errors: dict[str, list[str]] = {}
+    ids: list[int] = []
+    if usernames:
+        found, unknown = users_by_usernames(usernames=usernames)
+        ids += found
+        if unknown:
+            errors["usernames"] = [f"Unknown usernames: {', '.join(unknown)}"]
+    if user_ids:
+        found_ids, unknown_ids = users_by_ids(user_ids=user_ids)
+        ids += found_ids
+        if unknown_ids:
+            errors["user_ids"] = [
+                f"Unknown user ids: {', '.join(map(str, unknown_ids))}"
+            ]
+    return ids, errors
