@@ -10,6 +10,7 @@
 import { ClientClosedError, QueueFullError, RealtimeClient } from './realtime-client.js';
 import { OnlineList } from './room/online.js';
 import { ConnectionStatus } from './room/status.js';
+import { DraftStore, roomKeys } from './room/drafts.js';
 import { mountWhitelist } from './room/whitelist.js';
 import { api, avatar, currentUser, el, listOf, reLogin, timeEl } from './ui.js';
 
@@ -43,7 +44,19 @@ const ui = {
   onlineMore: $('[data-online-more]'),
 };
 
-const client = new RealtimeClient(`/ws/chat/${encodeURIComponent(slug)}/`);
+/** The page's localStorage, or null where storage is disabled. */
+function pageStorage() {
+  try {
+    return window.localStorage ?? null;
+  } catch {
+    return null;
+  }
+}
+
+const keys = roomKeys(me?.id, slug);
+// Unsent messages are kept in storage by the client: a reload sends them, once, by client_id.
+const client = new RealtimeClient(`/ws/chat/${encodeURIComponent(slug)}/`, { persistKey: keys.outbox });
+const drafts = new DraftStore({ storage: pageStorage(), key: keys.draft });
 
 // ---- messages ------------------------------------------------------------------------
 
@@ -366,6 +379,7 @@ function submit() {
     return;
   }
   ui.input.value = '';
+  drafts.clear();
   autosize();
   // The echo may already be here (a fast local server): only show it pending if not.
   if (!byClientId.has(frame.client_id)) addPending(frame);
@@ -382,7 +396,23 @@ ui.input.addEventListener('keydown', (e) => {
     submit();
   }
 });
-ui.input.addEventListener('input', autosize);
+ui.input.addEventListener('input', () => {
+  autosize();
+  drafts.save(ui.input.value);
+});
+
+// Leaving with messages not yet confirmed: they are kept and go out on the next visit,
+// but the browser asks first (the user may not come back).
+window.addEventListener('beforeunload', (e) => {
+  if (client.pending.length === 0) return;
+  e.preventDefault();
+  e.returnValue = '';
+});
+
+// What the last visit left: the draft, and the messages it could not send (queued).
+ui.input.value = drafts.load();
+autosize();
+for (const frame of client.pending) addPending(frame);
 
 mountWhitelist(root, slug);
 status.render();
