@@ -223,7 +223,27 @@ const user = currentUser();
 /** The page's notification store, or null for a signed-out visitor. */
 export const notifications = user ? new NotificationStore(user).start() : null;
 
+/**
+ * The logo's dot tells the truth about the connection: green while the notify socket is
+ * live, red while the browser is offline or the socket is down, grey while connecting.
+ */
+function showConnection(client) {
+  const brand = document.querySelector('.brand');
+  const render = () => {
+    const { state } = client;
+    const value = !navigator.onLine || state === 'reconnecting' || state === 'closed' ? 'offline'
+      : state === 'open' ? 'open' : 'connecting';
+    document.body.dataset.conn = value;
+    brand?.setAttribute('title', value === 'open' ? 'Connected' : value === 'offline' ? 'Offline' : 'Connecting…');
+  };
+  client.on('state', render);
+  window.addEventListener('online', render);
+  window.addEventListener('offline', render);
+  render();
+}
+
 paintAvatars();
+if (notifications) showConnection(notifications.client);
 document.querySelector('.logout-form')?.addEventListener('submit', markLoggingOut);
 const bellRoot = document.querySelector('[data-bell]');
 if (notifications && bellRoot) new Bell(bellRoot, notifications);

@@ -12,7 +12,7 @@ import { OnlineList } from './room/online.js';
 import { ConnectionStatus } from './room/status.js';
 import { DraftStore, roomKeys } from './room/drafts.js';
 import { mountWhitelist } from './room/whitelist.js';
-import { api, avatar, currentUser, el, listOf, reLogin, timeEl } from './ui.js';
+import { api, avatar, currentUser, dayLabel, el, listOf, reLogin, timeEl } from './ui.js';
 
 const PAGE = 50; // scrollback page size
 const GROUP_MS = 5 * 60 * 1000; // consecutive messages of one author within this are grouped
@@ -39,6 +39,10 @@ const ui = {
   input: $('[data-composer-input]'),
   send: $('[data-composer-send]'),
   composerStatus: $('[data-composer-status]'),
+  composerLimit: $('[data-composer-limit]'),
+  sidebar: $('[data-sidebar]'),
+  peopleToggle: $('[data-people-toggle]'),
+  onlineCountMirror: $('[data-online-count-mirror]'),
   online: $('[data-online]'),
   onlineCount: $('[data-online-count]'),
   onlineMore: $('[data-online-more]'),
@@ -83,6 +87,8 @@ function messageEl({ user, body, ts, pending }) {
     'li',
     { class: `msg${own ? ' msg--own' : ''}${pending ? ' msg--pending' : ''}` },
     avatar(user?.username ?? '?'),
+    // A grouped follow-on message shows no head: its time sits in the gutter, on hover or focus.
+    el('span', { class: 'msg__gutter' }, timeEl(ts, { short: true })),
     el(
       'div',
       { class: 'msg__main' },
@@ -121,8 +127,10 @@ function fillConfirmed(li, msg) {
   li.dataset.ts = msg.ts;
   li.classList.remove('msg--pending', 'msg--failed');
   li.removeAttribute('aria-label');
-  const time = li.querySelector('time');
+  const time = li.querySelector('.msg__head time');
   if (time && msg.ts) time.replaceWith(timeEl(msg.ts, { withDay: true }));
+  const gutter = li.querySelector('.msg__gutter time');
+  if (gutter && msg.ts) gutter.replaceWith(timeEl(msg.ts, { short: true }));
   setStatus(li, '');
   byId.set(msg.id, li);
 }
@@ -131,7 +139,7 @@ function fillConfirmed(li, msg) {
 function placeConfirmed(li, seq) {
   let after = null;
   for (let node = ui.messages.lastElementChild; node; node = node.previousElementSibling) {
-    if (node === li || !node.dataset.seq) continue; // pending, failed and system lines
+    if (node === li || !node.dataset.seq) continue; // pending, failed, system lines, days
     if (Number(node.dataset.seq) < seq) {
       after = node;
       break;
@@ -139,20 +147,57 @@ function placeConfirmed(li, seq) {
   }
   if (after) after.after(li);
   else ui.messages.prepend(li);
-  regroup(li);
+  scheduleLayout();
   if (oldestSeq === null || seq < oldestSeq) oldestSeq = seq;
 }
 
-/** A message continues its author's run when the previous one is theirs and recent. */
-function regroup(li) {
-  for (const node of [li, li.nextElementSibling]) {
-    if (!node) continue;
-    const prev = node.previousElementSibling;
-    const cont = prev
-      && prev.dataset.userId === node.dataset.userId
-      && Math.abs(Date.parse(node.dataset.ts) - Date.parse(prev.dataset.ts)) < GROUP_MS;
-    node.classList.toggle('msg--cont', Boolean(cont));
+function dayKey(iso) {
+  const d = new Date(iso);
+  return Number.isNaN(d.getTime()) ? '' : d.toDateString();
+}
+
+/**
+ * Day separators wherever the local day changes between two lines, then grouping: a
+ * message continues its author's run when the line before it is theirs, recent, and
+ * on the same day (a separator between them ends the run). One pass over the list.
+ */
+function layout() {
+  for (const sep of ui.messages.querySelectorAll(':scope > .day-sep')) sep.remove();
+  let day = null;
+  let prev = null;
+  for (const node of [...ui.messages.children]) {
+    const ts = node.dataset.ts;
+    const key = ts ? dayKey(ts) : '';
+    if (key && key !== day) {
+      node.before(el('li', { class: 'day-sep', role: 'separator', dataset: { day: key } },
+        el('span', { class: 'day-sep__label' }, dayLabel(ts))));
+      day = key;
+      prev = null;
+    }
+    if (node.classList.contains('msg')) {
+      const cont = prev
+        && prev.classList.contains('msg')
+        && prev.dataset.userId === node.dataset.userId
+        && Math.abs(Date.parse(ts) - Date.parse(prev.dataset.ts)) < GROUP_MS;
+      node.classList.toggle('msg--cont', Boolean(cont));
+    }
+    prev = node;
   }
+}
+
+// One layout per task, however many messages a welcome or a backfill delivers.
+let layoutQueued = false;
+function scheduleLayout() {
+  if (layoutQueued) return;
+  layoutQueued = true;
+  queueMicrotask(flushLayout);
+}
+
+/** Lay out now if a layout is due (before measuring or scrolling). */
+function flushLayout() {
+  if (!layoutQueued) return;
+  layoutQueued = false;
+  layout();
 }
 
 /** Show a message from the socket, a backfill or scrollback, once. */
@@ -171,6 +216,7 @@ function showMessage(msg, { live = false } = {}) {
   fillConfirmed(li, msg);
   placeConfirmed(li, msg.seq);
   if (live) {
+    flushLayout();
     if (stick || mine) scrollToBottom();
     else ui.jump.hidden = false;
   }
@@ -181,7 +227,8 @@ function addPending(frame) {
   li.dataset.clientId = frame.client_id;
   byClientId.set(frame.client_id, li);
   ui.messages.append(li);
-  regroup(li);
+  scheduleLayout();
+  flushLayout();
   refreshPending();
   scrollToBottom();
 }
@@ -233,6 +280,7 @@ async function loadOlder() {
     const before = ui.scroll.scrollHeight;
     const top = ui.scroll.scrollTop;
     for (const msg of page) showMessage(msg);
+    flushLayout();
     // Keep what the reader was looking at in place while older messages appear above.
     ui.scroll.scrollTop = top + (ui.scroll.scrollHeight - before);
     // The API says whether older ones remain (`has_more`); a short page says it too.
@@ -300,6 +348,7 @@ client.on('state', ({ state }) => {
   welcomed = true;
   ui.messages.removeAttribute('aria-busy');
   updateHistoryEdge();
+  flushLayout();
   if (first) scrollToBottom();
 });
 
@@ -313,10 +362,13 @@ client.on('system', (s) => {
     el('span', { class: 'msg-system__body' }, s.body),
     timeEl(s.ts),
   );
+  li.dataset.ts = s.ts ?? new Date().toISOString();
   // System lines are not in the seq order: they sit where they arrived, above pending ones.
   const firstPending = ui.messages.querySelector('.msg--pending, .msg--failed');
   if (firstPending) firstPending.before(li);
   else ui.messages.append(li);
+  scheduleLayout();
+  flushLayout();
   if (stick) scrollToBottom();
 });
 
@@ -344,7 +396,10 @@ client.on('error', (err) => {
 });
 
 client.on('fatal', ({ kind, code }) => {
-  if (kind === 'forbidden') status.showFatal('You are not on this room’s whitelist. Ask its owner to add you.');
+  // 4403 after we were in the room: the owner took us off the whitelist (or the room
+  // became private without us). Before any welcome: we were never on it.
+  if (kind === 'forbidden' && welcomed) status.showFatal('You were removed from this room’s whitelist, so you can no longer read or post here.');
+  else if (kind === 'forbidden') status.showFatal('You are not on this room’s whitelist. Ask its owner to add you.');
   else if (kind === 'not_found') status.showFatal(`There is no room called #${slug}.`);
   else status.showFatal(`The connection was refused (code ${code ?? 'none'}). Reload the page to try again.`);
 });
@@ -358,13 +413,26 @@ function autosize() {
   ui.input.style.height = `${Math.min(ui.input.scrollHeight, 200)}px`;
 }
 
+/**
+ * Over the limit, the text stays in the composer (no silent cut by maxlength) and the
+ * app says by how much; returns whether the text fits.
+ */
+function checkLength() {
+  const length = ui.input.value.trim().length;
+  const over = length > maxBody;
+  ui.composerLimit.hidden = !over;
+  ui.composerLimit.textContent = over
+    ? `Messages are at most ${maxBody} characters: this one has ${length} (${length - maxBody} too many).`
+    : '';
+  if (over) ui.input.setAttribute('aria-invalid', 'true');
+  else ui.input.removeAttribute('aria-invalid');
+  return !over;
+}
+
 function submit() {
   const body = ui.input.value.trim();
   if (!body) return;
-  if (body.length > maxBody) {
-    ui.composerStatus.textContent = `Messages are at most ${maxBody} characters (this one has ${body.length}).`;
-    return;
-  }
+  if (!checkLength()) return;
   let frame;
   try {
     frame = client.sendMessage(body);
@@ -398,6 +466,7 @@ ui.input.addEventListener('keydown', (e) => {
 });
 ui.input.addEventListener('input', () => {
   autosize();
+  checkLength();
   drafts.save(ui.input.value);
 });
 
@@ -412,9 +481,30 @@ window.addEventListener('beforeunload', (e) => {
 // What the last visit left: the draft, and the messages it could not send (queued).
 ui.input.value = drafts.load();
 autosize();
+checkLength();
 for (const frame of client.pending) addPending(frame);
+
+// ---- small screens: the online list is a panel over the conversation, not below it ----
+
+function setPeopleOpen(open) {
+  root.classList.toggle('room--people-open', open);
+  ui.peopleToggle.setAttribute('aria-expanded', String(open));
+}
+ui.peopleToggle.addEventListener('click', () => setPeopleOpen(!root.classList.contains('room--people-open')));
+root.addEventListener('keydown', (e) => {
+  if (e.key === 'Escape' && root.classList.contains('room--people-open')) {
+    setPeopleOpen(false);
+    ui.peopleToggle.focus();
+  }
+});
+new MutationObserver(() => {
+  ui.onlineCountMirror.textContent = ui.onlineCount.textContent;
+}).observe(ui.onlineCount, { childList: true, characterData: true, subtree: true });
 
 mountWhitelist(root, slug);
 status.render();
 online.render();
 client.connect();
+// Entering a room is to talk in it: the composer has focus (with a keyboard; on a touch
+// screen that would throw the on-screen keyboard over the conversation).
+if (window.matchMedia?.('(hover: hover) and (pointer: fine)').matches) ui.input.focus({ preventScroll: true });
