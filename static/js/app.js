@@ -224,26 +224,38 @@ const user = currentUser();
 export const notifications = user ? new NotificationStore(user).start() : null;
 
 /**
- * The logo's dot tells the truth about the connection: green while the notify socket is
- * live, red while the browser is offline or the socket is down, grey while connecting.
+ * The logo's dot tells the truth about the connection: green while every socket of the
+ * page (the notify socket, and a room's chat socket) is live, red while the browser is
+ * offline or one of them is down, grey while connecting. <body data-conn> drives the CSS.
  */
-function showConnection(client) {
-  const brand = document.querySelector('.brand');
-  const render = () => {
-    const { state } = client;
-    const value = !navigator.onLine || state === 'reconnecting' || state === 'closed' ? 'offline'
-      : state === 'open' ? 'open' : 'connecting';
-    document.body.dataset.conn = value;
-    brand?.setAttribute('title', value === 'open' ? 'Connected' : value === 'offline' ? 'Offline' : 'Connecting…');
-  };
-  client.on('state', render);
-  window.addEventListener('online', render);
-  window.addEventListener('offline', render);
-  render();
+const watchedClients = new Set();
+
+function renderConnection() {
+  const states = [...watchedClients].map((c) => c.state);
+  const value = !navigator.onLine || states.some((s) => s === 'reconnecting' || s === 'closed') ? 'offline'
+    : states.length > 0 && states.every((s) => s === 'open') ? 'open' : 'connecting';
+  document.body.dataset.conn = value;
+  document.querySelector('.brand')
+    ?.setAttribute('title', value === 'open' ? 'Connected' : value === 'offline' ? 'Offline' : 'Connecting…');
 }
 
+/** Count `client` in the logo's dot; returns a function that stops counting it. */
+export function reportConnection(client) {
+  watchedClients.add(client);
+  const off = client.on('state', renderConnection);
+  renderConnection();
+  return () => {
+    off();
+    watchedClients.delete(client);
+    renderConnection();
+  };
+}
+
+window.addEventListener('online', renderConnection);
+window.addEventListener('offline', renderConnection);
+
 paintAvatars();
-if (notifications) showConnection(notifications.client);
+if (notifications) reportConnection(notifications.client);
 document.querySelector('.logout-form')?.addEventListener('submit', markLoggingOut);
 const bellRoot = document.querySelector('[data-bell]');
 if (notifications && bellRoot) new Bell(bellRoot, notifications);

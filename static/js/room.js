@@ -7,6 +7,7 @@
  * The socket authenticates with the session cookie (same origin); REST calls carry the
  * session and the CSRF token (ui.js api()).
  */
+import { reportConnection } from './app.js';
 import { ClientClosedError, QueueFullError, RealtimeClient } from './realtime-client.js';
 import { OnlineList } from './room/online.js';
 import { ConnectionStatus } from './room/status.js';
@@ -395,7 +396,11 @@ client.on('error', (err) => {
   }
 });
 
+// The logo's dot counts this socket too, until a refusal no retry fixes (the network is fine).
+const stopReporting = reportConnection(client);
+
 client.on('fatal', ({ kind, code }) => {
+  stopReporting();
   // 4403 after we were in the room: the owner took us off the whitelist (or the room
   // became private without us). Before any welcome: we were never on it.
   if (kind === 'forbidden' && welcomed) status.showFatal('You were removed from this room’s whitelist, so you can no longer read or post here.');

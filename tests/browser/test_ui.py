@@ -579,6 +579,8 @@ def test_a_message_queued_offline_and_a_draft_survive_a_reload_and_send_once(
     page.on("dialog", lambda d: (dialogs.append(d.type), d.accept()))
     page.goto("/rooms/field-notes/")
     expect(page.locator("[data-conn-text]")).to_contain_text("Offline")
+    # The logo's dot says offline too (it said online whatever the connection did).
+    expect(page.locator("body")).to_have_attribute("data-conn", "offline")
     # Entering a room puts the keyboard in the composer.
     expect(page.locator("[data-composer-input]")).to_be_focused()
 
@@ -596,6 +598,7 @@ def test_a_message_queued_offline_and_a_draft_survive_a_reload_and_send_once(
     blocked[0] = False
     until_live(page, time.monotonic() + 30)
     expect(page.locator("[data-messages] .msg--pending")).to_have_count(0)
+    expect(page.locator("body")).to_have_attribute("data-conn", "open")
     status, stored = server.api.get(
         "/api/rooms/field-notes/messages/?after=0", token=dora.access
     )
