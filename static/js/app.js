@@ -256,6 +256,28 @@ window.addEventListener('offline', renderConnection);
 
 paintAvatars();
 if (notifications) reportConnection(notifications.client);
-document.querySelector('.logout-form')?.addEventListener('submit', markLoggingOut);
+/**
+ * Signing out on purpose forgets what this browser kept for the user (drafts, unsent
+ * messages: room/drafts.js and the chat client's persistKey): the next person at a
+ * shared computer must not find them.
+ */
+function forgetStored(userId) {
+  try {
+    const prefix = `realtime:${userId}:`;
+    const keys = [];
+    for (let i = 0; i < localStorage.length; i += 1) {
+      const key = localStorage.key(i);
+      if (key?.startsWith(prefix)) keys.push(key);
+    }
+    for (const key of keys) localStorage.removeItem(key);
+  } catch {
+    // No storage: nothing was kept.
+  }
+}
+
+document.querySelector('.logout-form')?.addEventListener('submit', () => {
+  markLoggingOut();
+  if (user) forgetStored(user.id);
+});
 const bellRoot = document.querySelector('[data-bell]');
 if (notifications && bellRoot) new Bell(bellRoot, notifications);

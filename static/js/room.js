@@ -496,6 +496,12 @@ function setPeopleOpen(open) {
   ui.peopleToggle.setAttribute('aria-expanded', String(open));
 }
 ui.peopleToggle.addEventListener('click', () => setPeopleOpen(!root.classList.contains('room--people-open')));
+// A tap on the conversation closes the panel that covers it.
+document.addEventListener('click', (e) => {
+  if (!root.classList.contains('room--people-open')) return;
+  if (ui.sidebar.contains(e.target) || ui.peopleToggle.contains(e.target)) return;
+  setPeopleOpen(false);
+});
 root.addEventListener('keydown', (e) => {
   if (e.key === 'Escape' && root.classList.contains('room--people-open')) {
     setPeopleOpen(false);
