@@ -223,7 +223,61 @@ const user = currentUser();
 /** The page's notification store, or null for a signed-out visitor. */
 export const notifications = user ? new NotificationStore(user).start() : null;
 
+/**
+ * The logo's dot tells the truth about the connection: green while every socket of the
+ * page (the notify socket, and a room's chat socket) is live, red while the browser is
+ * offline or one of them is down, grey while connecting. <body data-conn> drives the CSS.
+ */
+const watchedClients = new Set();
+
+function renderConnection() {
+  const states = [...watchedClients].map((c) => c.state);
+  const value = !navigator.onLine || states.some((s) => s === 'reconnecting' || s === 'closed') ? 'offline'
+    : states.length > 0 && states.every((s) => s === 'open') ? 'open' : 'connecting';
+  document.body.dataset.conn = value;
+  document.querySelector('.brand')
+    ?.setAttribute('title', value === 'open' ? 'Connected' : value === 'offline' ? 'Offline' : 'Connecting…');
+}
+
+/** Count `client` in the logo's dot; returns a function that stops counting it. */
+export function reportConnection(client) {
+  watchedClients.add(client);
+  const off = client.on('state', renderConnection);
+  renderConnection();
+  return () => {
+    off();
+    watchedClients.delete(client);
+    renderConnection();
+  };
+}
+
+window.addEventListener('online', renderConnection);
+window.addEventListener('offline', renderConnection);
+
 paintAvatars();
-document.querySelector('.logout-form')?.addEventListener('submit', markLoggingOut);
+if (notifications) reportConnection(notifications.client);
+/**
+ * Signing out on purpose forgets what this browser kept for the user (drafts, unsent
+ * messages: room/drafts.js and the chat client's persistKey): the next person at a
+ * shared computer must not find them.
+ */
+function forgetStored(userId) {
+  try {
+    const prefix = `realtime:${userId}:`;
+    const keys = [];
+    for (let i = 0; i < localStorage.length; i += 1) {
+      const key = localStorage.key(i);
+      if (key?.startsWith(prefix)) keys.push(key);
+    }
+    for (const key of keys) localStorage.removeItem(key);
+  } catch {
+    // No storage: nothing was kept.
+  }
+}
+
+document.querySelector('.logout-form')?.addEventListener('submit', () => {
+  markLoggingOut();
+  if (user) forgetStored(user.id);
+});
 const bellRoot = document.querySelector('[data-bell]');
 if (notifications && bellRoot) new Bell(bellRoot, notifications);

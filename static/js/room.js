@@ -7,11 +7,13 @@
  * The socket authenticates with the session cookie (same origin); REST calls carry the
  * session and the CSRF token (ui.js api()).
  */
+import { reportConnection } from './app.js';
 import { ClientClosedError, QueueFullError, RealtimeClient } from './realtime-client.js';
 import { OnlineList } from './room/online.js';
 import { ConnectionStatus } from './room/status.js';
+import { DraftStore, roomKeys } from './room/drafts.js';
 import { mountWhitelist } from './room/whitelist.js';
-import { api, avatar, currentUser, el, listOf, reLogin, timeEl } from './ui.js';
+import { api, avatar, currentUser, dayLabel, el, listOf, reLogin, timeEl } from './ui.js';
 
 const PAGE = 50; // scrollback page size
 const GROUP_MS = 5 * 60 * 1000; // consecutive messages of one author within this are grouped
@@ -38,12 +40,28 @@ const ui = {
   input: $('[data-composer-input]'),
   send: $('[data-composer-send]'),
   composerStatus: $('[data-composer-status]'),
+  composerLimit: $('[data-composer-limit]'),
+  sidebar: $('[data-sidebar]'),
+  peopleToggle: $('[data-people-toggle]'),
+  onlineCountMirror: $('[data-online-count-mirror]'),
   online: $('[data-online]'),
   onlineCount: $('[data-online-count]'),
   onlineMore: $('[data-online-more]'),
 };
 
-const client = new RealtimeClient(`/ws/chat/${encodeURIComponent(slug)}/`);
+/** The page's localStorage, or null where storage is disabled. */
+function pageStorage() {
+  try {
+    return window.localStorage ?? null;
+  } catch {
+    return null;
+  }
+}
+
+const keys = roomKeys(me?.id, slug);
+// Unsent messages are kept in storage by the client: a reload sends them, once, by client_id.
+const client = new RealtimeClient(`/ws/chat/${encodeURIComponent(slug)}/`, { persistKey: keys.outbox });
+const drafts = new DraftStore({ storage: pageStorage(), key: keys.draft });
 
 // ---- messages ------------------------------------------------------------------------
 
@@ -70,6 +88,8 @@ function messageEl({ user, body, ts, pending }) {
     'li',
     { class: `msg${own ? ' msg--own' : ''}${pending ? ' msg--pending' : ''}` },
     avatar(user?.username ?? '?'),
+    // A grouped follow-on message shows no head: its time sits in the gutter, on hover or focus.
+    el('span', { class: 'msg__gutter' }, timeEl(ts, { short: true })),
     el(
       'div',
       { class: 'msg__main' },
@@ -108,8 +128,10 @@ function fillConfirmed(li, msg) {
   li.dataset.ts = msg.ts;
   li.classList.remove('msg--pending', 'msg--failed');
   li.removeAttribute('aria-label');
-  const time = li.querySelector('time');
+  const time = li.querySelector('.msg__head time');
   if (time && msg.ts) time.replaceWith(timeEl(msg.ts, { withDay: true }));
+  const gutter = li.querySelector('.msg__gutter time');
+  if (gutter && msg.ts) gutter.replaceWith(timeEl(msg.ts, { short: true }));
   setStatus(li, '');
   byId.set(msg.id, li);
 }
@@ -118,7 +140,7 @@ function fillConfirmed(li, msg) {
 function placeConfirmed(li, seq) {
   let after = null;
   for (let node = ui.messages.lastElementChild; node; node = node.previousElementSibling) {
-    if (node === li || !node.dataset.seq) continue; // pending, failed and system lines
+    if (node === li || !node.dataset.seq) continue; // pending, failed, system lines, days
     if (Number(node.dataset.seq) < seq) {
       after = node;
       break;
@@ -126,20 +148,57 @@ function placeConfirmed(li, seq) {
   }
   if (after) after.after(li);
   else ui.messages.prepend(li);
-  regroup(li);
+  scheduleLayout();
   if (oldestSeq === null || seq < oldestSeq) oldestSeq = seq;
 }
 
-/** A message continues its author's run when the previous one is theirs and recent. */
-function regroup(li) {
-  for (const node of [li, li.nextElementSibling]) {
-    if (!node) continue;
-    const prev = node.previousElementSibling;
-    const cont = prev
-      && prev.dataset.userId === node.dataset.userId
-      && Math.abs(Date.parse(node.dataset.ts) - Date.parse(prev.dataset.ts)) < GROUP_MS;
-    node.classList.toggle('msg--cont', Boolean(cont));
+function dayKey(iso) {
+  const d = new Date(iso);
+  return Number.isNaN(d.getTime()) ? '' : d.toDateString();
+}
+
+/**
+ * Day separators wherever the local day changes between two lines, then grouping: a
+ * message continues its author's run when the line before it is theirs, recent, and
+ * on the same day (a separator between them ends the run). One pass over the list.
+ */
+function layout() {
+  for (const sep of ui.messages.querySelectorAll(':scope > .day-sep')) sep.remove();
+  let day = null;
+  let prev = null;
+  for (const node of [...ui.messages.children]) {
+    const ts = node.dataset.ts;
+    const key = ts ? dayKey(ts) : '';
+    if (key && key !== day) {
+      node.before(el('li', { class: 'day-sep', role: 'separator', dataset: { day: key } },
+        el('span', { class: 'day-sep__label' }, dayLabel(ts))));
+      day = key;
+      prev = null;
+    }
+    if (node.classList.contains('msg')) {
+      const cont = prev
+        && prev.classList.contains('msg')
+        && prev.dataset.userId === node.dataset.userId
+        && Math.abs(Date.parse(ts) - Date.parse(prev.dataset.ts)) < GROUP_MS;
+      node.classList.toggle('msg--cont', Boolean(cont));
+    }
+    prev = node;
   }
+}
+
+// One layout per task, however many messages a welcome or a backfill delivers.
+let layoutQueued = false;
+function scheduleLayout() {
+  if (layoutQueued) return;
+  layoutQueued = true;
+  queueMicrotask(flushLayout);
+}
+
+/** Lay out now if a layout is due (before measuring or scrolling). */
+function flushLayout() {
+  if (!layoutQueued) return;
+  layoutQueued = false;
+  layout();
 }
 
 /** Show a message from the socket, a backfill or scrollback, once. */
@@ -158,6 +217,7 @@ function showMessage(msg, { live = false } = {}) {
   fillConfirmed(li, msg);
   placeConfirmed(li, msg.seq);
   if (live) {
+    flushLayout();
     if (stick || mine) scrollToBottom();
     else ui.jump.hidden = false;
   }
@@ -168,7 +228,8 @@ function addPending(frame) {
   li.dataset.clientId = frame.client_id;
   byClientId.set(frame.client_id, li);
   ui.messages.append(li);
-  regroup(li);
+  scheduleLayout();
+  flushLayout();
   refreshPending();
   scrollToBottom();
 }
@@ -220,6 +281,7 @@ async function loadOlder() {
     const before = ui.scroll.scrollHeight;
     const top = ui.scroll.scrollTop;
     for (const msg of page) showMessage(msg);
+    flushLayout();
     // Keep what the reader was looking at in place while older messages appear above.
     ui.scroll.scrollTop = top + (ui.scroll.scrollHeight - before);
     // The API says whether older ones remain (`has_more`); a short page says it too.
@@ -287,6 +349,7 @@ client.on('state', ({ state }) => {
   welcomed = true;
   ui.messages.removeAttribute('aria-busy');
   updateHistoryEdge();
+  flushLayout();
   if (first) scrollToBottom();
 });
 
@@ -300,10 +363,13 @@ client.on('system', (s) => {
     el('span', { class: 'msg-system__body' }, s.body),
     timeEl(s.ts),
   );
+  li.dataset.ts = s.ts ?? new Date().toISOString();
   // System lines are not in the seq order: they sit where they arrived, above pending ones.
   const firstPending = ui.messages.querySelector('.msg--pending, .msg--failed');
   if (firstPending) firstPending.before(li);
   else ui.messages.append(li);
+  scheduleLayout();
+  flushLayout();
   if (stick) scrollToBottom();
 });
 
@@ -330,8 +396,15 @@ client.on('error', (err) => {
   }
 });
 
+// The logo's dot counts this socket too, until a refusal no retry fixes (the network is fine).
+const stopReporting = reportConnection(client);
+
 client.on('fatal', ({ kind, code }) => {
-  if (kind === 'forbidden') status.showFatal('You are not on this room’s whitelist. Ask its owner to add you.');
+  stopReporting();
+  // 4403 after we were in the room: the owner took us off the whitelist (or the room
+  // became private without us). Before any welcome: we were never on it.
+  if (kind === 'forbidden' && welcomed) status.showFatal('You were removed from this room’s whitelist, so you can no longer read or post here.');
+  else if (kind === 'forbidden') status.showFatal('You are not on this room’s whitelist. Ask its owner to add you.');
   else if (kind === 'not_found') status.showFatal(`There is no room called #${slug}.`);
   else status.showFatal(`The connection was refused (code ${code ?? 'none'}). Reload the page to try again.`);
 });
@@ -345,13 +418,26 @@ function autosize() {
   ui.input.style.height = `${Math.min(ui.input.scrollHeight, 200)}px`;
 }
 
+/**
+ * Over the limit, the text stays in the composer (no silent cut by maxlength) and the
+ * app says by how much; returns whether the text fits.
+ */
+function checkLength() {
+  const length = ui.input.value.trim().length;
+  const over = length > maxBody;
+  ui.composerLimit.hidden = !over;
+  ui.composerLimit.textContent = over
+    ? `Messages are at most ${maxBody} characters: this one has ${length} (${length - maxBody} too many).`
+    : '';
+  if (over) ui.input.setAttribute('aria-invalid', 'true');
+  else ui.input.removeAttribute('aria-invalid');
+  return !over;
+}
+
 function submit() {
   const body = ui.input.value.trim();
   if (!body) return;
-  if (body.length > maxBody) {
-    ui.composerStatus.textContent = `Messages are at most ${maxBody} characters (this one has ${body.length}).`;
-    return;
-  }
+  if (!checkLength()) return;
   let frame;
   try {
     frame = client.sendMessage(body);
@@ -366,6 +452,7 @@ function submit() {
     return;
   }
   ui.input.value = '';
+  drafts.clear();
   autosize();
   // The echo may already be here (a fast local server): only show it pending if not.
   if (!byClientId.has(frame.client_id)) addPending(frame);
@@ -382,9 +469,53 @@ ui.input.addEventListener('keydown', (e) => {
     submit();
   }
 });
-ui.input.addEventListener('input', autosize);
+ui.input.addEventListener('input', () => {
+  autosize();
+  checkLength();
+  drafts.save(ui.input.value);
+});
+
+// Leaving with messages not yet confirmed: they are kept and go out on the next visit,
+// but the browser asks first (the user may not come back).
+window.addEventListener('beforeunload', (e) => {
+  if (client.pending.length === 0) return;
+  e.preventDefault();
+  e.returnValue = '';
+});
+
+// What the last visit left: the draft, and the messages it could not send (queued).
+ui.input.value = drafts.load();
+autosize();
+checkLength();
+for (const frame of client.pending) addPending(frame);
+
+// ---- small screens: the online list is a panel over the conversation, not below it ----
+
+function setPeopleOpen(open) {
+  root.classList.toggle('room--people-open', open);
+  ui.peopleToggle.setAttribute('aria-expanded', String(open));
+}
+ui.peopleToggle.addEventListener('click', () => setPeopleOpen(!root.classList.contains('room--people-open')));
+// A tap on the conversation closes the panel that covers it.
+document.addEventListener('click', (e) => {
+  if (!root.classList.contains('room--people-open')) return;
+  if (ui.sidebar.contains(e.target) || ui.peopleToggle.contains(e.target)) return;
+  setPeopleOpen(false);
+});
+root.addEventListener('keydown', (e) => {
+  if (e.key === 'Escape' && root.classList.contains('room--people-open')) {
+    setPeopleOpen(false);
+    ui.peopleToggle.focus();
+  }
+});
+new MutationObserver(() => {
+  ui.onlineCountMirror.textContent = ui.onlineCount.textContent;
+}).observe(ui.onlineCount, { childList: true, characterData: true, subtree: true });
 
 mountWhitelist(root, slug);
 status.render();
 online.render();
 client.connect();
+// Entering a room is to talk in it: the composer has focus (with a keyboard; on a touch
+// screen that would throw the on-screen keyboard over the conversation).
+if (window.matchMedia?.('(hover: hover) and (pointer: fine)').matches) ui.input.focus({ preventScroll: true });

@@ -1,5 +1,5 @@
 /** rooms.js: the room list (GET /api/rooms/) and the create-room form (POST /api/rooms/). */
-import { api, el, errorText, icon, listOf, samePath } from './ui.js';
+import { api, el, errorText, fieldErrors, icon, listOf, samePath } from './ui.js';
 
 const list = document.querySelector('[data-rooms]');
 const status = document.querySelector('[data-rooms-status]');
@@ -63,26 +63,66 @@ nameInput.addEventListener('input', () => {
   if (!slugEdited) slugInput.value = slugify(nameInput.value);
 });
 
+/** The form's fields by API name: the input that gets the focus, and its label in words. */
+const FIELDS = {
+  name: { input: nameInput, label: 'Name' },
+  slug: { input: slugInput, label: 'Address' },
+  is_private: { input: form.querySelector('input[name="visibility"]'), label: 'Who can join' },
+};
+
 function showError(text) {
   formError.textContent = text;
   formError.hidden = !text;
 }
 
+/** Say what is wrong under each field at once ({field: sentence}); '' is the form's own. */
+function showErrors(errors) {
+  let first = null;
+  for (const [field, { input }] of Object.entries(FIELDS)) {
+    const node = form.querySelector(`[data-error-for="${field}"]`);
+    const text = errors[field] ?? '';
+    node.textContent = text;
+    node.hidden = !text;
+    const describedBy = (input.getAttribute('aria-describedby') ?? '').split(' ').filter((id) => id && id !== node.id);
+    if (text) {
+      input.setAttribute('aria-invalid', 'true');
+      describedBy.unshift(node.id);
+      first ??= input;
+    } else {
+      input.removeAttribute('aria-invalid');
+    }
+    if (describedBy.length) input.setAttribute('aria-describedby', describedBy.join(' '));
+    else input.removeAttribute('aria-describedby');
+  }
+  const fieldCount = Object.keys(errors).filter((f) => f && FIELDS[f]).length;
+  const others = Object.entries(errors).filter(([f]) => !FIELDS[f]).map(([, t]) => t);
+  if (fieldCount > 1) others.unshift(`Please fix the ${fieldCount} fields marked below.`);
+  showError(others.join(' '));
+  first?.focus();
+}
+
+/** The server's words for a field, made plain where they are Django's defaults. */
+function plain(field, text) {
+  if (field === 'slug' && /already exists/i.test(text)) return 'That address is taken: pick another.';
+  return text;
+}
+
+/** Check every field before sending: all problems at once, none when it is fine. */
+function localErrors(name, slug) {
+  const errors = {};
+  if (!name) errors.name = 'Give the room a name.';
+  if (!slug) errors.slug = 'Give the room an address.';
+  else if (!/^[a-z0-9]+(?:-[a-z0-9]+)*$/.test(slug)) errors.slug = 'Use lowercase letters, digits and single dashes (like design-reviews).';
+  return errors;
+}
+
 form.addEventListener('submit', async (e) => {
   e.preventDefault();
-  showError('');
   const name = nameInput.value.trim();
   const slug = slugInput.value.trim();
-  if (!name) {
-    showError('Give the room a name.');
-    nameInput.focus();
-    return;
-  }
-  if (!/^[a-z0-9]+(?:-[a-z0-9]+)*$/.test(slug)) {
-    showError('The address takes lowercase letters, digits and single dashes.');
-    slugInput.focus();
-    return;
-  }
+  const local = localErrors(name, slug);
+  showErrors(local);
+  if (Object.keys(local).length) return;
   const isPrivate = form.elements.visibility.value === 'private';
   const button = form.querySelector('button[type="submit"]');
   button.disabled = true;
@@ -92,7 +132,13 @@ form.addEventListener('submit', async (e) => {
     location.assign(`/rooms/${encodeURIComponent(res.data?.slug ?? slug)}/`);
     return;
   }
-  showError(errorText(res.data, `Could not create the room (HTTP ${res.status}).`));
+  const errors = {};
+  for (const [field, text] of Object.entries(fieldErrors(res.data))) {
+    const key = FIELDS[field] ? field : '';
+    errors[key] = errors[key] ? `${errors[key]} ${plain(field, text)}` : plain(field, text);
+  }
+  if (!Object.keys(errors).length) errors[''] = errorText(res.data, `Could not create the room (HTTP ${res.status}).`);
+  showErrors(errors);
 });
 
 loadRooms();

@@ -129,29 +129,72 @@ export function samePath(url) {
   return u.pathname + u.search;
 }
 
-/** A readable message out of a DRF error body ({detail} or field errors). */
-export function errorText(data, fallback = 'Something went wrong.') {
+const NON_FIELD = new Set(['non_field_errors', '__all__']);
+
+/**
+ * The field errors of a REST error body, as {field: 'sentence. sentence.'}: the API's
+ * {detail, code, errors: {field: [..]}} shape, or a bare DRF {field: [..]} body.
+ * Errors that belong to no field are under '' .
+ */
+export function fieldErrors(data) {
+  const out = {};
+  if (!data || typeof data !== 'object') return out;
+  const source = data.errors && typeof data.errors === 'object' ? data.errors
+    : Object.fromEntries(Object.entries(data).filter(([k]) => !['detail', 'code', 'status'].includes(k)));
+  for (const [field, value] of Object.entries(source)) {
+    const text = (Array.isArray(value) ? value : [value])
+      .map((v) => (v && typeof v === 'object' ? v.message ?? v.detail ?? '' : String(v))).filter(Boolean).join(' ');
+    if (!text) continue;
+    const key = NON_FIELD.has(field) ? '' : field;
+    out[key] = out[key] ? `${out[key]} ${text}` : text;
+  }
+  return out;
+}
+
+/**
+ * A readable message out of a REST error body, in words: the field errors, each led by
+ * the field's label from `labels` (never a raw field name), or else its `detail`.
+ */
+export function errorText(data, fallback = 'Something went wrong.', labels = {}) {
   if (!data) return fallback;
   if (typeof data === 'string') return data;
+  const fields = fieldErrors(data);
+  const parts = Object.entries(fields).map(([field, text]) => {
+    if (!field) return text;
+    const label = labels[field];
+    return label ? `${label}: ${text}` : text;
+  });
+  if (parts.length) return parts.join(' ');
   if (typeof data.detail === 'string') return data.detail;
-  const parts = [];
-  for (const [field, value] of Object.entries(data)) {
-    const text = Array.isArray(value) ? value.join(' ') : String(value);
-    parts.push(field === 'non_field_errors' ? text : `${field}: ${text}`);
-  }
-  return parts.join(' ') || fallback;
+  return fallback;
 }
 
 const timeFmt = new Intl.DateTimeFormat(undefined, { hour: '2-digit', minute: '2-digit' });
 const dayFmt = new Intl.DateTimeFormat(undefined, { month: 'short', day: 'numeric' });
 const fullFmt = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle: 'short' });
 
-/** A <time> element: hours and minutes today, the day otherwise; full date on hover. */
-export function timeEl(iso, { withDay = false } = {}) {
+/**
+ * A <time> element: hours and minutes today, the day otherwise; full date on hover.
+ * `short`: hours and minutes only (where a day separator already says the day).
+ */
+export function timeEl(iso, { withDay = false, short = false } = {}) {
   const date = iso ? new Date(iso) : new Date();
   const today = new Date().toDateString() === date.toDateString();
-  const text = withDay && !today ? `${dayFmt.format(date)}, ${timeFmt.format(date)}` : timeFmt.format(date);
+  const text = withDay && !short && !today ? `${dayFmt.format(date)}, ${timeFmt.format(date)}` : timeFmt.format(date);
   return el('time', { datetime: date.toISOString(), title: fullFmt.format(date) }, text);
+}
+
+const weekdayFmt = new Intl.DateTimeFormat(undefined, { weekday: 'long', month: 'long', day: 'numeric' });
+const yearDayFmt = new Intl.DateTimeFormat(undefined, { weekday: 'long', year: 'numeric', month: 'long', day: 'numeric' });
+
+/** A day separator's words: "Today", "Yesterday", "Monday, December 3" (with the year if not this one). */
+export function dayLabel(iso, now = new Date()) {
+  const date = new Date(iso);
+  const startOf = (d) => new Date(d.getFullYear(), d.getMonth(), d.getDate()).getTime();
+  const days = Math.round((startOf(now) - startOf(date)) / 86400000);
+  if (days === 0) return 'Today';
+  if (days === 1) return 'Yesterday';
+  return (date.getFullYear() === now.getFullYear() ? weekdayFmt : yearDayFmt).format(date);
 }
 
 /** "just now", "5 min ago", "3 h ago", or a date. */

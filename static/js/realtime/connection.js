@@ -14,6 +14,7 @@ import { ClientClosedError } from './errors.js';
 import { defaultReportError, Emitter, isLifecycleEvent } from './events.js';
 import { Liveness } from './liveness.js';
 import { Outbox, randomClientId } from './outbox.js';
+import { defaultStorage, MessageStore } from './persist.js';
 import {
   AUTH_STREAK_RESET, closePolicy, connectionOptions, MAX_AUTH_STREAK, refreshDelay, retryDelay,
 } from './policy.js';
@@ -57,6 +58,17 @@ export class Connection extends Emitter {
     });
     this._expectWelcome = o.expectWelcome ?? !/^\/ws\/echo\/?$/.test(parsed.pathname);
     this._outbox = new Outbox({ maxQueue: o.maxQueue ?? 100, makeClientId: o.makeClientId ?? randomClientId });
+    // With `persistKey`, unsent messages outlive the page: restored here as queued, they
+    // go out after the next welcome with their original client_id.
+    const storage = o.persistKey ? (o.storage !== undefined ? o.storage : defaultStorage()) : null;
+    this._store = storage ? new MessageStore({ storage, key: o.persistKey, max: o.maxQueue ?? 100 }) : null;
+    for (const frame of this._store?.load() ?? []) {
+      try {
+        this._outbox.add(frame, false, () => {});
+      } catch {
+        this._store.remove(frame.client_id); // over the bound: forget it
+      }
+    }
 
     this._state = 'idle';
     this._link = null;
@@ -160,7 +172,10 @@ export class Connection extends Emitter {
     if (this._state === 'closed') throw new ClientClosedError();
     const out = this._outbox.add(frame, this._isLive(), (f) => this._transmit(f));
     if (typeof out === 'string') return out;
-    if (out.type === 'message') this._emit('pending', this.pending);
+    if (out.type === 'message') {
+      this._store?.put(out);
+      this._emit('pending', this.pending);
+    }
     return { ...out };
   }
 
@@ -172,6 +187,7 @@ export class Connection extends Emitter {
   /** Give up on a pending message (e.g. the server refused it): no more resends. */
   discard(clientId) {
     if (!this._outbox.discard(clientId)) return false;
+    this._store?.remove(clientId);
     this._emit('pending', this.pending);
     return true;
   }
@@ -422,6 +438,7 @@ export class Connection extends Emitter {
   /** Emit `ack` and `pending` when `msg` is the echo of one of our pending messages. */
   _confirm(msg) {
     if (!this._outbox.confirm(msg, this._user)) return;
+    this._store?.remove(msg.client_id);
     this._emit('ack', { client_id: msg.client_id, message: msg });
     this._emit('pending', this.pending);
   }

@@ -83,7 +83,11 @@ export class Outbox {
   confirm(msg, user) {
     if (typeof msg.client_id !== 'string' || !this._pending.has(msg.client_id)) return false;
     if (user && msg.user && msg.user.id !== user.id) return false;
+    const { queued } = this._pending.get(msg.client_id);
     this._pending.delete(msg.client_id);
+    // Echoed before it went out (a message restored after a reload that the server had
+    // already stored shows up in the welcome's history): no need to send it again.
+    if (queued) this._queue = this._queue.filter((f) => typeof f !== 'object' || f.client_id !== msg.client_id);
     return true;
   }
 

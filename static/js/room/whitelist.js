@@ -77,7 +77,7 @@ export function mountWhitelist(root, slug) {
       input.value = '';
       await loadMembers();
     } else {
-      showError(errorText(res.data, `Could not add ${username}.`));
+      showError(errorText(res.data, `Could not add ${username}.`, { username: 'Username' }));
     }
     input.focus();
   });
