@@ -1,4 +1,17 @@
-"""Reads of the chat app: access, history, members, who is online."""
+"""Reads of the chat app: access, history, members, who is online, my rooms and counts.
+
+Unread counts are seq arithmetic, exact and cheap (PROTOCOL.md 9). Seqs are gapless, and
+storing a message moves its sender's read pointer to it, so every seq after a user's
+pointer is someone else's message, and
+
+    unread = room.last_seq - pointer - (deleted seqs after the pointer)
+
+needs no scan of messages: a read of the pointers, of the room counters, and a grouped
+count over DeletedSeq (rare rows). `mentions` is a grouped count of the user's Mention
+rows after each pointer (the index (user, room, seq) answers it; a deleted message takes
+its Mention rows with it). A sidebar of 200 rooms is a handful of queries whatever the
+number of messages (measured: `manage.py bench_my_rooms`, docs/protocol.md).
+"""
 
 from __future__ import annotations
 
@@ -6,10 +19,19 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Subquery
 
-from chat.models import AnnouncedPresence, Membership, Message, Room
-from chat.schemas import Frame, message_row_frame, user_out
+from chat.models import (
+    AnnouncedPresence,
+    DeletedSeq,
+    Joined,
+    Membership,
+    Mention,
+    Message,
+    ReadPointer,
+    Room,
+)
+from chat.schemas import MESSAGE_ROW, Frame, message_row_frame, user_out
 from chat.topics import ROUTE
 from realtime.registry import sql
 from realtime.registry.models import Connection
@@ -59,7 +81,7 @@ def room_id_for_slug(*, slug: str) -> int | None:
 
 
 #: The Room columns room_access() loads (the others, owner included, load when read).
-ACCESS_FIELDS = ("id", "slug", "name", "is_private", "owner", "last_seq")
+ACCESS_FIELDS = ("id", "slug", "name", "is_private", "kind", "owner", "last_seq")
 
 
 def room_access(*, slug: str, user: Any) -> RoomAccess:
@@ -221,3 +243,142 @@ def presence_stale_rooms() -> list[str]:
         .distinct()
     )
     return sorted(set(gone) | set(unannounced))
+
+
+# --- belonging, read pointers, unread ---------------------------------------------------
+
+#: how many entries the notify welcome's `rooms` carries
+WELCOME_ROOMS_MAX = 200
+
+
+def belonging_room_ids(*, user_id: int) -> list[int]:
+    """Ids of the rooms the user belongs to: joined public, whitelisted non-public."""
+    joined = Joined.objects.filter(
+        user_id=user_id, room__kind=Room.Kind.PUBLIC
+    ).values_list("room_id", flat=True)
+    listed = (
+        Membership.objects.filter(user_id=user_id)
+        .exclude(room__kind=Room.Kind.PUBLIC)
+        .values_list("room_id", flat=True)
+    )
+    return sorted(set(joined) | set(listed))
+
+
+def user_belongs(*, room: Room, user_id: int) -> bool:
+    """Whether the user belongs to the room (PROTOCOL.md 9)."""
+    rows = Joined if room.kind == Room.Kind.PUBLIC else Membership
+    return rows.objects.filter(room_id=room.pk, user_id=user_id).exists()
+
+
+def _counts(
+    *, user_id: int, pointers: dict[int, int], room_ids: list[int]
+) -> tuple[dict[int, int], dict[int, int]]:
+    """Deleted seqs and mentions after the user's pointer, per room (two grouped counts)."""
+    pointer = ReadPointer.objects.filter(
+        user_id=user_id, room_id=OuterRef("room_id")
+    ).values("seq")[:1]
+    deleted = dict(
+        DeletedSeq.objects.filter(room_id__in=room_ids)
+        .annotate(pointer=Subquery(pointer))
+        .filter(Q(pointer__isnull=True) | Q(seq__gt=F("pointer")))
+        .values("room_id")
+        .annotate(n=Count("id"))
+        .values_list("room_id", "n")
+        .order_by()
+    )
+    mentions = dict(
+        Mention.objects.filter(user_id=user_id, room_id__in=room_ids)
+        .annotate(pointer=Subquery(pointer))
+        .filter(Q(pointer__isnull=True) | Q(seq__gt=F("pointer")))
+        .values("room_id")
+        .annotate(n=Count("id"))
+        .values_list("room_id", "n")
+        .order_by()
+    )
+    return deleted, mentions
+
+
+def read_state(*, room_id: int, user_id: int) -> tuple[int, int]:
+    """(pointer, unread) of one user in one room."""
+    last_seq = Room.objects.filter(pk=room_id).values_list("last_seq", flat=True)
+    pointer = ReadPointer.objects.filter(room_id=room_id, user_id=user_id).values_list(
+        "seq", flat=True
+    )
+    last, seq = last_seq.first() or 0, pointer.first() or 0
+    deleted = DeletedSeq.objects.filter(room_id=room_id, seq__gt=seq).count()
+    return seq, max(last - seq - deleted, 0)
+
+
+def my_rooms(*, user: Any) -> list[Frame]:
+    """Every room the user belongs to as `GET /api/me/rooms/` entries, latest first.
+
+    Latest activity: the newest message's time, or the room's creation when it has none.
+    """
+    room_ids = belonging_room_ids(user_id=user.pk)
+    if not room_ids:
+        return []
+    newest = Message.objects.filter(room_id=OuterRef("pk")).order_by("-seq")
+    rooms = list(
+        Room.objects.filter(pk__in=room_ids)
+        .annotate(newest_id=Subquery(newest.values("id")[:1]))
+        .values(
+            "id",
+            "slug",
+            "name",
+            "kind",
+            "last_seq",
+            "direct_key",
+            "created",
+            "newest_id",
+        )
+        .order_by()
+    )
+    pointers = dict(
+        ReadPointer.objects.filter(user_id=user.pk, room_id__in=room_ids).values_list(
+            "room_id", "seq"
+        )
+    )
+    deleted, mentions = _counts(user_id=user.pk, pointers=pointers, room_ids=room_ids)
+    last = {
+        row[0]: row
+        for row in Message.objects.filter(
+            pk__in=[r["newest_id"] for r in rooms if r["newest_id"] is not None]
+        )
+        .values_list("room_id", *MESSAGE_ROW)
+        .order_by()
+    }
+    peers: dict[int, int] = {}
+    for r in rooms:
+        if r["direct_key"]:
+            low, high = (int(x) for x in r["direct_key"].split(":"))
+            peers[r["id"]] = high if low == user.pk else low
+    user_model = get_user_model()
+    names = dict(
+        user_model.objects.filter(pk__in=set(peers.values())).values_list(
+            "pk", user_model.USERNAME_FIELD
+        )
+    )
+    entries: list[tuple[Any, Frame]] = []
+    for r in rooms:
+        pointer = min(pointers.get(r["id"], 0), r["last_seq"])
+        row = last.get(r["id"])
+        message = message_row_frame(row[1:], room_slug=r["slug"]) if row else None
+        peer = peers.get(r["id"])
+        entries.append(
+            (
+                row[6] if row else r["created"],
+                {
+                    "slug": r["slug"],
+                    "name": r["name"],
+                    "kind": r["kind"],
+                    "peer": user_out(peer, names.get(peer, "")) if peer else None,
+                    "last_seq": r["last_seq"],
+                    "last_read_seq": pointer,
+                    "unread": max(r["last_seq"] - pointer - deleted.get(r["id"], 0), 0),
+                    "mentions": mentions.get(r["id"], 0),
+                    "last_message": message,
+                },
+            )
+        )
+    entries.sort(key=lambda e: (e[0], e[1]["slug"]), reverse=True)
+    return [entry for _, entry in entries]
