@@ -27,7 +27,7 @@ from chat.models import Joined, Membership, Mention, Message, Room
 from chat.schemas import activity_frame, preview_of
 from notifications.services import notifications_create_bulk
 from notifications.topics import notify_topic
-from realtime.fanout import broadcast
+from realtime.fanout.events import Event
 from realtime.socket.frames import dumps
 
 #: `@name` not preceded by a word character or `@` (so e-mail addresses do not count)
@@ -97,12 +97,13 @@ def mentions_store(*, messages: Sequence[Message], private_rooms: set[int]) -> N
             )
 
 
-def activity_publish(
+def activity_events(
     *, messages: Sequence[Message], rooms: dict[int, Room], kinds: dict[int, str]
-) -> None:
-    """After commit, each message's `activity` frame to everyone who belongs to its room.
+) -> list[tuple[str, Event]]:
+    """Each message's `activity` frame for everyone who belongs to its room.
 
-    `kinds`: each room's kind, as the batch read it under the rooms' locks.
+    `kinds`: each room's kind, as the batch read it under the rooms' locks. The caller
+    publishes the events after commit with the batch's others.
     """
     public = [pk for pk, kind in kinds.items() if kind == Room.Kind.PUBLIC]
     others = [pk for pk, kind in kinds.items() if kind != Room.Kind.PUBLIC]
@@ -117,11 +118,14 @@ def activity_publish(
             room_id__in=others
         ).values_list("room_id", "user_id"):
             members.setdefault(room_id, []).append(user_id)
-    items: list[tuple[str, str]] = []
+    items: list[tuple[str, Event]] = []
     for message in messages:
         users = members.get(message.room_id)
         if not users:
             continue
-        text = dumps(activity_frame(message, room_slug=rooms[message.room_id].slug))
-        items.extend((notify_topic(user_id), text) for user_id in users)
-    broadcast.publish_many(items, kind="activity")
+        event = Event(
+            text=dumps(activity_frame(message, room_slug=rooms[message.room_id].slug)),
+            kind="activity",
+        )
+        items.extend((notify_topic(user_id), event) for user_id in users)
+    return items

@@ -23,10 +23,11 @@ from chat.schemas import (
     message_frame,
     system_frame,
 )
-from chat.services.activity import activity_publish, mentions_store
+from chat.services.activity import activity_events, mentions_store
 from chat.services.reads import pointers_after_send
 from chat.topics import chat_all_group, chat_room_group
 from realtime.fanout import broadcast
+from realtime.fanout.events import Event
 from realtime.registry import sql
 from realtime.socket.frames import dumps, now_iso
 
@@ -168,7 +169,7 @@ def _store_batch(sends: Sequence[Send], *, look_up_resends: bool) -> list[Outcom
         Message.objects.bulk_create(stored)
         _bump_counters({send.room.pk for _, send, _ in pending}, state)
         rooms = {send.room.pk: send.room for _, send, _ in pending}
-        pointers_after_send(
+        read_events = pointers_after_send(
             sent=[(send.room, send.user.pk, m.seq) for _, send, m in pending],
             last_seqs={pk: state[pk][0] for pk in rooms},
             public_rooms={pk for pk in rooms if state[pk][2] == Room.Kind.PUBLIC},
@@ -176,23 +177,32 @@ def _store_batch(sends: Sequence[Send], *, look_up_resends: bool) -> list[Outcom
         mentions_store(
             messages=stored, private_rooms={pk for pk in rooms if state[pk][1]}
         )
-        activity_publish(
-            messages=stored, rooms=rooms, kinds={pk: state[pk][2] for pk in rooms}
-        )
         # In this transaction: a webhook's outbox row commits with the messages.
-        signals.messages_stored.send(
-            sender=Message, messages=[message for _, _, message in pending]
-        )
-        broadcast.publish_many(
-            (
-                (
-                    chat_room_group(send.room.pk),
-                    dumps(message_frame(message, room_slug=send.room.slug)),
-                    message.seq,
-                )
-                for _, send, message in pending
-            ),
-            kind="message",
+        signals.messages_stored.send(sender=Message, messages=stored)
+        # One hop after commit: the rooms' frames, then the senders' read pointers, then
+        # the members' activity (each text encoded once, whatever the recipients).
+        broadcast.publish_events(
+            [
+                *(
+                    (
+                        chat_room_group(send.room.pk),
+                        Event(
+                            text=dumps(
+                                message_frame(message, room_slug=send.room.slug)
+                            ),
+                            kind="message",
+                            seq=message.seq,
+                        ),
+                    )
+                    for _, send, message in pending
+                ),
+                *read_events,
+                *activity_events(
+                    messages=stored,
+                    rooms=rooms,
+                    kinds={pk: state[pk][2] for pk in rooms},
+                ),
+            ]
         )
         for i, send, message in pending:
             outcomes[i] = (message, True)

@@ -17,6 +17,7 @@ from chat import selectors
 from chat.models import Joined, ReadPointer, Room
 from chat.schemas import read_frame
 from realtime.fanout import broadcast
+from realtime.fanout.events import Event
 from realtime.fanout.topics import user_topic
 from realtime.socket.frames import dumps
 
@@ -63,13 +64,14 @@ def pointers_after_send(
     sent: Iterable[tuple[Room, int, int]],
     last_seqs: dict[int, int],
     public_rooms: set[int],
-) -> None:
+) -> list[tuple[str, Event]]:
     """In the storing transaction: each sender's pointer moves to their newest message.
 
     `sent`: (room, user id, seq) of every message stored in the batch. One upsert for
     all pointers, one insert joining the public rooms the senders posted in, and a `read`
-    frame per (room, sender): its `unread` is the messages after theirs in the batch
-    (none before it can be unread, and none after it is theirs or deleted yet).
+    frame per (room, sender), returned for the caller to publish with the batch's other
+    events: its `unread` is the messages after theirs in the batch (none before it can
+    be unread, and none after it is theirs or deleted yet).
     """
     newest: dict[tuple[int, int], tuple[Room, int]] = {}
     for room, user_id, seq in sent:
@@ -77,7 +79,7 @@ def pointers_after_send(
         if key not in newest or newest[key][1] < seq:
             newest[key] = (room, seq)
     if not newest:
-        return
+        return []
     # The batch holds the rooms' locks and every earlier pointer is at most the old
     # last_seq, so overwriting is moving forward.
     ReadPointer.objects.bulk_create(
@@ -96,19 +98,17 @@ def pointers_after_send(
     ]
     if joins:
         Joined.objects.bulk_create(joins, ignore_conflicts=True)
-    broadcast.publish_many(
+    return [
         (
-            (
-                user_topic(user_id),
-                dumps(
+            user_topic(user_id),
+            Event(
+                text=dumps(
                     read_frame(
-                        room_slug=room.slug,
-                        seq=seq,
-                        unread=last_seqs[room_id] - seq,
+                        room_slug=room.slug, seq=seq, unread=last_seqs[room_id] - seq
                     )
                 ),
-            )
-            for (room_id, user_id), (room, seq) in newest.items()
-        ),
-        kind="read",
-    )
+                kind="read",
+            ),
+        )
+        for (room_id, user_id), (room, seq) in newest.items()
+    ]
