@@ -12,7 +12,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.throttling import WriteThrottle
-from chat import selectors
+from chat import selectors, services
 from chat.api.common import (
     ROOM_ERRORS,
     SLUG,
@@ -23,12 +23,6 @@ from chat.api.common import (
 from chat.api.messages import MessageSerializer
 from chat.api.rooms import RoomSerializer, room_out
 from chat.errors import ChatError
-from chat.services.conversations import (
-    direct_room_get_or_create,
-    room_join,
-    room_leave,
-)
-from chat.services.reads import read_pointer_move
 from realtime.web.rest import (
     ListPagination,
     ListQuery,
@@ -103,7 +97,9 @@ class DirectRoomView(APIView):
         if other is None:
             raise ValidationError({"username": ["No such user."]})
         try:
-            room, created = direct_room_get_or_create(user=request.user, other=other)
+            room, created = services.direct_room_get_or_create(
+                user=request.user, other=other
+            )
         except DjangoValidationError as exc:
             raise drf_error(exc) from None
         return Response(
@@ -135,7 +131,9 @@ class RoomJoinView(APIView):
     def post(self, request: Request, slug: str) -> Response:
         room = allowed_room(request, slug)
         try:
-            (room_leave if self.leave else room_join)(room=room, user=request.user)
+            (services.room_leave if self.leave else services.room_join)(
+                room=room, user=request.user
+            )
         except ChatError as exc:
             raise exc.api_error() from None
         return Response(status=status.HTTP_204_NO_CONTENT)
@@ -167,7 +165,7 @@ class RoomReadView(APIView):
         room = allowed_room(request, slug)
         data = ReadSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        seq, unread = read_pointer_move(
+        seq, unread = services.read_pointer_move(
             room=room, user=request.user, seq=data.validated_data["seq"]
         )
         return Response({"room": room.slug, "seq": seq, "unread": unread})

@@ -36,9 +36,11 @@ def read_pointer_move(*, room: Room, user: Any, seq: int) -> tuple[int, int]:
         room_id=room.pk, user_id=user.pk, seq__lt=target
     ).update(seq=target)
     if not moved:
-        _, moved = ReadPointer.objects.get_or_create(
+        # No pointer yet counts as 0: creating one at 0 moves nothing.
+        _, created = ReadPointer.objects.get_or_create(
             room_id=room.pk, user_id=user.pk, defaults={"seq": target}
         )
+        moved = created and target > 0
     pointer, unread = selectors.read_state(room_id=room.pk, user_id=user.pk)
     if moved:
         broadcast.publish(
