@@ -34,11 +34,21 @@ from realtime.socket.frames import dumps
 MENTION = re.compile(r"(?<![\w@])@([\w.+-]{1,150})")
 
 
+#: the most distinct `@names` one message is looked up for (a body of 4,000
+#: characters could name ~1,000 and notify them all)
+MENTIONS_MAX = 50
+
+
 def mentioned_names(body: str) -> set[str]:
-    """The usernames a body may mention (a trailing `.` or `-` may end the sentence)."""
+    """The usernames a body may mention (a trailing `.` or `-` may end the sentence).
+
+    The first MENTIONS_MAX distinct ones only.
+    """
     names: set[str] = set()
     for match in MENTION.finditer(body):
         name = match.group(1)
+        if len(names) >= 2 * MENTIONS_MAX:
+            break
         names.add(name)
         names.add(name.rstrip(".-+"))
     names.discard("")

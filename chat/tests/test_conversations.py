@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 import pytest
@@ -235,6 +236,7 @@ def test_activity_reaches_the_notify_topic_of_members_only(
 # --- the plain model against random histories -------------------------------------------
 
 USERS = ("u0", "u1", "u2")
+EXAMPLES = itertools.count()
 action = st.one_of(
     st.tuples(st.just("send"), st.integers(0, 2), st.sampled_from(USERS + ("",))),
     st.tuples(st.just("read"), st.integers(0, 2), st.integers(0, 12)),
@@ -251,10 +253,12 @@ action = st.one_of(
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
-def test_unread_and_mentions_match_a_plain_model(make_user, django_db_blocker, actions):
-    users = [make_user(f"{name}-{len(actions)}-{id(actions)}") for name in USERS]
+def test_unread_and_mentions_match_a_plain_model(make_user, actions):
+    # Examples share the test's transaction: each gets its own users and room.
+    n = next(EXAMPLES)
+    users = [make_user(f"{name}-{n}") for name in USERS]
     names = [u.username for u in users]
-    room = services.room_create(slug=f"r{id(actions)}", name="r")
+    room = services.room_create(slug=f"r{n}", name="r")
     # model: seq -> (author, mentioned, deleted); pointer per user; joined set
     messages: dict[int, list[Any]] = {}
     pointer = {i: 0 for i in range(3)}
@@ -301,3 +305,21 @@ def test_unread_and_mentions_match_a_plain_model(make_user, django_db_blocker, a
             assert got["last_read_seq"] == pointer[i]
             assert got["unread"] == sum(1 for m in after if m[0] != i)
             assert got["mentions"] == sum(1 for m in after if m[1] == i)
+
+
+def test_one_message_looks_up_a_bounded_number_of_mentions():
+    from chat.services.activity import MENTIONS_MAX
+
+    body = " ".join(f"@user{i}" for i in range(500))
+    assert len(mentioned_names(body)) <= 2 * MENTIONS_MAX
+
+
+def test_the_sidebar_benchmark_reports_and_leaves_nothing_behind():
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    out = StringIO()
+    call_command("bench_my_rooms", rooms=3, messages=30, runs=2, stdout=out)
+    assert "p95" in out.getvalue() and "3 rooms, 30 messages" in out.getvalue()
+    assert not Room.objects.filter(slug__startswith="bench-").exists()

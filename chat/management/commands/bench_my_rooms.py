@@ -88,7 +88,10 @@ class Command(BaseCommand):
         )
         for room in rooms[::10]:  # some deletions
             DeletedSeq.objects.bulk_create(
-                [DeletedSeq(room=room, seq=s) for s in range(per_room - 20, per_room)]
+                [
+                    DeletedSeq(room=room, seq=s)
+                    for s in range(max(per_room - 20, 1), per_room)
+                ]
             )
         seeded = time.perf_counter() - started
         view = MyRoomsView.as_view()
