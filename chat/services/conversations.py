@@ -19,6 +19,8 @@ from chat.errors import NotAllowed
 from chat.models import Joined, Membership, Room
 from chat.services.reads import read_pointer_start
 
+NAME_MAX = Room._meta.get_field("name").max_length
+
 
 def direct_key(user_a: Any, user_b: Any) -> str:
     """The pair's key: the two ids, smaller first (so both sides find one room)."""
@@ -42,7 +44,10 @@ def direct_room_get_or_create(*, user: Any, other: Any) -> tuple[Room, bool]:
         with transaction.atomic():
             room = Room.objects.create(
                 slug=f"dm-{secrets.token_hex(8)}",
-                name=" & ".join(sorted((user.get_username(), other.get_username()))),
+                # Room.name holds 100 characters; two usernames may hold 300.
+                name=" & ".join(sorted((user.get_username(), other.get_username())))[
+                    :NAME_MAX
+                ],
                 is_private=True,
                 kind=Room.Kind.DIRECT,
                 direct_key=key,

@@ -323,3 +323,10 @@ def test_the_sidebar_benchmark_reports_and_leaves_nothing_behind():
     call_command("bench_my_rooms", rooms=3, messages=30, runs=2, stdout=out)
     assert "p95" in out.getvalue() and "3 rooms, 30 messages" in out.getvalue()
     assert not Room.objects.filter(slug__startswith="bench-").exists()
+
+
+def test_a_direct_rooms_name_fits_however_long_the_usernames(make_user):
+    one, two = make_user("a" * 150), make_user("b" * 150)
+    room, _ = direct_room_get_or_create(user=one, other=two)
+    room.full_clean()
+    assert len(room.name) == 100
