@@ -32,15 +32,19 @@ def read_pointer_move(*, room: Room, user: Any, seq: int) -> tuple[int, int]:
     last_seq = Room.objects.filter(pk=room.pk).values_list("last_seq", flat=True)
     target = min(max(int(seq), 0), last_seq.first() or 0)
     # One conditional UPDATE: two concurrent moves can only both go forward.
-    moved = ReadPointer.objects.filter(
+    behind = ReadPointer.objects.filter(
         room_id=room.pk, user_id=user.pk, seq__lt=target
-    ).update(seq=target)
+    )
+    moved = bool(behind.update(seq=target))
     if not moved:
         # No pointer yet counts as 0: creating one at 0 moves nothing.
         _, created = ReadPointer.objects.get_or_create(
             room_id=room.pk, user_id=user.pk, defaults={"seq": target}
         )
-        moved = created and target > 0
+        # Lost a race to create it (at a smaller seq, maybe): move that one.
+        moved = (created and target > 0) or (
+            not created and bool(behind.update(seq=target))
+        )
     pointer, unread = selectors.read_state(room_id=room.pk, user_id=user.pk)
     if moved:
         broadcast.publish(
