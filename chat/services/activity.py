@@ -11,9 +11,13 @@ Both run inside the group commit's transaction (messages._store_batch), once per
   rooms). Per-user topics, not a per-room activity topic: belonging is read in the
   transaction that stores the message, so a user who left a room or was taken off its
   whitelist gets nothing more at once, with no subscription to keep in step on every
-  process. The cost is one hub lookup per member per message (the encoding is shared);
-  in cluster mode it is also one relay item per member, which is where a per-room topic
-  would be cheaper (docs/protocol.md, "Conversations").
+  process. The cost is one hub hand-off per member per message (the encoding is
+  shared): measured with 1,000 members and stub sockets, 1.4 to 2.6 ms per message
+  against 0.25 ms for one topic of 1,000 subscribers, about 1 us of each hand-off being
+  the hub's BROADCAST_SECONDS observation; the sockets' own sends cost the same either
+  way. In cluster mode it is also one relay item per member (a group_send per member
+  topic per relay batch): that is where a per-room activity topic, subscribed at the
+  notify handshake and kept in step on join, leave and whitelist changes, would win.
 """
 
 from __future__ import annotations
