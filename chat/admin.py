@@ -15,14 +15,18 @@ from django.core.exceptions import ValidationError
 from django.db.models import Count, OuterRef, QuerySet, Subquery
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.utils.html import format_html, format_html_join
 from django.utils.text import Truncator
 
 from chat import services
-from chat.models import Membership, Message, Room
+from chat.models import Membership, Message, ReadPointer, Room
 from chat.topics import ROUTE
 from realtime.registry.models import Connection
 
 ACTION_TEMPLATE = "chat/admin/action_form.html"
+#: how many read pointers a room's page lists (the rest: the read pointer list)
+READ_POINTERS_SHOWN = 50
 
 
 class BroadcastForm(forms.Form):
@@ -84,6 +88,22 @@ class MembershipInline(admin.TabularInline):
     readonly_fields = ["created"]
 
 
+class DirectPairInline(MembershipInline):
+    """A direct room's two users: shown, never changed (the pair is the room)."""
+
+    extra = 0
+    verbose_name_plural = "the direct room's two users (fixed)"
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
 def kick_each(
     model_admin: admin.ModelAdmin, request: HttpRequest, pairs: list[tuple[Room, Any]]
 ) -> int:
@@ -113,16 +133,18 @@ class RoomAdmin(admin.ModelAdmin):
     list_display = [
         "slug",
         "name",
-        "is_private",
+        "kind",
         "owner",
         "last_seq",
         "online",
         "created",
     ]
-    list_filter = ["is_private"]
+    list_filter = ["kind"]
     search_fields = ["slug", "name", "owner__username"]
     raw_id_fields = ["owner"]
-    readonly_fields = ["last_seq", "created"]
+    # `kind` follows `is_private` (public or private); direct rooms come from /api/dms/.
+    readonly_fields = ["kind", "last_seq", "created", "read_pointers"]
+    exclude = ["direct_key"]
     inlines = [MembershipInline]
     actions = ["broadcast_system", "kick_user"]
 
@@ -144,10 +166,35 @@ class RoomAdmin(admin.ModelAdmin):
         self, request: HttpRequest, obj: Room | None = None
     ) -> list[str]:
         # Live sockets and presence rows name the room by slug: it never changes.
-        return (
-            [*self.readonly_fields, "slug"]
-            if obj is not None
-            else list(self.readonly_fields)
+        if obj is None:
+            return list(self.readonly_fields)
+        if obj.kind == Room.Kind.DIRECT:
+            return [*self.readonly_fields, "slug", "is_private", "owner"]
+        return [*self.readonly_fields, "slug"]
+
+    def get_inlines(self, request: HttpRequest, obj: Room | None) -> list[Any]:
+        if obj is not None and obj.kind == Room.Kind.DIRECT:
+            return [DirectPairInline]
+        return list(self.inlines)
+
+    @admin.display(description="read pointers")
+    def read_pointers(self, room: Room) -> str:
+        """The furthest-read users first (at most READ_POINTERS_SHOWN; all: the list)."""
+        if room.pk is None:
+            return "-"
+        rows = (
+            ReadPointer.objects.filter(room=room)
+            .select_related("user")
+            .order_by("-seq", "user__username")[:READ_POINTERS_SHOWN]
+        )
+        listed = format_html_join(
+            "", "<li>{} read to {}</li>", ((p.user.username, p.seq) for p in rows)
+        )
+        every = (
+            reverse("admin:chat_readpointer_changelist") + f"?room__id__exact={room.pk}"
+        )
+        return format_html(
+            '<ul>{}</ul><a href="{}">every pointer of this room</a>', listed, every
         )
 
     @admin.display(description="online users", ordering="_online")
@@ -159,6 +206,10 @@ class RoomAdmin(admin.ModelAdmin):
     ) -> None:
         if change:
             current = Room.objects.get(pk=obj.pk)
+            if current.kind == Room.Kind.DIRECT:
+                services.room_update(room=current, name=obj.name)
+                obj.last_seq = current.last_seq
+                return
             services.room_update(
                 room=current, name=obj.name, is_private=obj.is_private, owner=obj.owner
             )
@@ -175,6 +226,10 @@ class RoomAdmin(admin.ModelAdmin):
         if formset.model is not Membership:
             return super().save_formset(request, form, formset, change)
         room = form.instance
+        if room.kind == Room.Kind.DIRECT:
+            # The pair is fixed (its inline offers no change): nothing to log either.
+            formset.new_objects = formset.changed_objects = formset.deleted_objects = []
+            return None
         added, removed = [], []
         for inline in formset.forms:
             data = getattr(inline, "cleaned_data", None)
@@ -253,6 +308,26 @@ class RoomAdmin(admin.ModelAdmin):
                 messages.SUCCESS,
             )
         return None
+
+
+@admin.register(ReadPointer)
+class ReadPointerAdmin(admin.ModelAdmin):
+    """Read pointers, per room and user: seen here, moved only by reading."""
+
+    list_display = ["room", "user", "seq", "updated"]
+    list_filter = [("room", admin.RelatedOnlyFieldListFilter)]
+    search_fields = ["room__slug", "user__username"]
+    list_select_related = ["room", "user"]
+    ordering = ["room__slug", "-seq"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
 
 
 @admin.register(Message)

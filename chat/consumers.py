@@ -18,6 +18,7 @@ from chat.schemas import (
     CHAT_EVENT_KINDS,
     OUTBOUND,
     MessageIn,
+    ReadIn,
     message_frame,
     user_out,
     welcome_frame,
@@ -52,7 +53,7 @@ class ChatConsumer(SocketConsumer):
     """One socket in one room; heartbeat, `auth`, limits and expiry come from the base."""
 
     route = ROUTE
-    handlers = {"message": (MessageIn, "on_message")}
+    handlers = {"message": (MessageIn, "on_message"), "read": (ReadIn, "on_read")}
     outbound = OUTBOUND
     query_params = {
         "since": {
@@ -177,3 +178,9 @@ class ChatConsumer(SocketConsumer):
         if not created:
             # A resend: the original goes back to this socket only, nothing is stored.
             self.send_frame(message_frame(message, room_slug=self.room.slug))
+
+    async def on_read(self, frame: ReadIn) -> None:
+        """Move the read pointer; the `read` frame reaches every socket of the user."""
+        await database_sync_to_async(services.read_pointer_move)(
+            room=self.room, user=self.user, seq=frame.seq
+        )

@@ -8,11 +8,27 @@ from django.db.models import Q
 
 
 class Room(models.Model):
-    """A chat room; private rooms admit only the users on their whitelist (Membership)."""
+    """A chat room; private rooms admit only the users on their whitelist (Membership).
+
+    `kind` says how users belong to it (PROTOCOL.md 9): a public room by joining (Joined),
+    a private room by its whitelist, a direct room by its two fixed whitelisted users.
+    `is_private` is kept in step (true for private and direct) so every access check
+    reads one column.
+    """
+
+    class Kind(models.TextChoices):
+        PUBLIC = "public"
+        PRIVATE = "private"
+        DIRECT = "direct"
 
     slug = models.SlugField(max_length=64, unique=True)
     name = models.CharField(max_length=100)
     is_private = models.BooleanField(default=False)
+    kind = models.CharField(max_length=8, choices=Kind.choices, default=Kind.PUBLIC)
+    # A direct room's pair, "<smaller user id>:<larger user id>": one room per pair.
+    direct_key = models.CharField(  # noqa: DJ001
+        max_length=41, null=True, blank=True, unique=True, editable=False
+    )
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         null=True,
@@ -110,3 +126,83 @@ class AnnouncedPresence(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user_id} in {self.room_id}"
+
+
+class Joined(models.Model):
+    """A user who belongs to a public room (joined it, or posted in it)."""
+
+    room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="joined")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="joined_rooms"
+    )
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name_plural = "joined"
+        constraints = [
+            models.UniqueConstraint(fields=["user", "room"], name="chat_joined_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} joined {self.room}"
+
+
+class ReadPointer(models.Model):
+    """How far a user has read a room: only moves forward, never past room.last_seq.
+
+    Invariant the unread count rests on: a user's own messages in a room all have
+    seq <= their pointer there (storing a message moves its sender's pointer to it).
+    """
+
+    room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="pointers")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="read_pointers"
+    )
+    seq = models.PositiveBigIntegerField(default=0)
+    updated = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user", "room"], name="chat_read_pointer_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} read {self.room} to {self.seq}"
+
+
+class DeletedSeq(models.Model):
+    """The seq of a deleted message: unread counts subtract these (chat.selectors)."""
+
+    room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="+")
+    seq = models.PositiveBigIntegerField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["room", "seq"], name="chat_deleted_seq")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.room_id}#{self.seq} deleted"
+
+
+class Mention(models.Model):
+    """`@user` in a message, for a user who may read its room (not its author)."""
+
+    message = models.ForeignKey(
+        Message, on_delete=models.CASCADE, related_name="mentions"
+    )
+    room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="+")
+    seq = models.PositiveBigIntegerField()
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="mentions"
+    )
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["user", "room", "seq"], name="chat_mention_user_seq")
+        ]
+
+    def __str__(self) -> str:
+        return f"@{self.user_id} in {self.room_id}#{self.seq}"

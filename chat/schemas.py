@@ -10,7 +10,14 @@ from collections.abc import Iterable
 from typing import Any, Literal
 
 from django.conf import settings
-from pydantic import BaseModel, ConfigDict, Field, StrictStr, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictInt,
+    StrictStr,
+    field_validator,
+)
 
 from realtime.socket.frames import iso
 from realtime.socket.schemas import OutFrame, Timestamp, UserOut
@@ -59,6 +66,14 @@ class MessageIn(BaseModel):
         if value is not None and "\x00" in value:
             raise ValueError("client_id contains a NUL character")
         return value
+
+
+class ReadIn(BaseModel):
+    """`{"type":"read","seq":int}`: the user has read this room up to `seq`."""
+
+    model_config = ConfigDict(extra="forbid")
+    type: Literal["read"]
+    seq: StrictInt = Field(ge=0, le=2**63 - 1)
 
 
 # --- server to client: what each frame is (checked in tests, published) ---------------
@@ -112,9 +127,47 @@ class MessageDeletedOut(OutFrame):
     seq: int = Field(ge=1)
 
 
+class ReadOut(OutFrame):
+    """`{"type":"read","room","seq","unread"}`: the user's read pointer in a room moved.
+
+    To every socket of that user, chat and notify (PROTOCOL.md 9).
+    """
+
+    type: Literal["read"]
+    room: str
+    seq: int = Field(ge=0)
+    unread: int = Field(ge=0)
+
+
+class ActivityOut(OutFrame):
+    """`{"type":"activity","room","seq","user","preview","ts"}`: a new message in a room
+    the user belongs to (notify sockets: every room's badge on one socket)."""
+
+    type: Literal["activity"]
+    room: str
+    seq: int = Field(ge=1)
+    user: UserOut
+    preview: str = Field(max_length=140)
+    ts: Timestamp
+
+
+class RoomEntryOut(OutFrame):
+    """One entry of `GET /api/me/rooms/` and of the notify welcome's `rooms`."""
+
+    slug: str
+    name: str
+    kind: Literal["public", "private", "direct"]
+    peer: UserOut | None
+    last_seq: int = Field(ge=0)
+    last_read_seq: int = Field(ge=0)
+    unread: int = Field(ge=0)
+    mentions: int = Field(ge=0)
+    last_message: MessageOut | None
+
+
 #: every frame a chat socket sends besides the plumbing's (error, heartbeat, auth,
 #: system: an admin's broadcast is the plumbing's SystemOut without `degraded`)
-OUTBOUND = (WelcomeOut, MessageOut, PresenceOut, MessageDeletedOut)
+OUTBOUND = (WelcomeOut, MessageOut, PresenceOut, MessageDeletedOut, ReadOut)
 
 
 # --- server to client: the builders (hot path: plain dicts, encoded once) -------------
@@ -178,6 +231,32 @@ def message_deleted_frame(*, message_id: int, room_slug: str, seq: int) -> Frame
     return {"type": "message_deleted", "id": message_id, "room": room_slug, "seq": seq}
 
 
+PREVIEW_MAX = 140
+
+
+def preview_of(body: str) -> str:
+    """At most 140 characters of a body, on one line (activity frames)."""
+    flat = " ".join(body.split())
+    return flat if len(flat) <= PREVIEW_MAX else flat[: PREVIEW_MAX - 1] + "\u2026"
+
+
+def read_frame(*, room_slug: str, seq: int, unread: int) -> Frame:
+    """`{"type":"read","room","seq","unread"}` (ReadOut)."""
+    return {"type": "read", "room": room_slug, "seq": int(seq), "unread": int(unread)}
+
+
+def activity_frame(message: Any, *, room_slug: str) -> Frame:
+    """`{"type":"activity",...}` of a stored message (ActivityOut)."""
+    return {
+        "type": "activity",
+        "room": room_slug,
+        "seq": message.seq,
+        "user": user_out(message.user_id, message.user.username),
+        "preview": preview_of(message.body),
+        "ts": iso(message.created),
+    }
+
+
 def system_frame(body: str, *, ts: str) -> Frame:
     """`{"type":"system","body","ts"}`: a broadcast from an admin or a command."""
     return {"type": "system", "body": body, "ts": ts}
@@ -209,4 +288,6 @@ def welcome_frame(
 
 
 #: Frame types a chat socket forwards from its topics (the user topic carries others).
-CHAT_EVENT_KINDS = frozenset({"message", "presence", "system", "message_deleted"})
+CHAT_EVENT_KINDS = frozenset(
+    {"message", "presence", "system", "message_deleted", "read"}
+)

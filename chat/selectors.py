@@ -1,4 +1,17 @@
-"""Reads of the chat app: access, history, members, who is online."""
+"""Reads of the chat app: access, history, members, who is online, my rooms and counts.
+
+Unread counts are seq arithmetic, exact and cheap (PROTOCOL.md 9). Seqs are gapless, and
+storing a message moves its sender's read pointer to it, so every seq after a user's
+pointer is someone else's message, and
+
+    unread = room.last_seq - pointer - (deleted seqs after the pointer)
+
+needs no scan of messages: a read of the pointers, of the room counters, and a grouped
+count over DeletedSeq (rare rows). `mentions` is a grouped count of the user's Mention
+rows after each pointer (the index (user, room, seq) answers it; a deleted message takes
+its Mention rows with it). A sidebar of 200 rooms is a handful of queries whatever the
+number of messages (measured: `manage.py bench_my_rooms`, docs/protocol.md).
+"""
 
 from __future__ import annotations
 
@@ -8,7 +21,16 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.db.models import Exists, OuterRef, Q, QuerySet
 
-from chat.models import AnnouncedPresence, Membership, Message, Room
+from chat.models import (
+    AnnouncedPresence,
+    DeletedSeq,
+    Joined,
+    Membership,
+    Mention,
+    Message,
+    ReadPointer,
+    Room,
+)
 from chat.schemas import Frame, message_row_frame, user_out
 from chat.topics import ROUTE
 from realtime.registry import sql
@@ -59,7 +81,7 @@ def room_id_for_slug(*, slug: str) -> int | None:
 
 
 #: The Room columns room_access() loads (the others, owner included, load when read).
-ACCESS_FIELDS = ("id", "slug", "name", "is_private", "owner", "last_seq")
+ACCESS_FIELDS = ("id", "slug", "name", "is_private", "kind", "owner", "last_seq")
 
 
 def room_access(*, slug: str, user: Any) -> RoomAccess:
@@ -221,3 +243,166 @@ def presence_stale_rooms() -> list[str]:
         .distinct()
     )
     return sorted(set(gone) | set(unannounced))
+
+
+# --- belonging, read pointers, unread ---------------------------------------------------
+
+#: how many entries the notify welcome's `rooms` carries
+WELCOME_ROOMS_MAX = 200
+
+
+def belonging_room_ids(*, user_id: int) -> list[int]:
+    """Ids of the rooms the user belongs to: joined public, whitelisted non-public."""
+    joined = Joined.objects.filter(
+        user_id=user_id, room__kind=Room.Kind.PUBLIC
+    ).values_list("room_id", flat=True)
+    listed = (
+        Membership.objects.filter(user_id=user_id)
+        .exclude(room__kind=Room.Kind.PUBLIC)
+        .values_list("room_id", flat=True)
+    )
+    return sorted(set(joined) | set(listed))
+
+
+def user_belongs(*, room: Room, user_id: int) -> bool:
+    """Whether the user belongs to the room (PROTOCOL.md 9)."""
+    rows = Joined if room.kind == Room.Kind.PUBLIC else Membership
+    return rows.objects.filter(room_id=room.pk, user_id=user_id).exists()
+
+
+def read_state(*, room_id: int, user_id: int) -> tuple[int, int]:
+    """(pointer, unread) of one user in one room."""
+    last_seq = Room.objects.filter(pk=room_id).values_list("last_seq", flat=True)
+    pointer = ReadPointer.objects.filter(room_id=room_id, user_id=user_id).values_list(
+        "seq", flat=True
+    )
+    last, seq = last_seq.first() or 0, pointer.first() or 0
+    deleted = DeletedSeq.objects.filter(room_id=room_id, seq__gt=seq).count()
+    return seq, max(last - seq - deleted, 0)
+
+
+def my_rooms(*, user: Any) -> list[Frame]:
+    """Every room the user belongs to as `GET /api/me/rooms/` entries, latest first.
+
+    Latest activity: the newest message's time, or the room's creation when it has none.
+    Five prepared queries whatever the counts (rooms with pointers and newest message
+    ids; deleted seqs after the pointers; mentions after them; the newest messages;
+    the direct rooms' peers). Measured through the view with `manage.py
+    bench_my_rooms` (200 rooms, 100,000 messages): p95 9 to 24 ms on SQLite, 15 ms on
+    PostgreSQL (a shared two-core machine).
+    """
+    uid = int(user.pk)
+    r, p = sql.table(Room), sql.table(ReadPointer)
+    j, w = sql.table(Joined), sql.table(Membership)
+    m, d, mn = sql.table(Message), sql.table(DeletedSeq), sql.table(Mention)
+
+    def c(model: Any, field: str) -> str:
+        return sql.column(model, field)
+
+    rid = f"{r}.{c(Room, 'id')}"
+    newest = (
+        f"SELECT {m}.{c(Message, 'id')} FROM {m} WHERE {m}.{c(Message, 'room')} = {rid}"
+        f" ORDER BY {m}.{c(Message, 'seq')} DESC LIMIT 1"
+    )
+    rows = sql.fetchall(
+        f"SELECT {rid}, {r}.{c(Room, 'slug')}, {r}.{c(Room, 'name')},"
+        f" {r}.{c(Room, 'kind')}, {r}.{c(Room, 'last_seq')},"
+        f" {r}.{c(Room, 'direct_key')}, {r}.{c(Room, 'created')},"
+        f" COALESCE({p}.{c(ReadPointer, 'seq')}, 0), ({newest})"
+        f" FROM {r} LEFT JOIN {p} ON {p}.{c(ReadPointer, 'room')} = {rid}"
+        f" AND {p}.{c(ReadPointer, 'user')} = %s"
+        f" WHERE ({r}.{c(Room, 'kind')} = %s AND {rid} IN"
+        f" (SELECT {c(Joined, 'room')} FROM {j} WHERE {c(Joined, 'user')} = %s))"
+        f" OR ({r}.{c(Room, 'kind')} <> %s AND {rid} IN"
+        f" (SELECT {c(Membership, 'room')} FROM {w}"
+        f" WHERE {c(Membership, 'user')} = %s))",
+        [uid, Room.Kind.PUBLIC, uid, Room.Kind.PUBLIC, uid],
+    )
+    if not rows:
+        return []
+    ids = [row[0] for row in rows]
+    in_ids = ", ".join(str(int(i)) for i in ids)  # ints: nothing to escape
+    deleted = dict(
+        sql.fetchall(
+            f"SELECT {d}.{c(DeletedSeq, 'room')}, COUNT(*) FROM {d}"
+            f" LEFT JOIN {p} ON {p}.{c(ReadPointer, 'room')} = {d}.{c(DeletedSeq, 'room')}"
+            f" AND {p}.{c(ReadPointer, 'user')} = %s"
+            f" WHERE {d}.{c(DeletedSeq, 'room')} IN ({in_ids})"
+            f" AND {d}.{c(DeletedSeq, 'seq')} > COALESCE({p}.{c(ReadPointer, 'seq')}, 0)"
+            f" GROUP BY {d}.{c(DeletedSeq, 'room')}",
+            [uid],
+        )
+    )
+    mentions = dict(
+        sql.fetchall(
+            f"SELECT {mn}.{c(Mention, 'room')}, COUNT(*) FROM {mn}"
+            f" LEFT JOIN {p} ON {p}.{c(ReadPointer, 'room')} = {mn}.{c(Mention, 'room')}"
+            f" AND {p}.{c(ReadPointer, 'user')} = {mn}.{c(Mention, 'user')}"
+            f" WHERE {mn}.{c(Mention, 'user')} = %s"
+            f" AND {mn}.{c(Mention, 'seq')} > COALESCE({p}.{c(ReadPointer, 'seq')}, 0)"
+            f" GROUP BY {mn}.{c(Mention, 'room')}",
+            [uid],
+        )
+    )
+    user_model = get_user_model()
+    u = sql.table(user_model)
+    upk = sql.column(user_model, user_model._meta.pk.name)
+    uname = sql.column(user_model, user_model.USERNAME_FIELD)
+    newest_ids = [row[8] for row in rows if row[8] is not None]
+    last: dict[int, tuple[Any, ...]] = {}
+    if newest_ids:
+        for row in sql.fetchall(
+            f"SELECT {m}.{c(Message, 'room')}, {m}.{c(Message, 'id')},"
+            f" {m}.{c(Message, 'seq')}, {m}.{c(Message, 'user')}, {u}.{uname},"
+            f" {m}.{c(Message, 'body')}, {m}.{c(Message, 'created')},"
+            f" {m}.{c(Message, 'client_id')}"
+            f" FROM {m} INNER JOIN {u} ON {u}.{upk} = {m}.{c(Message, 'user')}"
+            f" WHERE {m}.{c(Message, 'id')}"
+            f" IN ({', '.join(str(int(i)) for i in newest_ids)})",
+            [],
+        ):
+            last[row[0]] = row[1:]
+    peers: dict[int, int] = {}
+    for row in rows:
+        if row[5]:
+            low, high = (int(x) for x in row[5].split(":"))
+            peers[row[0]] = high if low == uid else low
+    names: dict[int, str] = {}
+    if peers:
+        names = dict(
+            sql.fetchall(
+                f"SELECT {upk}, {uname} FROM {u}"
+                f" WHERE {upk} IN ({', '.join(str(i) for i in set(peers.values()))})",
+                [],
+            )
+        )
+    message_created = sql.converter(Message, "created")
+    room_created = sql.converter(Room, "created")
+    entries: list[tuple[Any, str, Frame]] = []
+    for room_id, slug, name, kind, last_seq, _key, created, pointer, _n in rows:
+        pointer = min(pointer, last_seq)
+        row = last.get(room_id)
+        message = None
+        if row is not None:
+            row = (*row[:5], message_created(row[5]), row[6])
+            message = message_row_frame(row, room_slug=slug)
+        peer = peers.get(room_id)
+        entries.append(
+            (
+                row[5] if row is not None else room_created(created),
+                slug,
+                {
+                    "slug": slug,
+                    "name": name,
+                    "kind": kind,
+                    "peer": user_out(peer, names.get(peer, "")) if peer else None,
+                    "last_seq": last_seq,
+                    "last_read_seq": pointer,
+                    "unread": max(last_seq - pointer - deleted.get(room_id, 0), 0),
+                    "mentions": mentions.get(room_id, 0),
+                    "last_message": message,
+                },
+            )
+        )
+    entries.sort(key=lambda e: (e[0], e[1]), reverse=True)
+    return [entry for _, _, entry in entries]

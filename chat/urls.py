@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from chat.api import members, messages, presence, rooms
+from chat.api import conversations, members, messages, presence, rooms
 
 urlpatterns = [
     path("rooms/", rooms.RoomListView.as_view(), name="api-rooms"),
@@ -21,5 +21,22 @@ urlpatterns = [
         "rooms/<str:slug>/presence/",
         presence.RoomPresenceView.as_view(),
         name="api-room-presence",
+    ),
+    path("dms/", conversations.DirectRoomView.as_view(), name="api-dms"),
+    path("me/rooms/", conversations.MyRoomsView.as_view(), name="api-me-rooms"),
+    path(
+        "rooms/<str:slug>/join/",
+        conversations.RoomJoinView.as_view(),
+        name="api-room-join",
+    ),
+    path(
+        "rooms/<str:slug>/leave/",
+        conversations.RoomLeaveView.as_view(),
+        name="api-room-leave",
+    ),
+    path(
+        "rooms/<str:slug>/read/",
+        conversations.RoomReadView.as_view(),
+        name="api-room-read",
     ),
 ]

@@ -7,6 +7,7 @@ from typing import Any
 from channels.db import database_sync_to_async
 from django.conf import settings
 
+from chat import selectors as chat_selectors
 from notifications import selectors, services
 from notifications.schemas import OUTBOUND, OUTBOUND_KINDS, ReadIn, welcome_frame
 from notifications.topics import ROUTE, notify_topic
@@ -31,6 +32,7 @@ class NotifyConsumer(SocketConsumer):
     route = ROUTE
     handlers = {"read": (ReadIn, "on_read")}
     outbound = OUTBOUND
+    rooms: Any = ()
 
     async def authorize(self) -> None:
         raw = self.scope.get("url_route", {}).get("kwargs", {}).get("user_id")
@@ -42,10 +44,14 @@ class NotifyConsumer(SocketConsumer):
 
     def prepare(self, memo: dict[Any, Any]) -> None:
         self.unread, self.backlog = selectors.notification_backlog(user_id=self.user.pk)
+        # Every room's badge on this one socket: the sidebar's first page.
+        self.rooms = chat_selectors.my_rooms(user=self.user)[
+            : chat_selectors.WELCOME_ROOMS_MAX
+        ]
 
     async def welcome(self) -> dict[str, Any]:
-        unread, backlog = self.unread, self.backlog
-        self.backlog = ()  # sent once: an idle socket holds no copy of it
+        unread, backlog, rooms = self.unread, self.backlog, self.rooms
+        self.backlog = self.rooms = ()  # sent once: an idle socket holds no copy
         return welcome_frame(
             user_id=self.user.pk,
             username=self.user.get_username(),
@@ -53,6 +59,7 @@ class NotifyConsumer(SocketConsumer):
             heartbeat_interval=int(float(settings.WS_HEARTBEAT_INTERVAL)),
             unread=unread,
             notifications=backlog,
+            rooms=list(rooms),
         )
 
     def accepts(self, event: Event) -> bool:

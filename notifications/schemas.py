@@ -14,6 +14,7 @@ from pydantic import (
     model_validator,
 )
 
+from chat.schemas import ActivityOut, ReadOut, RoomEntryOut
 from realtime.socket.frames import dumps, iso
 from realtime.socket.schemas import OutFrame, Timestamp, UserOut
 
@@ -81,14 +82,16 @@ class WelcomeOut(OutFrame):
     heartbeat_interval: int = Field(ge=0)
     unread: int = Field(ge=0)
     notifications: list[NotificationOut] = Field(max_length=100)
+    #: the first 200 entries of `GET /api/me/rooms/` (PROTOCOL.md 9)
+    rooms: list[RoomEntryOut] = Field(max_length=200)
 
 
 #: every frame a notify socket sends besides the plumbing's (error, heartbeat, auth,
-#: system)
-OUTBOUND = (WelcomeOut, NotificationOut, UnreadOut)
+#: system); `read` and `activity` are the chat app's (PROTOCOL.md 9)
+OUTBOUND = (WelcomeOut, NotificationOut, UnreadOut, ReadOut, ActivityOut)
 
 #: every frame type a notify socket forwards from its topics
-OUTBOUND_KINDS = frozenset({"notification", "unread", "system"})
+OUTBOUND_KINDS = frozenset({"notification", "unread", "system", "read", "activity"})
 
 
 # --- encoders (hot path: plain dicts and string splicing, the models above document them) ----
@@ -155,6 +158,7 @@ def welcome_frame(
     heartbeat_interval: int,
     unread: int,
     notifications: list[dict[str, object]],
+    rooms: list[dict[str, object]],
 ) -> dict[str, object]:
     """The first frame of a notify socket (WelcomeOut)."""
     return {
@@ -164,4 +168,5 @@ def welcome_frame(
         "heartbeat_interval": heartbeat_interval,
         "unread": unread,
         "notifications": notifications,
+        "rooms": rooms,
     }

@@ -16,7 +16,6 @@ from rest_framework.views import APIView
 from accounts.throttling import WriteThrottle
 from chat import selectors, services
 from chat.api.common import (
-    ROOM_ERRORS,
     SLUG,
     ChatUserSerializer,
     allowed_room,
@@ -49,8 +48,15 @@ class RoomMembersView(APIView):
         WriteThrottle
     ]  # writes count (API_WRITE_THROTTLE), reads do not
 
-    def owned_room(self, request: Request, slug: str) -> Room:
+    @staticmethod
+    def listed_room(request: Request, slug: str) -> Room:
         room = allowed_room(request, slug)
+        if room.kind == Room.Kind.DIRECT:
+            raise PermissionDenied("A direct room's two users are fixed.")
+        return room
+
+    def owned_room(self, request: Request, slug: str) -> Room:
+        room = self.listed_room(request, slug)
         if room.owner_id != request.user.pk:
             raise PermissionDenied("Only the room's owner manages its whitelist.")
         return room
@@ -81,11 +87,14 @@ class RoomMembersView(APIView):
         parameters=[SLUG, ListQuery],
         responses={
             200: paged("MemberPage", ChatUserSerializer(many=True)),
-            **errors(*ROOM_ERRORS),
+            **errors(
+                (403, "`permission_denied`: not on the whitelist; a direct room"),
+                (404, "`not_found`: no such room"),
+            ),
         },
     )
     def get(self, request: Request, slug: str) -> Response:
-        room = allowed_room(request, slug)
+        room = self.listed_room(request, slug)
         paginator = ListPagination()
         page = paginator.paginate_queryset(
             selectors.room_members(room=room), request, view=self
@@ -101,7 +110,7 @@ class RoomMembersView(APIView):
             200: OpenApiResponse(ChatUserSerializer, description="already a member"),
             **errors(
                 (400, "field errors; no such user"),
-                (403, "not the room's owner"),
+                (403, "not the room's owner; a direct room"),
                 (404, "no such room"),
             ),
         },
@@ -131,7 +140,7 @@ class RoomMembersView(APIView):
             204: OpenApiResponse(description="removed, and their sockets closed"),
             **errors(
                 (400, "no such user; the owner stays"),
-                (403, "not the room's owner"),
+                (403, "not the room's owner; a direct room"),
                 (404, "no such room"),
             ),
         },

@@ -39,6 +39,12 @@ class RoomSerializer(StrictSerializer):
     slug = serializers.SlugField(max_length=SLUG_MAX)
     name = serializers.CharField(max_length=100, required=False, allow_blank=True)
     is_private = serializers.BooleanField(required=False, default=False)
+    kind = serializers.ChoiceField(
+        choices=["public", "private", "direct"],
+        read_only=True,
+        help_text="how users belong to it: public (join), private (whitelist), "
+        "direct (its two users)",
+    )
     owner = ChatUserSerializer(read_only=True, allow_null=True)
     created = serializers.DateTimeField(read_only=True)
     last_seq = serializers.IntegerField(read_only=True)
@@ -58,6 +64,7 @@ def room_out(room: Room) -> dict[str, Any]:
         "slug": room.slug,
         "name": room.name,
         "is_private": room.is_private,
+        "kind": room.kind,
         "owner": user_out(owner.pk, owner.username) if owner is not None else None,
         "created": serializers.DateTimeField().to_representation(room.created),
         "last_seq": room.last_seq,

@@ -15,7 +15,7 @@ from django.db import IntegrityError, connection, transaction
 
 from chat import signals
 from chat.errors import ChatError, NotAllowed, RoomGone
-from chat.models import Membership, Message, Room
+from chat.models import DeletedSeq, Membership, Message, Room
 from chat.schemas import (
     CLIENT_ID_MAX,
     clean_body,
@@ -23,8 +23,11 @@ from chat.schemas import (
     message_frame,
     system_frame,
 )
+from chat.services.activity import activity_events, mentions_store
+from chat.services.reads import pointers_after_send
 from chat.topics import chat_all_group, chat_room_group
 from realtime.fanout import broadcast
+from realtime.fanout.events import Event
 from realtime.registry import sql
 from realtime.socket.frames import dumps, now_iso
 
@@ -119,11 +122,11 @@ def _store_batch(sends: Sequence[Send], *, look_up_resends: bool) -> list[Outcom
 
     room_ids = sorted({send.room.pk for _, send, _, _ in cleaned})
     state = {
-        pk: [last_seq, is_private]
-        for pk, last_seq, is_private in Room.objects.select_for_update()
+        pk: [last_seq, is_private, kind]
+        for pk, last_seq, is_private, kind in Room.objects.select_for_update()
         .filter(pk__in=room_ids)
         .order_by("pk")
-        .values_list("pk", "last_seq", "is_private")
+        .values_list("pk", "last_seq", "is_private", "kind")
     }
     originals = _originals(cleaned) if look_up_resends else {}
     members = _whitelisted(cleaned, state)
@@ -162,22 +165,44 @@ def _store_batch(sends: Sequence[Send], *, look_up_resends: bool) -> list[Outcom
         pending.append((i, send, message))
 
     if pending:
-        Message.objects.bulk_create([message for _, _, message in pending])
+        stored = [message for _, _, message in pending]
+        Message.objects.bulk_create(stored)
         _bump_counters({send.room.pk for _, send, _ in pending}, state)
-        # In this transaction: a webhook's outbox row commits with the messages.
-        signals.messages_stored.send(
-            sender=Message, messages=[message for _, _, message in pending]
+        rooms = {send.room.pk: send.room for _, send, _ in pending}
+        read_events = pointers_after_send(
+            sent=[(send.room, send.user.pk, m.seq) for _, send, m in pending],
+            last_seqs={pk: state[pk][0] for pk in rooms},
+            public_rooms={pk for pk in rooms if state[pk][2] == Room.Kind.PUBLIC},
         )
-        broadcast.publish_many(
-            (
-                (
-                    chat_room_group(send.room.pk),
-                    dumps(message_frame(message, room_slug=send.room.slug)),
-                    message.seq,
-                )
-                for _, send, message in pending
-            ),
-            kind="message",
+        mentions_store(
+            messages=stored, private_rooms={pk for pk in rooms if state[pk][1]}
+        )
+        # In this transaction: a webhook's outbox row commits with the messages.
+        signals.messages_stored.send(sender=Message, messages=stored)
+        # One hop after commit: the rooms' frames, then the senders' read pointers, then
+        # the members' activity (each text encoded once, whatever the recipients).
+        broadcast.publish_events(
+            [
+                *(
+                    (
+                        chat_room_group(send.room.pk),
+                        Event(
+                            text=dumps(
+                                message_frame(message, room_slug=send.room.slug)
+                            ),
+                            kind="message",
+                            seq=message.seq,
+                        ),
+                    )
+                    for _, send, message in pending
+                ),
+                *read_events,
+                *activity_events(
+                    messages=stored,
+                    rooms=rooms,
+                    kinds={pk: state[pk][2] for pk in rooms},
+                ),
+            ]
         )
         for i, send, message in pending:
             outcomes[i] = (message, True)
@@ -252,7 +277,10 @@ def message_delete(*, message: Message) -> None:
     frame = message_deleted_frame(
         message_id=message.pk, room_slug=room.slug, seq=message.seq
     )
-    Message.objects.filter(pk=message.pk).delete()
+    deleted, _ = Message.objects.filter(pk=message.pk).delete()
+    if deleted:
+        # Unread counts subtract the seqs of deleted messages (chat.selectors).
+        DeletedSeq.objects.get_or_create(room_id=room.pk, seq=message.seq)
     broadcast.publish(chat_room_group(room.pk), frame)
 
 

@@ -12,8 +12,10 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
 from chat import signals
-from chat.models import Membership, Room
+from chat.errors import NotAllowed
+from chat.models import Joined, Membership, Room
 from chat.room_ids import room_ids
+from chat.services.reads import read_pointer_start
 from chat.topics import ROUTE, chat_room_group
 from realtime.fanout import broadcast
 from realtime.registry.models import Connection
@@ -28,7 +30,13 @@ def room_create(
     *, slug: str, name: str = "", is_private: bool = False, owner: Any = None
 ) -> Room:
     """Create a room; its owner (if any) owns it and is on its whitelist (ValidationError)."""
-    room = Room(slug=slug, name=name or slug, is_private=is_private, owner=owner)
+    room = Room(
+        slug=slug,
+        name=name or slug,
+        is_private=is_private,
+        kind=Room.Kind.PRIVATE if is_private else Room.Kind.PUBLIC,
+        owner=owner,
+    )
     room.full_clean()
     try:
         with transaction.atomic():
@@ -41,6 +49,9 @@ def room_create(
     if owner is not None:
         Membership.objects.create(room=room, user=owner)
         _member_added(room, owner)
+        if not is_private:
+            Joined.objects.create(room=room, user=owner)
+        read_pointer_start(room=room, user=owner)
     return room
 
 
@@ -57,17 +68,36 @@ def room_update(
     A new owner joins the whitelist; turning private closes the sockets of users not on
     it with 4403.
     """
+    if room.kind == Room.Kind.DIRECT and (
+        (is_private is not None and not is_private) or owner is not UNCHANGED
+    ):
+        raise ValidationError(
+            {"is_private": ["A direct room stays between its two users."]}
+        )
     became_private = is_private is True and not room.is_private
+    became_public = is_private is False and room.is_private
     if name is not None:
         room.name = name
-    if is_private is not None:
+    if is_private is not None and room.kind != Room.Kind.DIRECT:
         room.is_private = is_private
+        room.kind = Room.Kind.PRIVATE if is_private else Room.Kind.PUBLIC
     if owner is not UNCHANGED:
         room.owner = owner
     room.full_clean(exclude=["slug"])
     Room.objects.filter(pk=room.pk).update(
-        name=room.name, is_private=room.is_private, owner=room.owner
+        name=room.name, is_private=room.is_private, kind=room.kind, owner=room.owner
     )
+    if became_public:
+        # Its whitelisted users keep it in their sidebar: they join it.
+        Joined.objects.bulk_create(
+            [
+                Joined(room=room, user_id=uid)
+                for uid in Membership.objects.filter(room=room).values_list(
+                    "user_id", flat=True
+                )
+            ],
+            ignore_conflicts=True,
+        )
     if room.owner is not None:
         _, joined = Membership.objects.get_or_create(room=room, user=room.owner)
         if joined:
@@ -99,10 +129,16 @@ def room_delete(*, room: Room) -> None:
 
 @transaction.atomic
 def membership_grant(*, room: Room, user: Any) -> tuple[Membership, bool]:
-    """Put `user` on the room's whitelist; (membership, created)."""
+    """Put `user` on the room's whitelist; (membership, created).
+
+    NotAllowed for a direct room (its two users are fixed).
+    """
+    if room.kind == Room.Kind.DIRECT:
+        raise NotAllowed("a direct room's users are fixed")
     membership, created = Membership.objects.get_or_create(room=room, user=user)
     if created:
         _member_added(room, user)
+        read_pointer_start(room=room, user=user)
     return membership, created
 
 
@@ -112,7 +148,10 @@ def membership_revoke(*, room: Room, user: Any) -> bool:
 
     This is also the kick: the sockets close on every process, after the commit, whether
     or not the user was on the whitelist. Returns whether a membership was removed.
+    NotAllowed for a direct room (its two users are fixed).
     """
+    if room.kind == Room.Kind.DIRECT:
+        raise NotAllowed("a direct room's users are fixed")
     if room.owner_id is not None and room.owner_id == user.pk:
         raise ValidationError(
             {"username": "The owner cannot be removed from their room."}

@@ -342,3 +342,37 @@ def test_view_only_staff_posting_an_action_change_nothing(
     assert published == []
     assert Membership.objects.filter(room=secret, user=bob).exists()
     assert not LogEntry.objects.exists()
+
+
+# --- conversations: direct rooms and read pointers ------------------------------------------
+
+
+def test_direct_rooms_show_as_such_with_their_fixed_pair_and_read_pointers(
+    admin_client_, alice, bob
+):
+    from chat.models import Membership, ReadPointer
+
+    room, _ = services.direct_room_get_or_create(user=alice, other=bob)
+    services.message_create(room=room, user=alice, body="hi")
+    listing = admin_client_.get("/admin/chat/room/?kind__exact=direct")
+    assert listing.status_code == 200 and room.slug in listing.content.decode()
+    page = admin_client_.get(f"/admin/chat/room/{room.pk}/change/")
+    assert page.status_code == 200
+    text = page.content.decode()
+    assert "two users (fixed)" in text and "alice read to 1" in text
+    # Saving the page changes neither the pair nor the kind.
+    response = admin_client_.post(
+        f"/admin/chat/room/{room.pk}/change/",
+        {
+            "name": "renamed",
+            "memberships-TOTAL_FORMS": "0",
+            "memberships-INITIAL_FORMS": "0",
+        },
+    )
+    assert response.status_code == 302, response.content[:2000]
+    room.refresh_from_db()
+    assert (room.name, room.kind) == ("renamed", "direct")
+    assert Membership.objects.filter(room=room).count() == 2
+    assert ReadPointer.objects.get(room=room, user=alice).seq == 1
+    pointers = admin_client_.get(f"/admin/chat/readpointer/?room__id__exact={room.pk}")
+    assert pointers.status_code == 200 and "alice" in pointers.content.decode()

@@ -47,6 +47,7 @@ def test_room_list_shows_public_rooms_and_private_ones_whitelisting_the_user(
         "slug": "secret",
         "name": "Secret",
         "is_private": True,
+        "kind": "private",
         "owner": {"id": alice.pk, "username": "alice"},
         "created": alice_sees["results"][1]["created"],
         "last_seq": 0,

@@ -15,11 +15,13 @@ from chat.schemas import (
     user_out,
     welcome_frame,
 )
+from notifications.consumers import NotifyConsumer
 from realtime.socket.frames import dumps, outbound_problem
 
 pytestmark = pytest.mark.django_db
 
 TABLE = ChatConsumer.outbound_schemas()
+NOTIFY_TABLE = NotifyConsumer.outbound_schemas()
 
 
 def test_the_frames_of_messages_deletes_and_broadcasts_keep_their_schemas(
@@ -31,16 +33,23 @@ def test_the_frames_of_messages_deletes_and_broadcasts_keep_their_schemas(
         services.message_delete(message=first)
         services.system_broadcast(body="maintenance at noon", room=lobby)
         services.system_broadcast(body="to every room")
-    sent = [event.text for _, event in published]
+    # Activity goes to notify sockets only; the rest to chat sockets (read: to both).
+    sent = [e.text for t, e in published if not t.startswith("notify.")]
     assert [orjson.loads(text)["type"] for text in sent] == [
         "message",
+        "read",
         "message",
+        "read",
         "message_deleted",
         "system",
         "system",
     ]
     for text in sent:
         assert outbound_problem(text, TABLE) is None, text
+    notify = [e.text for t, e in published if t.startswith("notify.")]
+    assert [orjson.loads(text)["type"] for text in notify] == ["activity"] * 2
+    for text in notify + [t for t in sent if '"type":"read"' in t]:
+        assert outbound_problem(text, NOTIFY_TABLE) is None, text
 
 
 def test_the_welcome_with_history_and_online_keeps_its_schema(lobby, alice):

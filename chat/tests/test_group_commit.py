@@ -105,7 +105,8 @@ def test_a_refused_send_leaves_the_rest_of_its_batch_stored(
     assert [outcomes[0][0].seq, outcomes[5][0].seq] == [1, 2]
     assert stored(lobby) == [(1, "fine", None), (2, "also fine", None)]
     assert stored(secret) == []
-    assert len(published.frames()) == 2
+    assert len(published.frames(chat_room_group(lobby.pk))) == 2
+    assert published.frames(chat_room_group(secret.pk)) == []
 
 
 def test_a_resend_in_a_batch_returns_the_original_and_stores_nothing(
@@ -126,7 +127,7 @@ def test_a_resend_in_a_batch_returns_the_original_and_stores_nothing(
     assert a.pk == first.pk and a.body == "a"
     assert b2.pk == b.pk
     assert stored(lobby) == [(1, "a", "c-1"), (2, "b", "c-2"), (3, "c", None)]
-    assert [f["seq"] for f in published.frames()] == [1, 2, 3]
+    assert [f["seq"] for f in published.frames(chat_room_group(lobby.pk))] == [1, 2, 3]
 
 
 def test_the_same_client_id_in_two_rooms_or_from_two_users_is_two_messages(

@@ -165,8 +165,9 @@ def test_message_is_published_to_its_room_after_commit(
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
         message = post(lobby, alice, "hello", client_id="c-9")
         assert published == []  # nothing before the commit
-    assert len(callbacks) == 1
-    ((topic, event),) = published
+    assert len(callbacks) == 1  # one hop for the room, the sender's pointer, activity
+    (topic, event), *after = published
+    assert [e.kind for _, e in after] == ["read", "activity"]
     assert topic == chat_room_group(lobby.pk) == f"chat.room.{lobby.pk}"
     assert json.loads(event.text) == {
         "type": "message",
@@ -194,7 +195,7 @@ def test_rollback_sends_nothing_and_stores_nothing(published):
     assert Room.objects.get(pk=room.pk).last_seq == 0
     # The same call, committed, does send: the test above could have failed.
     services.message_create(room=room, user=user, body="now")
-    assert [f["seq"] for f in published.frames()] == [1]
+    assert [f["seq"] for f in published.frames(chat_room_group(room.pk))] == [1]
 
 
 def test_resend_sends_nothing(

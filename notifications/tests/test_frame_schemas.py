@@ -8,6 +8,8 @@ import datetime as dt
 import pytest
 from django.contrib.auth import get_user_model
 
+from chat import selectors as chat_selectors
+from chat import services as chat_services
 from notifications import selectors, services
 from notifications.consumers import NotifyConsumer
 from notifications.schemas import OUTBOUND_KINDS, notification_frame, welcome_frame
@@ -43,6 +45,10 @@ def test_the_welcome_with_the_unread_backlog_keeps_its_schema():
     for title in ("one", "two"):
         services.notification_create(user_id=alice.pk, title=title)
     unread, backlog = selectors.notification_backlog(user_id=alice.pk)
+    bob = get_user_model().objects.create_user("bob", password="!")
+    dm, _ = chat_services.direct_room_get_or_create(user=alice, other=bob)
+    chat_services.message_create(room=dm, user=bob, body="hi @alice")
+    chat_services.room_create(slug="lobby", owner=alice)
     frame = welcome_frame(
         user_id=alice.pk,
         username="alice",
@@ -50,8 +56,10 @@ def test_the_welcome_with_the_unread_backlog_keeps_its_schema():
         heartbeat_interval=25,
         unread=unread,
         notifications=backlog,
+        rooms=chat_selectors.my_rooms(user=alice),
     )
     assert len(frame["notifications"]) == 2
+    assert [r["kind"] for r in frame["rooms"]] == ["public", "direct"]
     assert outbound_problem(dumps(frame), TABLE) is None
 
 

@@ -48,6 +48,17 @@ def publish_many(
         transaction.on_commit(lambda: dispatch_many(batch))
 
 
+def publish_events(items: Iterable[tuple[str, Event]]) -> None:
+    """After commit, send `(topic, event)` pairs of mixed kinds, as one batch (one hop).
+
+    For a service whose one commit sets off several kinds of frames (a stored message:
+    the room's frame, the sender's read pointer, the members' activity).
+    """
+    batch = list(items)
+    if batch:
+        transaction.on_commit(lambda: dispatch_many(batch))
+
+
 def close_sockets(topic: str, code: int, *, user_id: int | None = None) -> None:
     """After commit, close every socket on `topic` (only `user_id`'s, when given) with `code`."""
     event = Event(close_code=int(code), user_id=user_id, kind="close")

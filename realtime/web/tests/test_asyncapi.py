@@ -15,7 +15,13 @@ import orjson
 import pytest
 from django.conf import settings
 
-from chat.schemas import message_frame, presence_frame, welcome_frame
+from chat.schemas import (
+    activity_frame,
+    message_frame,
+    presence_frame,
+    read_frame,
+    welcome_frame,
+)
 from notifications.schemas import (
     NotificationEncoder,
     notification_frame,
@@ -162,6 +168,10 @@ REAL_FRAMES = [
         ),
     ),
     ("notify", "server.unread", unread_frame(3)),
+    ("chat", "server.read", read_frame(room_slug="lobby", seq=7, unread=2)),
+    ("notify", "server.read", read_frame(room_slug="lobby", seq=7, unread=0)),
+    ("notify", "server.activity", activity_frame(_Row, room_slug="lobby")),
+    ("chat", "client.read", {"type": "read", "seq": 7}),
     ("notify", "client.read", {"type": "read", "all": True}),
     ("chat", "client.message", {"type": "message", "body": "hi", "client_id": "x"}),
 ]
