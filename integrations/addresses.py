@@ -18,6 +18,10 @@ from django.core.exceptions import ValidationError
 URL_MAX = 2000
 
 
+_NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
+_IPV4_COMPATIBLE = ipaddress.IPv6Network("::/96")
+
+
 class AddressRefused(Exception):
     """The URL's host resolves to an address webhooks may not reach."""
 
@@ -29,8 +33,12 @@ def is_public(address: str) -> bool:
     except ValueError:
         return False
     if isinstance(ip, ipaddress.IPv6Address):
-        # An IPv4 address inside IPv6 (::ffff:127.0.0.1, 6to4) is judged as that address.
+        # An IPv4 address inside IPv6 (::ffff:127.0.0.1, 6to4, NAT64's 64:ff9b::/96, the
+        # old IPv4-compatible ::/96) is judged as that address: a DNS64 network routes
+        # 64:ff9b::a00:1 to 10.0.0.1.
         embedded = ip.ipv4_mapped or ip.sixtofour
+        if embedded is None and (ip in _NAT64 or ip in _IPV4_COMPATIBLE):
+            embedded = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
         if embedded is not None:
             return is_public(str(embedded))
     return ip.is_global and not ip.is_multicast

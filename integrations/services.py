@@ -100,31 +100,35 @@ def _events(chosen: Iterable[str]) -> list[str]:
     return _choice("events", chosen, EVENTS)
 
 
-@transaction.atomic
 def webhook_create(
     *, url: str, events: Iterable[str], active: bool = True
 ) -> tuple[Webhook, str]:
     """Make a webhook; `(row, secret)`. The URL must resolve to public addresses only
     (unless WEBHOOK_ALLOW_PRIVATE=1): ValidationError otherwise."""
     chosen = _events(events)
+    # Resolved before the transaction: a slow name server must not hold the database's
+    # write lock (SQLite's one lock is every message's too).
     addresses.check_url(url)
     secret = f"whsec_{secrets.token_urlsafe(32)}"
-    row = Webhook.objects.create(url=url, secret=secret, events=chosen, active=active)
-    _subscriptions_changed()
+    with transaction.atomic():
+        row = Webhook.objects.create(
+            url=url, secret=secret, events=chosen, active=active
+        )
+        _subscriptions_changed()
     return row, secret
 
 
-@transaction.atomic
 def webhook_update(
     *, webhook: Webhook, url: str, events: Iterable[str], active: bool
 ) -> Webhook:
     """Change a webhook's URL (checked as at creation), events or active flag."""
     webhook.events = _events(events)
     if url != Webhook.objects.values_list("url", flat=True).get(pk=webhook.pk):
-        addresses.check_url(url)
-    webhook.url, webhook.active = url, active
-    webhook.save(update_fields=["url", "events", "active"])
-    _subscriptions_changed()
+        addresses.check_url(url)  # before the transaction, as in webhook_create
+    with transaction.atomic():
+        webhook.url, webhook.active = url, active
+        webhook.save(update_fields=["url", "events", "active"])
+        _subscriptions_changed()
     return webhook
 
 

@@ -21,6 +21,8 @@ REFUSED = [
     "http://[::ffff:127.0.0.1]/",  # IPv4 loopback mapped into IPv6
     "http://[::ffff:a9fe:a9fe]/",  # 169.254.169.254, mapped
     "http://[2002:7f00:1::1]/",  # 6to4 around 127.0.0.1
+    "http://[64:ff9b::a00:1]/",  # NAT64 to 10.0.0.1 on a DNS64 network
+    "http://[::7f00:1]/",  # IPv4-compatible 127.0.0.1
     "http://[fe80::1]/",
     "http://[fc00::1]/",
     "http://224.0.0.1/",  # multicast

@@ -118,9 +118,17 @@ def connections_open(
         if connection.features.has_select_for_update:
             user_model = get_user_model()
             user_pk = sql.column(user_model, user_model._meta.pk.name)
+            # NO KEY UPDATE: it serializes the cap checks of one user's sockets, but
+            # not the foreign-key checks (KEY SHARE) of inserts naming the user, so a
+            # message write never waits behind a batch of handshakes.
+            lock = (
+                "FOR NO KEY UPDATE"
+                if connection.vendor == "postgresql"
+                else "FOR UPDATE"
+            )
             sql.fetchall(
                 f"SELECT 1 FROM {sql.table(user_model)} WHERE {user_pk} IN ({marks})"
-                f" ORDER BY {user_pk} FOR UPDATE",
+                f" ORDER BY {user_pk} {lock}",
                 user_ids,
             )
         counts = dict(

@@ -20,6 +20,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, ClassVar
 
+from channels.db import database_sync_to_async
 from django.conf import settings
 from django.db import InterfaceError, OperationalError
 from pydantic import BaseModel
@@ -30,7 +31,7 @@ from realtime.socket import frames
 from realtime.socket.auth import (
     BadCredentials,
     Credentials,
-    token_version_current,
+    user_for_claims,
     validate_access_token,
 )
 from realtime.socket.closecodes import CloseCode
@@ -430,8 +431,12 @@ class SocketConsumer:
 
         if str(claims.get(api_settings.USER_ID_CLAIM)) != str(self.user.pk):
             raise FrameError("token is for another user")
-        if not token_version_current(claims, self.user):
-            raise FrameError("token refused: revoked by a credential change")
+        try:
+            # The user's row as it is now, not as the handshake read it: a revocation
+            # whose 4401 close was lost on the way still refuses the new token.
+            self.user = await database_sync_to_async(user_for_claims)(claims)
+        except BadCredentials as exc:
+            raise FrameError(f"token refused: {exc}") from None
         self.credentials = Credentials(
             self.user,
             "token",

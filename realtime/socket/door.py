@@ -20,7 +20,7 @@ from typing import Any, Protocol
 
 from channels.db import database_sync_to_async
 from django.conf import settings
-from django.db import transaction
+from django.db import DatabaseError, transaction
 
 from realtime.registry import services
 from realtime.registry.process import PROCESS_ID
@@ -48,6 +48,14 @@ class Entering(Protocol):
     def admit(self) -> None: ...
 
     def prepare(self, memo: dict[Any, Any]) -> None: ...
+
+
+class HandshakeFailed(Refused):
+    """The batch's database trip failed (logged once by the door): the socket closes
+    1011 (a server error: reconnect with backoff), without a trace of its own."""
+
+    def __init__(self, cause: str) -> None:
+        super().__init__(CloseCode.INTERNAL_ERROR, f"handshake failed: {cause}")
 
 
 #: What enter() answers: True (admitted, registered, prepared), or why not.
@@ -113,7 +121,12 @@ def open_batch(sockets: list[Entering]) -> list[Outcome]:
             if outcomes[i] is None:
                 try:
                     sock.prepare(memo)
-                except Exception as exc:  # this socket's; its row goes at teardown
+                except DatabaseError:
+                    # On PostgreSQL the shared transaction is now aborted: its COMMIT
+                    # would roll back every row of the batch while the sockets opened.
+                    # The whole batch fails instead (each socket closes 1011, retries).
+                    raise
+                except Exception as exc:  # this socket's own; its row goes at teardown
                     outcomes[i] = exc
                 else:
                     outcomes[i] = True
@@ -155,7 +168,10 @@ class Door:
             try:
                 outcomes: list[Outcome] = await run([s for s, _ in batch])
             except Exception as exc:  # the database is out: every handshake fails
-                outcomes = [exc] * len(batch)
+                log.error("handshake batch of %d failed", len(batch), exc_info=exc)
+                # One exception object raised by 200 consumers would grow its traceback
+                # with each raise: each socket gets its own, without the trace.
+                outcomes = [HandshakeFailed(type(exc).__name__) for _ in batch]
             for (sock, future), outcome in zip(batch, outcomes, strict=True):
                 if not future.done():
                     future.set_result(outcome)
@@ -173,11 +189,8 @@ class Door:
             del self._leaving[:MAX_BATCH]
             try:
                 await run(connection_ids=[cid for cid, _ in batch])
-            except Exception as exc:
-                log.error(
-                    "registry rows not removed (%s); the lease sweep will",
-                    type(exc).__name__,
-                )
+            except Exception:
+                log.exception("registry rows not removed; the lease sweep will")
             for _, future in batch:
                 if not future.done():
                     future.set_result(None)
