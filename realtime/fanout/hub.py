@@ -37,6 +37,8 @@ class Hub:
         #: set by the drain: /readyz answers 503 and the gate refuses new sockets
         self.draining = False
         self._emptied: list[asyncio.Future[None]] = []
+        #: topics whose group join (cluster mode) is under way, and its end
+        self._joining: dict[str, asyncio.Future[None]] = {}
 
     # --- life (a lifecycle part) -----------------------------------------------------------
     @property
@@ -93,12 +95,25 @@ class Hub:
 
     # --- subscriptions ---------------------------------------------------------------------
     async def subscribe(self, topic: str, sub: Subscriber) -> None:
-        """Deliver `topic`'s events to `sub`; the first local subscriber joins the group."""
+        """Deliver `topic`'s events to `sub`; the first local subscriber joins the group.
+
+        Returns once the topic's events from every process reach `sub`: a later
+        subscriber waits for the first one's group join too, since a handshake reads
+        its history only after subscribing (each message in history or live).
+        """
         subs = self.topics.get(topic)
         if subs is None:
             subs = self.topics[topic] = set()
             if self.relay is not None:
-                await self.relay.joined(topic)
+                joining = asyncio.get_running_loop().create_future()
+                self._joining[topic] = joining
+                try:
+                    await self.relay.joined(topic)
+                finally:
+                    del self._joining[topic]
+                    joining.set_result(None)
+        elif topic in self._joining:
+            await asyncio.shield(self._joining[topic])
         subs.add(sub)
 
     async def unsubscribe(self, topic: str, sub: Subscriber) -> None:
