@@ -101,6 +101,7 @@ def room_update(
     if room.owner is not None:
         _, joined = Membership.objects.get_or_create(room=room, user=room.owner)
         if joined:
+            read_pointer_start(room=room, user=room.owner)
             _member_added(room, room.owner)
     if became_private:
         members = Membership.objects.filter(room=room).values("user_id")
