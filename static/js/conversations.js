@@ -193,7 +193,12 @@ export function applyMention(text, start, caret, username) {
  * once per quiet `delay`, only for a seq past what was sent. Timers are injected.
  */
 export class ReadPointer {
-  constructor({ send, delay = 400, setTimeout: later = globalThis.setTimeout, clearTimeout: cancel = globalThis.clearTimeout }) {
+  constructor({
+    send, delay = 400,
+    // Wrapped: window.setTimeout called as a method of another object throws "Illegal invocation".
+    setTimeout: later = (fn, ms) => globalThis.setTimeout(fn, ms),
+    clearTimeout: cancel = (id) => globalThis.clearTimeout(id),
+  }) {
     this._send = send;
     this._delay = delay;
     this._later = later;

@@ -671,3 +671,60 @@ def test_phone_layout_keeps_the_conversation_first_and_toasts_clear_of_send(
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / "room-phone.png"))
     no_page_errors(page)
+
+
+def convo(page: Page, slug: str):
+    return page.locator(f'[data-conversations] [data-slug="{slug}"]')
+
+
+def test_sidebar_badge_rises_live_and_clears_on_opening_and_a_dm_appears_for_the_peer(
+    server_factory, new_context
+):
+    server = server_factory()
+    alice, bob = server.api.user("alice"), server.api.user("bob")
+    make_room(server, alice, "standup")
+    status, _ = server.api.post("/api/rooms/standup/join/", token=bob.access)
+    assert status == 204
+    post_message(server, alice, "standup", "Yesterday: the release notes.")
+
+    page_b = signed_in(new_context, server, "bob", "/")
+    expect(convo(page_b, "standup")).to_be_visible()
+    # bob joined before it: the welcome counts the message unread.
+    expect(convo(page_b, "standup").locator(".convo__badge")).to_have_text("1")
+
+    # alice posts: bob's badge rises live, the mention shows, the tab title counts.
+    post_message(server, alice, "standup", "Today: the sidebar.")
+    expect(convo(page_b, "standup").locator(".convo__badge")).to_have_text("2")
+    post_message(server, alice, "standup", "@bob can you review it?")
+    expect(convo(page_b, "standup").locator(".convo__badge")).to_have_text("3")
+    expect(convo(page_b, "standup").locator(".convo__mentions")).to_have_text("@1")
+    expect(page_b).to_have_title(re.compile(r"^\(3\) "))
+
+    # bob opens the room: the divider sits at his read pointer, and the badge clears.
+    convo(page_b, "standup").locator("a").click()
+    page_b.wait_for_url(re.compile(r"/rooms/standup/$"))
+    expect(page_b.locator("[data-conn-text]")).to_have_text("Live")
+    divider = page_b.locator("[data-messages] > .new-sep")
+    expect(divider).to_have_count(1)
+    assert divider.evaluate("d => d.nextElementSibling.textContent").find(
+        "Yesterday: the release notes."
+    ) >= 0
+    expect(convo(page_b, "standup")).to_be_visible()
+    expect(convo(page_b, "standup").locator(".convo__badge")).to_have_count(0)
+    expect(convo(page_b, "standup").locator(".convo__mentions")).to_have_count(0)
+    expect(page_b).not_to_have_title(re.compile(r"^\("))
+
+    # A direct message started from the online list reaches alice's sidebar, no reload.
+    page_a = open_room(new_context, server, "alice", "standup")
+    page_a.evaluate("window.__stillHere = true")
+    expect(online(page_b)).to_have_text(["bob", "alice"])
+    online(page_b).filter(has_text="alice").click()
+    page_b.wait_for_url(re.compile(r"/rooms/dm-[0-9a-f]+/$"))
+    expect(page_b.locator("[data-conn-text]")).to_have_text("Live")
+    say(page_b, "Quick question about the sidebar")
+    dm = page_a.locator('[data-conversations] [data-kind="direct"]')
+    expect(dm).to_have_count(1)
+    expect(dm.locator(".convo__name")).to_have_text("bob")
+    expect(dm.locator(".convo__badge")).to_have_text("1")
+    assert page_a.evaluate("window.__stillHere") is True
+    assert page_a.errors == [] and page_b.errors == []
