@@ -706,9 +706,8 @@ def test_sidebar_badge_rises_live_and_clears_on_opening_and_a_dm_appears_for_the
     expect(page_b.locator("[data-conn-text]")).to_have_text("Live")
     divider = page_b.locator("[data-messages] > .new-sep")
     expect(divider).to_have_count(1)
-    assert divider.evaluate("d => d.nextElementSibling.textContent").find(
-        "Yesterday: the release notes."
-    ) >= 0
+    first_unread = divider.evaluate("d => d.nextElementSibling.textContent")
+    assert "Yesterday: the release notes." in first_unread
     expect(convo(page_b, "standup")).to_be_visible()
     expect(convo(page_b, "standup").locator(".convo__badge")).to_have_count(0)
     expect(convo(page_b, "standup").locator(".convo__mentions")).to_have_count(0)
