@@ -377,3 +377,75 @@ export async function startDirect(username) {
   location.assign(`/rooms/${encodeURIComponent(res.data.slug)}/`);
   return true;
 }
+
+// ---- desktop alerts (opt-in): direct messages and mentions while the tab is hidden --------
+
+const ALERTS_KEY = user ? `realtime:${user.id}:desktop-alerts` : null;
+const Alert = globalThis.Notification;
+
+function alertsOn() {
+  try {
+    return Boolean(Alert) && Alert.permission === 'granted' && localStorage.getItem(ALERTS_KEY) === '1';
+  } catch {
+    return false;
+  }
+}
+
+function renderAlertsToggle(button) {
+  const on = alertsOn();
+  button.setAttribute('aria-pressed', String(on));
+  button.textContent = `Desktop alerts for direct messages and mentions: ${on ? 'on' : 'off'}`;
+}
+
+async function toggleAlerts(button) {
+  try {
+    if (alertsOn()) {
+      localStorage.removeItem(ALERTS_KEY);
+    } else {
+      const permission = Alert.permission === 'granted' ? 'granted' : await Alert.requestPermission();
+      if (permission === 'granted') localStorage.setItem(ALERTS_KEY, '1');
+      else toast({ title: 'Desktop alerts are blocked', body: 'Allow notifications for this site in the browser to turn them on.', level: 'warning' });
+    }
+  } catch {
+    // No storage or no permission prompt: stays off.
+  }
+  renderAlertsToggle(button);
+}
+
+/** A desktop alert, only while the page is hidden and the user opted in. */
+function desktopAlert(title, body, href, tag) {
+  if (document.visibilityState !== 'hidden' || !alertsOn()) return;
+  try {
+    const alert = new Alert(title, { body, tag });
+    alert.onclick = () => {
+      window.focus();
+      location.assign(href);
+    };
+  } catch {
+    // Some browsers allow alerts only from a service worker: none then.
+  }
+}
+
+const alertsButton = document.querySelector('[data-desktop-alerts]');
+if (alertsButton && Alert && user) {
+  alertsButton.hidden = false;
+  renderAlertsToggle(alertsButton);
+  alertsButton.addEventListener('click', () => toggleAlerts(alertsButton));
+}
+
+if (conversations && notifications) {
+  // A direct message from someone else: the activity frame.
+  conversationsBus.addEventListener('change', ({ detail }) => {
+    if (detail.reason !== 'activity' || detail.mine) return;
+    const entry = conversations.get(detail.slug);
+    if (entry?.kind !== 'direct') return;
+    desktopAlert(detail.frame.user?.username ?? displayName(entry), detail.frame.preview ?? '',
+      `/rooms/${encodeURIComponent(entry.slug)}/`, `room-${entry.slug}`);
+  });
+  // A mention: the server's notification (it decided who is mentioned), linking to the message.
+  notifications.bus.addEventListener('notification', ({ detail: n }) => {
+    const link = safeLink(n.link);
+    if (!link || !/^\/rooms\/[^/]+\/\?seq=\d+$/.test(link)) return;
+    desktopAlert(n.title, n.body, link, `mention-${n.id}`);
+  });
+}

@@ -726,4 +726,12 @@ def test_sidebar_badge_rises_live_and_clears_on_opening_and_a_dm_appears_for_the
     expect(dm.locator(".convo__name")).to_have_text("bob")
     expect(dm.locator(".convo__badge")).to_have_text("1")
     assert page_a.evaluate("window.__stillHere") is True
+
+    # Desktop alerts are opt-in: the bell's toggle turns them on once the browser allows.
+    page_a.context.grant_permissions(["notifications"])
+    page_a.locator("[data-bell-button]").click()
+    toggle = page_a.locator("[data-desktop-alerts]")
+    expect(toggle).to_have_attribute("aria-pressed", "false")
+    toggle.click()
+    expect(toggle).to_have_attribute("aria-pressed", "true")
     assert page_a.errors == [] and page_b.errors == []
