@@ -78,7 +78,7 @@ def open_room(new_context, server: harness.Server, username: str, slug: str) -> 
 
 
 def say(page: Page, text: str) -> None:
-    box = page.get_by_label(re.compile("^Message #"))
+    box = page.get_by_label(re.compile("^Message [#@]"))
     box.fill(text)
     box.press("Enter")
 
@@ -720,6 +720,7 @@ def test_sidebar_badge_rises_live_and_clears_on_opening_and_a_dm_appears_for_the
     online(page_b).filter(has_text="alice").click()
     page_b.wait_for_url(re.compile(r"/rooms/dm-[0-9a-f]+/$"))
     expect(page_b.locator("[data-conn-text]")).to_have_text("Live")
+    expect(page_b.locator("[data-room-name]")).to_have_text("alice")
     say(page_b, "Quick question about the sidebar")
     dm = page_a.locator('[data-conversations] [data-kind="direct"]')
     expect(dm).to_have_count(1)
