@@ -698,6 +698,7 @@ def test_sidebar_badge_rises_live_and_clears_on_opening_and_a_dm_appears_for_the
     post_message(server, alice, "standup", "@bob can you review it?")
     expect(convo(page_b, "standup").locator(".convo__badge")).to_have_text("3")
     expect(convo(page_b, "standup").locator(".convo__mentions")).to_have_text("@1")
+    expect(page_b.locator("[data-toasts]")).to_contain_text("alice mentioned you")
     expect(page_b).to_have_title(re.compile(r"^\(3\) "))
 
     # bob opens the room: the divider sits at his read pointer, and the badge clears.
