@@ -56,6 +56,10 @@ export class Conversations {
     this.me = me;
     this.rooms = new Map(); // slug -> entry
     this.loaded = false;
+    // The room I am reading right now (open, tab visible, newest message on screen): its
+    // new messages are read as they come, so they never flash a badge; the read frame
+    // that follows sets the count either way.
+    this.reading = null;
     this._onChange = onChange;
     this._unknown = unknown;
   }
@@ -84,7 +88,7 @@ export class Conversations {
     entry.ts = typeof frame.ts === 'string' ? frame.ts : entry.ts;
     entry.preview = typeof frame.preview === 'string' ? frame.preview : entry.preview;
     const mine = this.me && frame.user && frame.user.id === this.me.id;
-    if (mine) {
+    if (mine || slug === this.reading) {
       entry.last_read_seq = Math.max(entry.last_read_seq, frame.seq);
     } else if (frame.seq > entry.last_read_seq) {
       entry.unread += 1;

@@ -262,12 +262,18 @@ const pointer = new ReadPointer({
 
 /** The newest message is on screen and the tab is seen: I have read up to it. */
 function maybeRead() {
-  if (openedAt === undefined || client.state !== 'open' || document.visibilityState !== 'visible') return;
+  const reading = newestOnScreen();
+  if (conversations) conversations.reading = reading ? slug : null;
+  if (reading) pointer.want(newestSeq);
+}
+
+function newestOnScreen() {
+  if (openedAt === undefined || client.state !== 'open' || document.visibilityState !== 'visible') return false;
   const last = ui.messages.querySelector(`:scope > .msg[data-seq="${newestSeq}"]`);
-  if (!last) return;
+  if (!last) return false;
   const box = ui.scroll.getBoundingClientRect();
   const rect = last.getBoundingClientRect();
-  if (rect.top < box.bottom && rect.bottom > box.top) pointer.want(newestSeq);
+  return rect.top < box.bottom && rect.bottom > box.top;
 }
 
 /** Show a message from the socket, a backfill or scrollback, once. */
@@ -441,6 +447,7 @@ client.on('read', (f) => {
 });
 conversationsBus.addEventListener('change', captureReadPointer);
 document.addEventListener('visibilitychange', maybeRead);
+client.on('state', maybeRead); // offline: not reading live any more
 window.addEventListener('focus', maybeRead);
 // Without a notify welcome in time (the socket is down), read on without a divider.
 setTimeout(() => {

@@ -50,6 +50,15 @@ test('activity from others raises the badge and moves the room up; mine does not
   assert.deepEqual(changes, ['reset', 'activity', 'activity', 'activity']);
 });
 
+test('new messages in the room I am reading raise no badge', () => {
+  const c = new Conversations({ me });
+  c.reset([entry('here'), entry('there')]);
+  c.reading = 'here';
+  c.activity({ room: 'here', seq: 1, user: alice, preview: 'hi', ts: '2026-03-01T00:00:00Z' });
+  c.activity({ room: 'there', seq: 1, user: alice, preview: 'hi', ts: '2026-03-01T00:00:00Z' });
+  assert.deepEqual([c.get('here').unread, c.get('there').unread], [0, 1]);
+});
+
 test('activity in a room not listed asks for the list again (a DM someone started)', () => {
   const asked = [];
   const c = new Conversations({ me, unknown: (slug) => asked.push(slug) });
