@@ -8,7 +8,7 @@
 import { RealtimeClient } from './realtime-client.js';
 import { badgeText, Conversations, displayName, titleWithCount } from './conversations.js';
 import {
-  api, avatar, currentUser, el, icon, level, listOf, markLoggingOut, paintAvatars, reLogin, relativeTime,
+  api, avatar, currentUser, el, errorText, icon, level, listOf, markLoggingOut, paintAvatars, reLogin, relativeTime,
   safeLink, toast,
 } from './ui.js';
 
@@ -368,14 +368,42 @@ conversationsBus.addEventListener('change', renderConversations);
  * Open (or find) the direct room with `username` and go there: POST /api/dms/ answers
  * the same room from either side.
  */
-export async function startDirect(username) {
+export async function startDirect(username, { onError = null } = {}) {
   const res = await api('POST', '/api/dms/', { username });
   if (!res.ok || typeof res.data?.slug !== 'string') {
-    toast({ title: `Could not message ${username}`, body: res.data?.detail ?? '', level: 'error' });
+    const text = errorText(res.data, `Could not start the conversation (HTTP ${res.status}).`);
+    if (onError) onError(text);
+    else toast({ title: `Could not message ${username}`, body: text, level: 'error' });
     return false;
   }
   location.assign(`/rooms/${encodeURIComponent(res.data.slug)}/`);
   return true;
+}
+
+// "Message someone": a direct message by username (the room list page).
+for (const form of document.querySelectorAll('[data-new-dm]')) {
+  const input = form.elements.username;
+  const error = form.parentElement.querySelector('[data-new-dm-error]'); // under the form's row
+  const show = (text) => {
+    error.textContent = text;
+    error.hidden = !text;
+    if (text) input.setAttribute('aria-invalid', 'true');
+    else input.removeAttribute('aria-invalid');
+  };
+  form.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    const username = input.value.trim();
+    if (!username) {
+      show('Type the username of the person to message.');
+      input.focus();
+      return;
+    }
+    show('');
+    form.querySelector('button').disabled = true;
+    const ok = await startDirect(username, { onError: show });
+    form.querySelector('button').disabled = false;
+    if (!ok) input.focus();
+  });
 }
 
 // ---- desktop alerts (opt-in): direct messages and mentions while the tab is hidden --------

@@ -736,4 +736,16 @@ def test_sidebar_badge_rises_live_and_clears_on_opening_and_a_dm_appears_for_the
     expect(toggle).to_have_attribute("aria-pressed", "false")
     toggle.click()
     expect(toggle).to_have_attribute("aria-pressed", "true")
+
+    # "Message someone" on the room list: an unknown name is said in words; bob's name
+    # finds the same direct room from alice's side.
+    page_a.goto("/")
+    field = page_a.get_by_label("Username to message")
+    field.fill("nobody")
+    field.press("Enter")
+    expect(page_a.locator("[data-new-dm-error]")).to_be_visible()
+    expect(field).to_have_attribute("aria-invalid", "true")
+    field.fill("bob")
+    field.press("Enter")
+    page_a.wait_for_url(page_b.url)
     assert page_a.errors == [] and page_b.errors == []
