@@ -700,6 +700,8 @@ def test_sidebar_badge_rises_live_and_clears_on_opening_and_a_dm_appears_for_the
     expect(convo(page_b, "standup").locator(".convo__mentions")).to_have_text("@1")
     expect(page_b.locator("[data-toasts]")).to_contain_text("alice mentioned you")
     expect(page_b).to_have_title(re.compile(r"^\(3\) "))
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page_b.screenshot(path=str(SCREENSHOTS / "conversations.png"))
 
     # bob opens the room: the divider sits at his read pointer, and the badge clears.
     convo(page_b, "standup").locator("a").click()
@@ -713,6 +715,7 @@ def test_sidebar_badge_rises_live_and_clears_on_opening_and_a_dm_appears_for_the
     expect(convo(page_b, "standup").locator(".convo__badge")).to_have_count(0)
     expect(convo(page_b, "standup").locator(".convo__mentions")).to_have_count(0)
     expect(page_b).not_to_have_title(re.compile(r"^\("))
+    page_b.screenshot(path=str(SCREENSHOTS / "room-divider.png"))
 
     # A direct message started from the online list reaches alice's sidebar, no reload.
     page_a = open_room(new_context, server, "alice", "standup")
