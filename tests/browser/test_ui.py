@@ -717,6 +717,18 @@ def test_sidebar_badge_rises_live_and_clears_on_opening_and_a_dm_appears_for_the
     expect(page_b).not_to_have_title(re.compile(r"^\("))
     page_b.screenshot(path=str(SCREENSHOTS / "room-divider.png"))
 
+    # @ completion from the room's people: arrow keys and Tab complete the name.
+    box = page_b.locator("[data-composer-input]")
+    box.press_sequentially("thanks @a")
+    options = page_b.locator("[data-mention-list] [role=option]")
+    expect(options).to_have_count(1)
+    expect(options).to_have_attribute("data-username", "alice")
+    box.press("ArrowDown")
+    box.press("Tab")
+    expect(box).to_have_value("thanks @alice ")
+    expect(page_b.locator("[data-mention-list]")).to_be_hidden()
+    box.fill("")
+
     # A direct message started from the online list reaches alice's sidebar, no reload.
     page_a = open_room(new_context, server, "alice", "standup")
     page_a.evaluate("window.__stillHere = true")
