@@ -70,6 +70,19 @@ def user_can_enter(*, room: Room, user: Any) -> bool:
     )
 
 
+def direct_peer(*, room: Room, user: Any) -> Any | None:
+    """The other user of a direct room, for its page's name; None for other kinds."""
+    if room.kind != Room.Kind.DIRECT or not room.direct_key:
+        return None
+    low, _, high = room.direct_key.partition(":")
+    other = high if low == str(user.pk) else low
+    return (
+        get_user_model().objects.filter(pk=int(other)).first()
+        if other.isdigit()
+        else None
+    )
+
+
 def room_id_for_slug(*, slug: str) -> int | None:
     """The id of the room with this slug, or None (one prepared query)."""
     row = sql.fetchone(

@@ -29,6 +29,9 @@ def room_detail(request: HttpRequest, slug: str) -> HttpResponse:
             status=404 if access.room is None else 403,
         )
     room = access.room
+    # A direct room is called by the other person, as in the sidebar (its stored name
+    # is the two usernames); "@" marks it where other rooms show "#".
+    peer = selectors.direct_peer(room=room, user=request.user)
     return render(
         request,
         "chat/room.html",
@@ -36,6 +39,8 @@ def room_detail(request: HttpRequest, slug: str) -> HttpResponse:
             "room": room,
             "slug": room.slug,
             "is_owner": room.owner_id == request.user.pk,
+            "label": peer.username if peer else (room.name or room.slug),
+            "sigil": "@" if room.kind == "direct" else "#",
             "max_body_chars": settings.WS_MAX_BODY_CHARS,
         },
     )

@@ -142,3 +142,16 @@ def test_conversations_need_a_user():
     ):
         response = getattr(APIClient(), method)(url)
         assert response.status_code == 401
+
+
+def test_a_direct_room_page_is_named_by_the_other_person(alice, bob, client):
+    room, _ = direct_room_get_or_create(user=alice, other=bob)
+    client.force_login(bob)
+    page = client.get(f"/rooms/{room.slug}/").content.decode()
+    assert "<span data-room-name>alice</span>" in page
+    assert 'placeholder="Message @alice"' in page
+    client.force_login(alice)
+    assert (
+        "<span data-room-name>bob</span>"
+        in client.get(f"/rooms/{room.slug}/").content.decode()
+    )

@@ -6,9 +6,10 @@
  * URL, so the notifications page shares this socket instead of opening a second one).
  */
 import { RealtimeClient } from './realtime-client.js';
+import { badgeText, Conversations, displayName, titleWithCount } from './conversations.js';
 import {
-  api, currentUser, el, level, listOf, markLoggingOut, paintAvatars, reLogin, relativeTime, safeLink,
-  toast,
+  api, avatar, currentUser, el, errorText, icon, level, listOf, markLoggingOut, paintAvatars, reLogin, relativeTime,
+  safeLink, toast,
 } from './ui.js';
 
 const MAX_TOASTS_ON_RESUME = 3;
@@ -179,8 +180,6 @@ class Bell {
     this.count.textContent = unread > 99 ? '99+' : String(unread);
     this.label.textContent = unread ? `Notifications, ${unread} unread` : 'Notifications';
     this.root.classList.toggle('bell--offline', this.store.client.state !== 'open');
-    const base = document.title.replace(/^\(\d+\+?\) /, '');
-    document.title = unread ? `(${unread > 99 ? '99+' : unread}) ${base}` : base;
     this.readAll.disabled = unread === 0;
     if (!this.isOpen()) return;
     const items = this.store.list().slice(0, 8);
@@ -281,3 +280,200 @@ document.querySelector('.logout-form')?.addEventListener('submit', () => {
 });
 const bellRoot = document.querySelector('[data-bell]');
 if (notifications && bellRoot) new Bell(bellRoot, notifications);
+
+// ---- my conversations: the sidebar, its badges and the tab title ----------------------
+
+/** The room this page shows, if any (room.html's data-room). */
+const currentSlug = document.querySelector('[data-room]')?.dataset.room ?? null;
+
+/** 'change' events (detail: {reason, slug, frame, mine}) after each update of `conversations`. */
+export const conversationsBus = new EventTarget();
+
+let refetching = false;
+/** Activity in a room the list lacks (a DM someone just started with me): fetch the list. */
+async function refetchConversations() {
+  if (refetching) return;
+  refetching = true;
+  const res = await api('GET', '/api/me/rooms/');
+  refetching = false;
+  if (res.ok) conversations.reset(listOf(res.data));
+}
+
+/** My rooms and direct messages, live from the notify socket (null when signed out). */
+export const conversations = user ? new Conversations({
+  me: user,
+  onChange: (detail) => conversationsBus.dispatchEvent(new CustomEvent('change', { detail })),
+  unknown: refetchConversations,
+}) : null;
+
+if (notifications && conversations) {
+  notifications.client.on('welcome', (w) => conversations.reset(w.rooms));
+  notifications.client.on('activity', (f) => conversations.activity(f));
+  notifications.client.on('read', (f) => conversations.read(f));
+}
+
+function conversationItem(entry) {
+  const name = displayName(entry);
+  const words = [
+    name,
+    entry.kind === 'direct' ? 'direct message' : null,
+    entry.unread ? `${entry.unread} unread` : null,
+    entry.mentions ? `${entry.mentions} mention${entry.mentions === 1 ? '' : 's'}` : null,
+  ];
+  return el(
+    'li',
+    { class: 'convo-item', dataset: { slug: entry.slug, kind: entry.kind } },
+    el(
+      'a',
+      {
+        href: `/rooms/${encodeURIComponent(entry.slug)}/`,
+        class: `convo${entry.unread ? ' convo--unread' : ''}`,
+        'aria-label': words.filter(Boolean).join(', '),
+        'aria-current': entry.slug === currentSlug ? 'page' : null,
+        title: entry.preview || null,
+      },
+      entry.kind === 'direct'
+        ? avatar(name, 'sm')
+        : el('span', { class: 'convo__icon' }, icon(entry.kind === 'private' ? 'lock' : 'hash', 16)),
+      el('span', { class: 'convo__name' }, name),
+      entry.mentions
+        ? el('span', { class: 'convo__mentions', 'data-mentions': entry.mentions, 'aria-hidden': 'true' }, `@${badgeText(entry.mentions)}`)
+        : null,
+      entry.unread
+        ? el('span', { class: 'convo__badge', 'data-unread': entry.unread, 'aria-hidden': 'true' }, badgeText(entry.unread))
+        : null,
+    ),
+  );
+}
+
+function renderConversations() {
+  if (!conversations) return;
+  const entries = conversations.list();
+  for (const list of document.querySelectorAll('[data-conversations]')) {
+    // Keep keyboard focus on the same room across a re-render.
+    const focused = list.contains(document.activeElement)
+      ? document.activeElement.closest('[data-slug]')?.dataset.slug : null;
+    list.replaceChildren(...entries.map(conversationItem));
+    if (focused) list.querySelector(`[data-slug="${CSS.escape(focused)}"] a`)?.focus();
+  }
+  for (const empty of document.querySelectorAll('[data-conversations-empty]')) {
+    empty.hidden = !conversations.loaded || entries.length > 0;
+  }
+  document.title = titleWithCount(document.title, conversations.totalUnread());
+}
+
+conversationsBus.addEventListener('change', renderConversations);
+
+/**
+ * Open (or find) the direct room with `username` and go there: POST /api/dms/ answers
+ * the same room from either side.
+ */
+export async function startDirect(username, { onError = null } = {}) {
+  const res = await api('POST', '/api/dms/', { username });
+  if (!res.ok || typeof res.data?.slug !== 'string') {
+    const text = errorText(res.data, `Could not start the conversation (HTTP ${res.status}).`);
+    if (onError) onError(text);
+    else toast({ title: `Could not message ${username}`, body: text, level: 'error' });
+    return false;
+  }
+  location.assign(`/rooms/${encodeURIComponent(res.data.slug)}/`);
+  return true;
+}
+
+// "Message someone": a direct message by username (the room list page).
+for (const form of document.querySelectorAll('[data-new-dm]')) {
+  const input = form.elements.username;
+  const error = form.parentElement.querySelector('[data-new-dm-error]'); // under the form's row
+  const show = (text) => {
+    error.textContent = text;
+    error.hidden = !text;
+    if (text) input.setAttribute('aria-invalid', 'true');
+    else input.removeAttribute('aria-invalid');
+  };
+  form.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    const username = input.value.trim();
+    if (!username) {
+      show('Type the username of the person to message.');
+      input.focus();
+      return;
+    }
+    show('');
+    form.querySelector('button').disabled = true;
+    const ok = await startDirect(username, { onError: show });
+    form.querySelector('button').disabled = false;
+    if (!ok) input.focus();
+  });
+}
+
+// ---- desktop alerts (opt-in): direct messages and mentions while the tab is hidden --------
+
+const ALERTS_KEY = user ? `realtime:${user.id}:desktop-alerts` : null;
+const Alert = globalThis.Notification;
+
+function alertsOn() {
+  try {
+    return Boolean(Alert) && Alert.permission === 'granted' && localStorage.getItem(ALERTS_KEY) === '1';
+  } catch {
+    return false;
+  }
+}
+
+function renderAlertsToggle(button) {
+  const on = alertsOn();
+  button.setAttribute('aria-pressed', String(on));
+  button.textContent = `Desktop alerts for direct messages and mentions: ${on ? 'on' : 'off'}`;
+}
+
+async function toggleAlerts(button) {
+  try {
+    if (alertsOn()) {
+      localStorage.removeItem(ALERTS_KEY);
+    } else {
+      const permission = Alert.permission === 'granted' ? 'granted' : await Alert.requestPermission();
+      if (permission === 'granted') localStorage.setItem(ALERTS_KEY, '1');
+      else toast({ title: 'Desktop alerts are blocked', body: 'Allow notifications for this site in the browser to turn them on.', level: 'warning' });
+    }
+  } catch {
+    // No storage or no permission prompt: stays off.
+  }
+  renderAlertsToggle(button);
+}
+
+/** A desktop alert, only while the page is hidden and the user opted in. */
+function desktopAlert(title, body, href, tag) {
+  if (document.visibilityState !== 'hidden' || !alertsOn()) return;
+  try {
+    const alert = new Alert(title, { body, tag });
+    alert.onclick = () => {
+      window.focus();
+      location.assign(href);
+    };
+  } catch {
+    // Some browsers allow alerts only from a service worker: none then.
+  }
+}
+
+const alertsButton = document.querySelector('[data-desktop-alerts]');
+if (alertsButton && Alert && user) {
+  alertsButton.hidden = false;
+  renderAlertsToggle(alertsButton);
+  alertsButton.addEventListener('click', () => toggleAlerts(alertsButton));
+}
+
+if (conversations && notifications) {
+  // A direct message from someone else: the activity frame.
+  conversationsBus.addEventListener('change', ({ detail }) => {
+    if (detail.reason !== 'activity' || detail.mine) return;
+    const entry = conversations.get(detail.slug);
+    if (entry?.kind !== 'direct') return;
+    desktopAlert(detail.frame.user?.username ?? displayName(entry), detail.frame.preview ?? '',
+      `/rooms/${encodeURIComponent(entry.slug)}/`, `room-${entry.slug}`);
+  });
+  // A mention: the server's notification (it decided who is mentioned), linking to the message.
+  notifications.bus.addEventListener('notification', ({ detail: n }) => {
+    const link = safeLink(n.link);
+    if (!link || !/^\/rooms\/[^/]+\/\?seq=\d+$/.test(link)) return;
+    desktopAlert(n.title, n.body, link, `mention-${n.id}`);
+  });
+}

@@ -7,11 +7,13 @@
  * The socket authenticates with the session cookie (same origin); REST calls carry the
  * session and the CSRF token (ui.js api()).
  */
-import { reportConnection } from './app.js';
+import { conversations, conversationsBus, reportConnection, startDirect } from './app.js';
+import { dividerSeq, ReadPointer } from './conversations.js';
 import { ClientClosedError, QueueFullError, RealtimeClient } from './realtime-client.js';
 import { OnlineList } from './room/online.js';
 import { ConnectionStatus } from './room/status.js';
 import { DraftStore, roomKeys } from './room/drafts.js';
+import { MentionCompleter } from './room/mentions.js';
 import { mountWhitelist } from './room/whitelist.js';
 import { api, avatar, currentUser, dayLabel, el, listOf, reLogin, timeEl } from './ui.js';
 
@@ -47,6 +49,7 @@ const ui = {
   online: $('[data-online]'),
   onlineCount: $('[data-online-count]'),
   onlineMore: $('[data-online-more]'),
+  mentionList: $('[data-mention-list]'),
 };
 
 /** The page's localStorage, or null where storage is disabled. */
@@ -66,6 +69,7 @@ const drafts = new DraftStore({ storage: pageStorage(), key: keys.draft });
 // ---- messages ------------------------------------------------------------------------
 
 const byId = new Map(); // message id -> <li>
+const authors = new Set(); // usernames seen in this room, for @ completion
 const byClientId = new Map(); // client_id -> <li> (pending, or confirmed with that id)
 let oldestSeq = null; // smallest seq shown, for scrollback
 let reachedStart = false;
@@ -82,6 +86,21 @@ function scrollToBottom() {
   ui.jump.hidden = true;
 }
 
+/** A name that opens a direct message with its user (not for my own name). */
+function nameButton(user, className) {
+  return el('button', {
+    type: 'button',
+    class: `${className} name-button`,
+    title: `Message ${user.username} directly`,
+    onclick: () => startDirect(user.username),
+  }, user.username);
+}
+
+function authorEl(user, own) {
+  if (own || typeof user?.username !== 'string') return el('span', { class: 'msg__author' }, user?.username ?? 'unknown');
+  return nameButton(user, 'msg__author');
+}
+
 function messageEl({ user, body, ts, pending }) {
   const own = me && user && user.id === me.id;
   const li = el(
@@ -96,7 +115,7 @@ function messageEl({ user, body, ts, pending }) {
       el(
         'div',
         { class: 'msg__head' },
-        el('span', { class: 'msg__author' }, user?.username ?? 'unknown'),
+        authorEl(user, own),
         timeEl(ts, { withDay: true }),
       ),
       // A body is text: textContent, never innerHTML.
@@ -163,7 +182,7 @@ function dayKey(iso) {
  * on the same day (a separator between them ends the run). One pass over the list.
  */
 function layout() {
-  for (const sep of ui.messages.querySelectorAll(':scope > .day-sep')) sep.remove();
+  for (const sep of ui.messages.querySelectorAll(':scope > .day-sep, :scope > .new-sep')) sep.remove();
   let day = null;
   let prev = null;
   for (const node of [...ui.messages.children]) {
@@ -184,6 +203,7 @@ function layout() {
     }
     prev = node;
   }
+  placeDivider();
 }
 
 // One layout per task, however many messages a welcome or a backfill delivers.
@@ -201,6 +221,61 @@ function flushLayout() {
   layout();
 }
 
+// ---- my read pointer: the "new messages" divider, and the pointer moving as I read ----------
+
+// My pointer when I opened the room: undefined until the notify socket's welcome says it
+// (nothing is marked read before that, or the divider would have nothing to mark), null
+// for no divider.
+let openedAt;
+let newestSeq = 0;
+
+function placeDivider() {
+  if (!Number.isInteger(openedAt)) return;
+  const shown = [...ui.messages.querySelectorAll(':scope > .msg[data-seq]')]
+    .map((li) => ({ li, seq: Number(li.dataset.seq), userId: Number(li.dataset.userId) }));
+  const seq = dividerSeq(shown, openedAt, me?.id);
+  if (seq === null) return;
+  const { li } = shown.find((m) => m.seq === seq);
+  li.classList.remove('msg--cont'); // a run of one author breaks at the divider
+  li.before(el(
+    'li',
+    { class: 'new-sep', role: 'separator', 'aria-label': 'New messages' },
+    el('span', {}, 'New messages'),
+  ));
+}
+
+function captureReadPointer() {
+  if (openedAt !== undefined || !conversations?.loaded) return;
+  const entry = conversations.get(slug);
+  openedAt = entry && entry.unread > 0 ? entry.last_read_seq : null;
+  scheduleLayout();
+  maybeRead();
+}
+
+const pointer = new ReadPointer({
+  send: (seq) => {
+    if (client.state !== 'open') return false;
+    client.send({ type: 'read', seq });
+    return true;
+  },
+});
+
+/** The newest message is on screen and the tab is seen: I have read up to it. */
+function maybeRead() {
+  const reading = newestOnScreen();
+  if (conversations) conversations.reading = reading ? slug : null;
+  if (reading) pointer.want(newestSeq);
+}
+
+function newestOnScreen() {
+  if (openedAt === undefined || client.state !== 'open' || document.visibilityState !== 'visible') return false;
+  const last = ui.messages.querySelector(`:scope > .msg[data-seq="${newestSeq}"]`);
+  if (!last) return false;
+  const box = ui.scroll.getBoundingClientRect();
+  const rect = last.getBoundingClientRect();
+  return rect.top < box.bottom && rect.bottom > box.top;
+}
+
 /** Show a message from the socket, a backfill or scrollback, once. */
 function showMessage(msg, { live = false } = {}) {
   if (!msg || !Number.isInteger(msg.id) || byId.has(msg.id)) return;
@@ -216,10 +291,13 @@ function showMessage(msg, { live = false } = {}) {
   }
   fillConfirmed(li, msg);
   placeConfirmed(li, msg.seq);
+  if (typeof msg.user?.username === 'string') authors.add(msg.user.username);
+  if (msg.seq > newestSeq) newestSeq = msg.seq;
   if (live) {
     flushLayout();
     if (stick || mine) scrollToBottom();
     else ui.jump.hidden = false;
+    maybeRead();
   }
 }
 
@@ -303,6 +381,7 @@ new IntersectionObserver((entries) => {
 
 ui.scroll.addEventListener('scroll', () => {
   if (nearBottom()) ui.jump.hidden = true;
+  maybeRead();
 }, { passive: true });
 ui.jump.addEventListener('click', () => {
   scrollToBottom();
@@ -311,7 +390,11 @@ ui.jump.addEventListener('click', () => {
 
 // ---- online list and connection badge ----------------------------------------------------
 
-const online = new OnlineList({ list: ui.online, count: ui.onlineCount, more: ui.onlineMore }, me);
+const online = new OnlineList(
+  { list: ui.online, count: ui.onlineCount, more: ui.onlineMore },
+  me,
+  { pick: (user) => startDirect(user.username) },
+);
 const status = new ConnectionStatus(client, root, ui, refreshPending);
 
 // ---- socket events ----------------------------------------------------------------------------
@@ -350,8 +433,29 @@ client.on('state', ({ state }) => {
   ui.messages.removeAttribute('aria-busy');
   updateHistoryEdge();
   flushLayout();
-  if (first) scrollToBottom();
+  if (first) {
+    const divider = ui.messages.querySelector(':scope > .new-sep');
+    if (divider) divider.scrollIntoView({ block: 'center' });
+    else scrollToBottom();
+  }
+  maybeRead();
 });
+
+// My pointer moved (this tab, another one, another device): nothing up to it is sent again.
+client.on('read', (f) => {
+  if (f.room === slug) pointer.known(f.seq);
+});
+conversationsBus.addEventListener('change', captureReadPointer);
+document.addEventListener('visibilitychange', maybeRead);
+client.on('state', maybeRead); // offline: not reading live any more
+window.addEventListener('focus', maybeRead);
+// Without a notify welcome in time (the socket is down), read on without a divider.
+setTimeout(() => {
+  if (openedAt === undefined) {
+    openedAt = null;
+    maybeRead();
+  }
+}, 5000);
 
 client.on('presence', (p) => online.apply(p));
 
@@ -463,7 +567,13 @@ ui.composer.addEventListener('submit', (e) => {
   submit();
   ui.input.focus();
 });
+const completer = new MentionCompleter(ui.input, ui.mentionList, {
+  names: () => [...[...online.users.values()].map((u) => u.username), ...authors],
+  me: me?.username,
+  slug,
+});
 ui.input.addEventListener('keydown', (e) => {
+  if (completer.onKey(e)) return;
   if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) {
     e.preventDefault();
     submit();
@@ -516,6 +626,7 @@ mountWhitelist(root, slug);
 status.render();
 online.render();
 client.connect();
+captureReadPointer();
 // Entering a room is to talk in it: the composer has focus (with a keyboard; on a touch
 // screen that would throw the on-screen keyboard over the conversation).
 if (window.matchMedia?.('(hover: hover) and (pointer: fine)').matches) ui.input.focus({ preventScroll: true });

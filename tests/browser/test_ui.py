@@ -78,7 +78,7 @@ def open_room(new_context, server: harness.Server, username: str, slug: str) -> 
 
 
 def say(page: Page, text: str) -> None:
-    box = page.get_by_label(re.compile("^Message #"))
+    box = page.get_by_label(re.compile("^Message [#@]"))
     box.fill(text)
     box.press("Enter")
 
@@ -671,3 +671,96 @@ def test_phone_layout_keeps_the_conversation_first_and_toasts_clear_of_send(
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / "room-phone.png"))
     no_page_errors(page)
+
+
+def convo(page: Page, slug: str):
+    return page.locator(f'[data-conversations] [data-slug="{slug}"]')
+
+
+def test_sidebar_badge_rises_live_and_clears_on_opening_and_a_dm_appears_for_the_peer(
+    server_factory, new_context
+):
+    server = server_factory()
+    alice, bob = server.api.user("alice"), server.api.user("bob")
+    make_room(server, alice, "standup")
+    status, _ = server.api.post("/api/rooms/standup/join/", token=bob.access)
+    assert status == 204
+    post_message(server, alice, "standup", "Yesterday: the release notes.")
+
+    page_b = signed_in(new_context, server, "bob", "/")
+    expect(convo(page_b, "standup")).to_be_visible()
+    # bob joined before it: the welcome counts the message unread.
+    expect(convo(page_b, "standup").locator(".convo__badge")).to_have_text("1")
+
+    # alice posts: bob's badge rises live, the mention shows, the tab title counts.
+    post_message(server, alice, "standup", "Today: the sidebar.")
+    expect(convo(page_b, "standup").locator(".convo__badge")).to_have_text("2")
+    post_message(server, alice, "standup", "@bob can you review it?")
+    expect(convo(page_b, "standup").locator(".convo__badge")).to_have_text("3")
+    expect(convo(page_b, "standup").locator(".convo__mentions")).to_have_text("@1")
+    expect(page_b.locator("[data-toasts]")).to_contain_text("alice mentioned you")
+    expect(page_b).to_have_title(re.compile(r"^\(3\) "))
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page_b.screenshot(path=str(SCREENSHOTS / "conversations.png"))
+
+    # bob opens the room: the divider sits at his read pointer, and the badge clears.
+    convo(page_b, "standup").locator("a").click()
+    page_b.wait_for_url(re.compile(r"/rooms/standup/$"))
+    expect(page_b.locator("[data-conn-text]")).to_have_text("Live")
+    divider = page_b.locator("[data-messages] > .new-sep")
+    expect(divider).to_have_count(1)
+    first_unread = divider.evaluate("d => d.nextElementSibling.textContent")
+    assert "Yesterday: the release notes." in first_unread
+    expect(convo(page_b, "standup")).to_be_visible()
+    expect(convo(page_b, "standup").locator(".convo__badge")).to_have_count(0)
+    expect(convo(page_b, "standup").locator(".convo__mentions")).to_have_count(0)
+    expect(page_b).not_to_have_title(re.compile(r"^\("))
+    page_b.screenshot(path=str(SCREENSHOTS / "room-divider.png"))
+
+    # @ completion from the room's people: arrow keys and Tab complete the name.
+    box = page_b.locator("[data-composer-input]")
+    box.press_sequentially("thanks @a")
+    options = page_b.locator("[data-mention-list] [role=option]")
+    expect(options).to_have_count(1)
+    expect(options).to_have_attribute("data-username", "alice")
+    box.press("ArrowDown")
+    box.press("Tab")
+    expect(box).to_have_value("thanks @alice ")
+    expect(page_b.locator("[data-mention-list]")).to_be_hidden()
+    box.fill("")
+
+    # A direct message started from the online list reaches alice's sidebar, no reload.
+    page_a = open_room(new_context, server, "alice", "standup")
+    page_a.evaluate("window.__stillHere = true")
+    expect(online(page_b)).to_have_text(["bob", "alice"])
+    online(page_b).filter(has_text="alice").click()
+    page_b.wait_for_url(re.compile(r"/rooms/dm-[0-9a-f]+/$"))
+    expect(page_b.locator("[data-conn-text]")).to_have_text("Live")
+    expect(page_b.locator("[data-room-name]")).to_have_text("alice")
+    say(page_b, "Quick question about the sidebar")
+    dm = page_a.locator('[data-conversations] [data-kind="direct"]')
+    expect(dm).to_have_count(1)
+    expect(dm.locator(".convo__name")).to_have_text("bob")
+    expect(dm.locator(".convo__badge")).to_have_text("1")
+    assert page_a.evaluate("window.__stillHere") is True
+
+    # Desktop alerts are opt-in: the bell's toggle turns them on once the browser allows.
+    page_a.context.grant_permissions(["notifications"])
+    page_a.locator("[data-bell-button]").click()
+    toggle = page_a.locator("[data-desktop-alerts]")
+    expect(toggle).to_have_attribute("aria-pressed", "false")
+    toggle.click()
+    expect(toggle).to_have_attribute("aria-pressed", "true")
+
+    # "Message someone" on the room list: an unknown name is said in words; bob's name
+    # finds the same direct room from alice's side.
+    page_a.goto("/")
+    field = page_a.get_by_label("Username to message")
+    field.fill("nobody")
+    field.press("Enter")
+    expect(page_a.locator("[data-new-dm-error]")).to_be_visible()
+    expect(field).to_have_attribute("aria-invalid", "true")
+    field.fill("bob")
+    field.press("Enter")
+    page_a.wait_for_url(page_b.url)
+    assert page_a.errors == [] and page_b.errors == []

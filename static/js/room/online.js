@@ -14,10 +14,12 @@ export class OnlineList {
   /**
    * @param {object} nodes `list`, `count` and `more`, the sidebar's elements.
    * @param {{id: number}|null} me the signed-in user, listed first.
+   * @param {object} [o] `pick(user)`: makes each other name a button that calls it.
    */
-  constructor({ list, count, more }, me) {
+  constructor({ list, count, more }, me, { pick = null } = {}) {
     this.nodes = { list, count, more };
     this.me = me;
+    this.pick = pick; // pick(user): a name was chosen (a direct message with them)
     this.users = new Map(); // user id -> user
     this.count = 0;
   }
@@ -49,7 +51,14 @@ export class OnlineList {
       'li',
       { class: 'person', dataset: { userId: u.id } },
       el('span', { class: 'person__avatar' }, avatar(u.username, 'sm'), el('span', { class: 'presence-dot', 'aria-hidden': 'true' })),
-      el('span', { class: 'person__name' }, u.username),
+      this.pick && !(me && u.id === me.id)
+        ? el('button', {
+          type: 'button',
+          class: 'person__name name-button',
+          title: `Message ${u.username} directly`,
+          onclick: () => this.pick(u),
+        }, u.username)
+        : el('span', { class: 'person__name' }, u.username),
       me && u.id === me.id ? el('span', { class: 'muted small' }, '(you)') : null,
     )));
     const count = Math.max(this.count, this.users.size);
