@@ -469,7 +469,7 @@ def test_owner_creates_a_private_room_and_manages_its_whitelist(
     server.api.user("olga")
     server.api.user("pete")
     owner = signed_in(new_context, server, "olga", "/")
-    owner.get_by_label("Name").fill("Launch plans")
+    owner.get_by_label("Name", exact=True).fill("Launch plans")
     expect(owner.get_by_label("Address")).to_have_value("launch-plans")
     owner.get_by_role("radio", name="Private").check()
     owner.get_by_role("button", name="Create room").click()
