@@ -178,3 +178,57 @@ def test_the_script_refuses_a_storm_without_a_survivor() -> None:
         timeout=60,
     )
     assert proc.returncode == 2 and "--peer-url" in proc.stderr
+
+
+# The wiring: run_all's arguments and the report's table
+
+
+@pytest.mark.parametrize("size", ["FULL", "QUICK"])
+def test_run_all_storm_arguments_pass_the_generator_checks(size: str) -> None:
+    from bench import run_all
+
+    parser = argparse.ArgumentParser()
+    loadgen.add_arguments(parser)
+    args = getattr(run_all, size)["storm"].split()
+    o = vars(parser.parse_args(["storm", *args, "--peer-url", "ws://127.0.0.1:2"]))
+    loadgen.validate(o)
+    assert o["sockets"] == (10_000 if size == "FULL" else 60)
+    assert o["rooms"] == (200 if size == "FULL" else 4)
+
+
+def test_report_shows_each_storm_with_its_counts() -> None:
+    from bench import report
+
+    rec = {
+        "kind": "storm",
+        "scenario": "storm",
+        "target": "project",
+        "kill_signal": "KILL",
+        "sockets": 10_000,
+        "rooms": 200,
+        "rate": 20.0,
+        "victims": 5_000,
+        "back": 5_000,
+        "all_back": True,
+        "time_to_welcome": {"p50_ms": 3100.0, "p99_ms": 9000.5, "max_ms": 9800.0},
+        "survivor_handshakes_per_s": 512.3,
+        "stored": 400,
+        "lost": 0,
+        "duplicated": 0,
+        "unexpected_drops": {},
+    }
+    text = report.render(
+        {"cluster": [rec]},
+        command="x",
+        machine={
+            "cpu": "c",
+            "cores": "2",
+            "kernel": "k",
+            "python": "3",
+            "packages": "",
+        },
+        plot=None,
+    )
+    assert "### storm" in text
+    assert "| KILL | 10,000 | 200 | 20.0 | 5,000 | 5,000 | yes |" in text
+    assert "3,100.0 / 9,000.5 / 9,800.0" in text
