@@ -227,7 +227,7 @@ def run_storm(
 ) -> bool:
     """Two project processes per signal; the load generator signals the first."""
     ok = True
-    for sig in STORM_SIGNALS:
+    for sig in args.storm_signals:
         pair: list[servers.Server] = []
         try:
             for k in range(2):
@@ -307,6 +307,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scenarios", default=",".join(SCENARIOS))
     parser.add_argument("--outdir", type=Path, help="default bench/results[/quick]")
     parser.add_argument(
+        "--storm-signals",
+        default=",".join(STORM_SIGNALS),
+        help="storm: the signals to stop a process with, each on a fresh pair",
+    )
+    parser.add_argument(
         "--report",
         type=Path,
         help="default BENCHMARKS.md (quick: OUTDIR/BENCHMARKS.md)",
@@ -326,9 +331,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     args.targets = [t for t in args.targets.split(",") if t]
     args.scenarios = [s for s in args.scenarios.split(",") if s]
-    bad = [t for t in args.targets if t not in TARGETS] + [
-        s for s in args.scenarios if s not in SCENARIOS
-    ]
+    args.storm_signals = [s for s in args.storm_signals.split(",") if s]
+    bad = (
+        [t for t in args.targets if t not in TARGETS]
+        + [s for s in args.scenarios if s not in SCENARIOS]
+        + [s for s in args.storm_signals if s not in STORM_SIGNALS]
+    )
     if bad:
         parser.error(f"unknown target or scenario: {', '.join(bad)}")
     for url in (args.redis_url, args.pg_admin_url):
