@@ -345,11 +345,12 @@ class Storm:
         self.by_room = [[] for _ in range(n_rooms)]
         for m in self.members:
             self.by_room[m.room].append(m)
-        r.clients = [None] * len(self.members)  # type: ignore[list-item]
+        # Heartbeats from the first welcome on (connect() puts each socket in the list):
+        # filling 10,000 sockets takes longer than the server's heartbeat timeout.
+        r.clients = [_closed_stub()] * len(self.members)
         r.pids = procstat.process_tree(self.victim_pid) + self.peer_pids
-        opened = await self.fill()
-        r.clients = [m.client or _closed_stub() for m in self.members]
         r.start_heartbeats()
+        opened = await self.fill()
         await asyncio.sleep(o["settle"])
         flow = asyncio.create_task(self.flow())
         await asyncio.sleep(o["kill_after"])
