@@ -475,6 +475,8 @@ class Storm:
             duplicated_sockets=dup_sockets,
             duplicated_sample=dup_sample[:SAMPLE],
             incomplete_welcomes=sum(m.incomplete for m in self.members),
+            # How the stopped process's sockets ended: 1006 (killed), 1012 (drained).
+            victim_drops=dict(Counter(m.drops[0] for m in victims if m.drops)),
             unexpected_drops=dict(self.unexpected),
             connect_failures=dict(self.connect_failures),
             survivor_cpu_s=round(cpu, 3),

@@ -172,6 +172,7 @@ def test_storm_clients_of_a_stopped_process_all_come_back_missing_nothing_seen_t
         rec["lost_sample"],
         rec["duplicated_sample"],
     )
+    assert rec["victim_drops"] == {"1006" if sig == "KILL" else "1012": 30}
     assert rec["incomplete_welcomes"] == 0 and rec["unexpected_drops"] == {}
 
 
