@@ -461,7 +461,7 @@ def _storm_table(records: list[dict]) -> list[str]:
         "history and live together, no dedup.",
         "",
         "| signal | sockets | rooms | msg/s | its clients | back | all back | "
-        "time to welcome p50 / p99 / max ms | survivor handshakes/s | stored | lost | "
+        "time to welcome p50 / p99 / max ms | back / s to all back | stored | lost | "
         "twice | unexpected drops |",
         "|---|---:|---:|---:|---:|---:|---|---|---:|---:|---:|---:|---|",
     ]
@@ -472,7 +472,7 @@ def _storm_table(records: list[dict]) -> list[str]:
             f"{_fmt(r['rate'])} | {r['victims']:,} | {r['back']:,} | "
             f"{'yes' if r['all_back'] else 'no'} | {_fmt(t['p50_ms'])} / "
             f"{_fmt(t['p99_ms'])} / {_fmt(t['max_ms'])} | "
-            f"{_fmt(r['survivor_handshakes_per_s'])} | {r['stored']:,} | "
+            f"{_fmt(r['back_per_s'])} | {r['stored']:,} | "
             f"{r['lost']:,} | {r['duplicated']:,} | "
             f"{_fmt(sum(r['unexpected_drops'].values()))} |"
         )

@@ -480,7 +480,7 @@ class Storm:
             unexpected_drops=dict(self.unexpected),
             connect_failures=dict(self.connect_failures),
             survivor_cpu_s=round(cpu, 3),
-            survivor_handshakes_per_s=(
+            back_per_s=(
                 round(len(back_ns) / all_back_s, 1) if back_ns and all_back_s else None
             ),
             survivor_rss_kb=peer1["rss_kb"],

@@ -218,7 +218,7 @@ def test_report_shows_each_storm_with_its_counts() -> None:
         "back": 5_000,
         "all_back": True,
         "time_to_welcome": {"p50_ms": 3100.0, "p99_ms": 9000.5, "max_ms": 9800.0},
-        "survivor_handshakes_per_s": 512.3,
+        "back_per_s": 512.3,
         "stored": 400,
         "lost": 0,
         "duplicated": 0,
