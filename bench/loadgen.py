@@ -1,4 +1,4 @@
-"""The load generator: capacity, fanout, rooms and soak against the project or a peer.
+"""The load generator: capacity, fanout, rooms, soak and storm against the project or a peer.
 
     python bench/loadgen.py fanout --target stock --url ws://127.0.0.1:9001 \\
         --members 1000 --publishers 10 --sweep 1,2,5,10,20 --out results.jsonl
@@ -27,6 +27,10 @@ from urllib.parse import urlsplit
 
 if __package__ in (None, ""):  # run as a script: import as the bench package
     sys.path[0] = str(Path(__file__).resolve().parent.parent)
+if (
+    __name__ == "__main__"
+):  # one module whether run or imported (bench.storm imports it)
+    sys.modules.setdefault("bench.loadgen", sys.modules[__name__])
 
 import orjson
 
@@ -34,7 +38,7 @@ from bench import procstat, stats
 from bench.client import WSClient, open_client, perf_ns
 
 TARGETS = ("project", "stock", "ws")
-SCENARIOS = ("capacity", "fanout", "rooms", "soak")
+SCENARIOS = ("capacity", "fanout", "rooms", "soak", "storm")
 
 # Hard bounds: the generator refuses anything larger.
 MAX_SOCKETS = 20_000
@@ -136,6 +140,32 @@ def add_arguments(
         help="soak: seconds between samples",
     )
     a("--source-ips", type=int, default=1, help="spread sockets over 127.0.0.1..N")
+    # storm: two processes of one cluster, the first (--url) killed mid-flow.
+    a("--peer-url", help="storm: the survivor's base URL (loopback only)")
+    a("--peer-pid", type=int, help="storm: the survivor's pid (default: its listener)")
+    a(
+        "--kill-pid",
+        type=int,
+        help="storm: the pid to signal; must listen on --url (default: its listener)",
+    )
+    a("--kill-signal", choices=("KILL", "TERM"), default="KILL", help="storm")
+    a("--kill-after", type=float, default=3.0, help="storm: seconds of flow, then kill")
+    a("--tail", type=float, default=2.0, help="storm: seconds of flow after all back")
+    a(
+        "--reconnect-timeout",
+        type=float,
+        default=120.0,
+        help="storm: seconds a client keeps trying after its socket dropped",
+    )
+    a("--backoff-base", type=float, default=1.0, help="storm: first jitter window, s")
+    a("--backoff-cap", type=float, default=15.0, help="storm: largest window, s")
+    a(
+        "--publish-via",
+        choices=("both", "survivor"),
+        default="both",
+        help="storm: who posts (survivor: no message is in flight on the killed one)",
+    )
+    a("--seed", type=int, default=0, help="storm: seed of the jitter and publishers")
     a("--handshake-timeout", type=float, default=30.0)
     a("--no-uvloop", action="store_true")
     a("--quiet", action="store_true", help="no progress lines")
@@ -145,7 +175,7 @@ def validate(o: dict[str, Any]) -> None:
     """Refuse a non-loopback URL and anything past the hard bounds."""
     check_url(o["url"])
     if o.get("rooms") is None:
-        o["rooms"] = 10 if o["scenario"] == "soak" else 100
+        o["rooms"] = {"soak": 10, "storm": 200}.get(o["scenario"], 100)
     if o.get("room_size") is None:
         o["room_size"] = 100 if o["scenario"] == "capacity" else 4
     rates = o.get("sweep") or [o["rate"]]
@@ -154,7 +184,10 @@ def validate(o: dict[str, Any]) -> None:
         "fanout": o["members"],
         "rooms": o["rooms"] * o["room_size"],
         "soak": o["concurrency"],
+        "storm": o["sockets"],
     }[o["scenario"]]
+    if o["scenario"] == "storm":
+        validate_storm(o)
     checks = [
         (
             1 <= sockets <= MAX_SOCKETS,
@@ -183,6 +216,26 @@ def validate(o: dict[str, Any]) -> None:
             raise BenchError(message)
 
 
+def validate_storm(o: dict[str, Any]) -> None:
+    """The storm's own bounds: two loopback servers, rooms with members on both."""
+    if o["target"] != "project":
+        raise BenchError("storm runs against the project only (welcome, seq, since)")
+    if not o.get("peer_url"):
+        raise BenchError("storm needs --peer-url (the survivor)")
+    if check_url(o["peer_url"]) == check_url(o["url"]):
+        raise BenchError("--url and --peer-url must be two servers")
+    checks = [
+        (1 <= o["rooms"] and 2 * o["rooms"] <= o["sockets"], "storm: 2 sockets a room"),
+        (0 <= o["kill_after"] <= MAX_PHASE_SECONDS, "--kill-after out of range"),
+        (0 <= o["tail"] <= MAX_PHASE_SECONDS, "--tail out of range"),
+        (0 < o["reconnect_timeout"] <= MAX_PHASE_SECONDS, "--reconnect-timeout"),
+        (0 < o["backoff_base"] <= o["backoff_cap"] <= 120, "--backoff-base/-cap"),
+    ]
+    for ok, message in checks:
+        if not ok:
+            raise BenchError(message)
+
+
 def slugs_for(scenario: str, o: dict[str, Any]) -> list[str]:
     """The room slugs a scenario uses (the same names on every target)."""
     if scenario == "fanout":
@@ -192,6 +245,8 @@ def slugs_for(scenario: str, o: dict[str, Any]) -> list[str]:
     if scenario == "capacity":
         n = -(-o["sockets"] // o["room_size"])
         return [f"bench-cap-{i:04d}" for i in range(n)]
+    if scenario == "storm":
+        return [f"bench-storm-{i:04d}" for i in range(o["rooms"])]
     return [f"bench-soak-{i:03d}" for i in range(o["rooms"])]
 
 
@@ -202,6 +257,7 @@ def users_for(scenario: str, o: dict[str, Any]) -> int:
         "fanout": o["members"],
         "rooms": o["rooms"] * o["room_size"],
         "soak": o["concurrency"],
+        "storm": o["sockets"],
     }[scenario]
 
 
@@ -886,6 +942,10 @@ class Runner:
                 await self.capacity()
             elif scenario == "soak":
                 await self.soak()
+            elif scenario == "storm":
+                from bench.storm import Storm
+
+                await Storm(self).run()
             else:
                 await self.chat()
         finally:

@@ -445,6 +445,40 @@ def _points_table(records: list[dict], scenario: str) -> list[str]:
     return lines
 
 
+def _storm_table(records: list[dict]) -> list[str]:
+    """Issue 13's storm: one of two processes stopped, its clients back on the other."""
+    storms = [r for r in records if r.get("kind") == "storm"]
+    if not storms:
+        return []
+    lines = [
+        "",
+        "### storm",
+        "",
+        "Two processes of one cluster, both on the server core; the first stopped "
+        "mid-flow (SIGKILL, or SIGTERM: its drain, 1012); its clients reconnect with "
+        "full-jitter backoff and `since` to the survivor. Time to welcome: from the "
+        "signal to each of its clients' new welcome. Lost and twice: by seq, per socket, "
+        "history and live together, no dedup.",
+        "",
+        "| signal | sockets | rooms | msg/s | its clients | back | all back | "
+        "time to welcome p50 / p99 / max ms | back / s to all back | stored | lost | "
+        "twice | unexpected drops |",
+        "|---|---:|---:|---:|---:|---:|---|---|---:|---:|---:|---:|---|",
+    ]
+    for r in storms:
+        t = r["time_to_welcome"]
+        lines.append(
+            f"| {r['kill_signal']} | {r['sockets']:,} | {r['rooms']:,} | "
+            f"{_fmt(r['rate'])} | {r['victims']:,} | {r['back']:,} | "
+            f"{'yes' if r['all_back'] else 'no'} | {_fmt(t['p50_ms'])} / "
+            f"{_fmt(t['p99_ms'])} / {_fmt(t['max_ms'])} | "
+            f"{_fmt(r['back_per_s'])} | {r['stored']:,} | "
+            f"{r['lost']:,} | {r['duplicated']:,} | "
+            f"{_fmt(sum(r['unexpected_drops'].values()))} |"
+        )
+    return lines
+
+
 def render(
     by_mode: dict[str, list[dict]],
     *,
@@ -582,6 +616,7 @@ def render(
                     f"{_fmt(s['rss_growth_pct'], 2)} | {_fmt(s['rss_max_kb'])} | "
                     f"{s['fds_left']} | {_fmt(s['presence_rows_after_close'])} |"
                 )
+        out += _storm_table(records)
         out.append("")
     if commands:
         out += ["## Every load generator command", "", "```"] + commands + ["```", ""]

@@ -5,9 +5,12 @@
     python bench/run_all.py --quick --targets stock,ws --outdir /tmp/b   # seconds
     python bench/run_all.py --scenarios fanout,capacity \\
         --targets project,project-daphne,project-hypercorn,project-granian
+    python bench/run_all.py --mode cluster --targets project --scenarios storm
 
 The last one runs the project under each ASGI server it can run under (same app, env,
 database and load; `project` is uvicorn, as `manage.py serve`) for the report to compare.
+The `storm` scenario runs in cluster mode against `project` only: two processes, both on
+the server core, the first SIGKILLed mid-flow, then again with SIGTERM (its drain, 1012).
 
 Each server is started fresh for each scenario and pinned to core 0; the load generator
 runs pinned to core 1. The project gets a throwaway database (SQLite in a temp dir, or a
@@ -34,7 +37,7 @@ from bench import plot as plot_mod
 from bench import report, servers
 from bench.loadgen import check_url
 
-SCENARIOS = ("capacity", "fanout", "rooms", "soak")
+SCENARIOS = ("capacity", "fanout", "rooms", "soak", "storm")
 # The project under the other ASGI servers (servers.PROJECT_SERVERS): the same app, env,
 # database and load (loadgen --target project); only the server differs, so the choice
 # of server is a measurement. Run when named in --targets.
@@ -56,6 +59,10 @@ FULL = {
     # than about 170 cycles/s (the report then says how many cycles it managed).
     "soak": "--cycles 100000 --concurrency 50 --rooms 10 --max-duration 600 --settle 5"
     " --source-ips 4",
+    # Issue 13: 10,000 sockets in 200 rooms, 20 messages/s, one of two processes killed.
+    "storm": "--sockets 10000 --rooms 200 --rate 20 --concurrency 100 --settle 3"
+    " --kill-after 5 --tail 3 --drain 20 --backoff-base 1 --backoff-cap 15"
+    " --reconnect-timeout 300 --source-ips 4",
 }
 QUICK = {
     "capacity": "--sockets 100 --room-size 20 --concurrency 50 --hold 1 --settle 1",
@@ -64,9 +71,14 @@ QUICK = {
     "rooms": "--rooms 10 --room-size 4 --duration 3 --sweep 10,20 --settle 1.5 --drain 5",
     "soak": "--cycles 150 --concurrency 10 --rooms 5 --max-duration 30 --settle 1"
     " --sample-interval 0.5",
+    "storm": "--sockets 60 --rooms 4 --rate 20 --concurrency 20 --settle 1"
+    " --kill-after 1.5 --tail 1 --drain 5 --backoff-base 0.3 --backoff-cap 2"
+    " --reconnect-timeout 30",
 }
+#: The signals the storm is run with, each against a fresh pair of processes.
+STORM_SIGNALS = ("KILL", "TERM")
 # Wall-clock bound of one load generator run (it also bounds itself).
-TIMEOUT = {"capacity": 900, "fanout": 1800, "rooms": 1800, "soak": 900}
+TIMEOUT = {"capacity": 900, "fanout": 1800, "rooms": 1800, "soak": 900, "storm": 900}
 
 
 def log(line: str) -> None:
@@ -143,6 +155,7 @@ def loadgen_cmd(
     mode: str,
     quick: bool,
     client_cpu: int | None,
+    extra: tuple[str, ...] = (),
 ) -> list[str]:
     # Every project target speaks the project's protocol (JWT, welcome, seq); the label
     # keeps each server's records apart.
@@ -164,6 +177,7 @@ def loadgen_cmd(
         mode,
     ]
     cmd += (QUICK if quick else FULL)[scenario].split()
+    cmd += extra
     return servers.pinned(cmd, client_cpu)
 
 
@@ -184,6 +198,7 @@ def run_mode(
         plan = [(t, [s for s in args.scenarios if runs(t, s)]) for t in args.targets]
     else:
         plan = [(t, [s]) for s in args.scenarios for t in args.targets if runs(t, s)]
+    plan = [(t, [s for s in scenarios if s != "storm"]) for t, scenarios in plan]
     plan = [(t, scenarios) for t, scenarios in plan if scenarios]
     for target, scenarios in plan:
         server_log = out.parent / f"{target}-{'-'.join(scenarios)}.log"
@@ -199,6 +214,45 @@ def run_mode(
                 ok = run_one(mode, args, scenario, target, server, out, commands) and ok
         finally:
             server.stop()
+    if "storm" in args.scenarios and "project" in args.targets:
+        if mode.name == "cluster":
+            ok = run_storm(mode, args, out, commands) and ok
+        else:
+            log(f"{mode.name}: storm skipped (two processes need cluster mode)")
+    return ok
+
+
+def run_storm(
+    mode: Mode, args: argparse.Namespace, out: Path, commands: list[str]
+) -> bool:
+    """Two project processes per signal; the load generator signals the first."""
+    ok = True
+    for sig in args.storm_signals:
+        pair: list[servers.Server] = []
+        try:
+            for k in range(2):
+                log_path = out.parent / f"project-storm-{sig.lower()}-{k}.log"
+                pair.append(mode.start("project", log_path))
+        except servers.ServerError as exc:
+            log(f"storm ({sig}): a project process did not start: {exc}")
+            for server in pair:
+                server.stop()
+            ok = False
+            continue
+        victim, survivor = pair
+        extra = (
+            *("--peer-url", survivor.url, "--peer-pid", str(survivor.pid)),
+            *("--kill-pid", str(victim.pid), "--kill-signal", sig),
+        )
+        log(f"{mode.name}: storm ({sig}) against project")
+        try:
+            ok = (
+                run_one(mode, args, "storm", "project", victim, out, commands, extra)
+                and ok
+            )
+        finally:
+            for server in pair:
+                server.stop()
     return ok
 
 
@@ -210,10 +264,11 @@ def run_one(
     server: servers.Server,
     out: Path,
     commands: list[str],
+    extra: tuple[str, ...] = (),
 ) -> bool:
     """One load generator run, pinned, bounded in time."""
     cmd = loadgen_cmd(
-        scenario, target, server, out, mode.name, args.quick, args.client_cpu
+        scenario, target, server, out, mode.name, args.quick, args.client_cpu, extra
     )
     shown = (
         shlex.join(cmd)
@@ -252,6 +307,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scenarios", default=",".join(SCENARIOS))
     parser.add_argument("--outdir", type=Path, help="default bench/results[/quick]")
     parser.add_argument(
+        "--storm-signals",
+        default=",".join(STORM_SIGNALS),
+        help="storm: the signals to stop a process with, each on a fresh pair",
+    )
+    parser.add_argument(
         "--report",
         type=Path,
         help="default BENCHMARKS.md (quick: OUTDIR/BENCHMARKS.md)",
@@ -271,9 +331,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     args.targets = [t for t in args.targets.split(",") if t]
     args.scenarios = [s for s in args.scenarios.split(",") if s]
-    bad = [t for t in args.targets if t not in TARGETS] + [
-        s for s in args.scenarios if s not in SCENARIOS
-    ]
+    args.storm_signals = [s for s in args.storm_signals.split(",") if s]
+    bad = (
+        [t for t in args.targets if t not in TARGETS]
+        + [s for s in args.scenarios if s not in SCENARIOS]
+        + [s for s in args.storm_signals if s not in STORM_SIGNALS]
+    )
     if bad:
         parser.error(f"unknown target or scenario: {', '.join(bad)}")
     for url in (args.redis_url, args.pg_admin_url):
