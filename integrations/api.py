@@ -31,8 +31,7 @@ from integrations.serializers import (
     PublishedSystemSerializer,
     PublishSerializer,
 )
-from notifications import selectors as notification_selectors
-from notifications import services as notification_services
+from notifications.api import notifications_send
 from notifications.serializers import NotificationSendSerializer, SendResultSerializer
 from realtime.web.errors import Conflict
 from realtime.web.rest import errors
@@ -165,25 +164,7 @@ class NotifyView(ServerView):
         },
     )
     def post(self, request: Request) -> Response:
-        data = NotificationSendSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        fields = data.validated_data
-        recipients, problems = notification_selectors.recipients(
-            usernames=fields.get("usernames", []), user_ids=fields.get("user_ids", [])
-        )
-        if problems:
-            raise ValidationError(problems)
-        try:
-            count = notification_services.notifications_create_bulk(
-                user_ids=recipients,
-                title=fields["title"],
-                body=fields["body"],
-                level=fields["level"],
-                link=fields["link"],
-            )
-        except DjangoValidationError as exc:
-            raise _field_errors(exc) from None
-        return Response({"count": count}, status=201)
+        return notifications_send(request.data)
 
 
 class DisconnectView(ServerView):

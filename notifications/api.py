@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
@@ -93,25 +95,36 @@ class NotificationListView(GenericAPIView):
         },
     )
     def post(self, request: Request) -> Response:
-        serializer = NotificationSendSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        data = serializer.validated_data
-        recipients, errors = selectors.recipients(
-            usernames=data.get("usernames", []), user_ids=data.get("user_ids", [])
+        return notifications_send(request.data)
+
+
+def notifications_send(body: Any) -> Response:
+    """A send's body validated, its recipients resolved, stored and pushed: 201 `{count}`.
+
+    The one road of the staff REST send and the server API's notify
+    (integrations/api.py); unknown names and ids, and the service's refusals, are 400s.
+    """
+    serializer = NotificationSendSerializer(data=body)
+    serializer.is_valid(raise_exception=True)
+    data = serializer.validated_data
+    recipients, errors = selectors.recipients(
+        usernames=data.get("usernames", []), user_ids=data.get("user_ids", [])
+    )
+    if errors:
+        raise ValidationError(errors)
+    try:
+        count = services.notifications_create_bulk(
+            user_ids=recipients,
+            title=data["title"],
+            body=data["body"],
+            level=data["level"],
+            link=data["link"],
         )
-        if errors:
-            raise ValidationError(errors)
-        try:
-            count = services.notifications_create_bulk(
-                user_ids=recipients,
-                title=data["title"],
-                body=data["body"],
-                level=data["level"],
-                link=data["link"],
-            )
-        except DjangoValidationError as exc:
-            raise ValidationError(exc.message_dict) from None
-        return Response({"count": count}, status=status.HTTP_201_CREATED)
+    except DjangoValidationError as exc:
+        raise ValidationError(
+            exc.message_dict if hasattr(exc, "error_dict") else exc.messages
+        ) from None
+    return Response({"count": count}, status=status.HTTP_201_CREATED)
 
 
 class NotificationReadView(APIView):
