@@ -9,7 +9,6 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
-from django.db import DataError
 from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.settings import api_settings
 from rest_framework_simplejwt.tokens import AccessToken
@@ -103,36 +102,16 @@ def validate_access_token(raw: str) -> dict[str, Any]:
 
 
 def user_for_claims(claims: dict[str, Any]) -> AbstractBaseUser:
-    """The active user a token names (a sync call: it reads the database).
+    """The active user a validated token names (a sync call: it reads the database).
 
-    One prepared query (realtime.registry.sql): every socket handshake runs it. The user comes
-    back with its id, username and is_active; other fields load when first read.
+    The handshake's batched load (users_for_credentials) for one token: the same
+    checks (the id's shape, the user active, the token's `ver` current).
     """
-    user_id = claims.get(api_settings.USER_ID_CLAIM)
-    if user_id is None:
-        raise BadCredentials("token names no user")
-    model = get_user_model()
-    fields = _socket_user_fields(model)
-    try:
-        key = model._meta.get_field(api_settings.USER_ID_FIELD).get_prep_value(user_id)
-    except (ValueError, TypeError):
-        raise BadCredentials("no such user") from None
-    try:
-        row = sql.fetchone(
-            f"SELECT {sql.columns(model, fields)} FROM {sql.table(model)}"
-            f" WHERE {sql.column(model, api_settings.USER_ID_FIELD)} = %s",
-            [key],
-        )
-    except (OverflowError, DataError):  # an id past the column's range names nobody
-        row = None
-    if row is None:
-        raise BadCredentials("no such user")
-    user = sql.instance(model, fields, row)
-    if not user.is_active:
-        raise BadCredentials("inactive user")
-    if not token_version_current(claims, user):
-        raise BadCredentials("token revoked by a credential change")
-    return user
+    (answer,) = users_for_credentials([credentials_from_claims(claims)])
+    if isinstance(answer, BadCredentials):
+        raise answer
+    assert answer.user is not None
+    return answer.user
 
 
 #: A user model with this field revokes every token issued before it changed: the
