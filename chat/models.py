@@ -40,6 +40,12 @@ class Room(models.Model):
     # The seq counter: bumped in the transaction that stores a message, under this row's
     # lock, so seq never repeats (not even after the newest message is deleted).
     last_seq = models.PositiveBigIntegerField(default=0, editable=False)
+    # The change counter (PROTOCOL.md 10): bumped in the transaction that edits, deletes
+    # or reacts to one of its messages, which is stamped with the new value.
+    rev = models.PositiveBigIntegerField(default=0, editable=False)
+    topic = models.CharField(max_length=250, blank=True, default="")
+    # An archived room is read-only: its history stays, nothing new is posted.
+    archived = models.DateTimeField(null=True, blank=True)
     # When the last presence frame of this room went out (from any process): the
     # cluster-wide "at most one presence frame per room per WS_PRESENCE_INTERVAL".
     presence_flushed_at = models.DateTimeField(null=True, blank=True, editable=False)
@@ -85,9 +91,18 @@ class Message(models.Model):
     # NULL, not "", when absent: the unique constraint below only covers given ids.
     client_id = models.CharField(max_length=64, null=True, blank=True)  # noqa: DJ001
     created = models.DateTimeField(auto_now_add=True)
+    # The room's rev when this message last changed (0: never changed since stored).
+    rev = models.PositiveBigIntegerField(default=0)
+    edited = models.DateTimeField(null=True, blank=True)
+    # A tombstone: same id and seq, no body, no reactions (PROTOCOL.md 10).
+    deleted = models.BooleanField(default=False)
+    reply_to = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
 
     class Meta:
         ordering = ["room", "seq"]
+        indexes = [models.Index(fields=["room", "rev"], name="chat_message_room_rev")]
         constraints = [
             models.UniqueConstraint(
                 fields=["room", "seq"], name="chat_message_room_seq"
@@ -206,3 +221,46 @@ class Mention(models.Model):
 
     def __str__(self) -> str:
         return f"@{self.user_id} in {self.room_id}#{self.seq}"
+
+
+class MessageVersion(models.Model):
+    """An earlier body of an edited message, kept when the edit replaced it."""
+
+    message = models.ForeignKey(
+        Message, on_delete=models.CASCADE, related_name="versions"
+    )
+    body = models.TextField()
+    # When this body was written (the message's creation or the edit before).
+    created = models.DateTimeField()
+    # When the edit replaced it.
+    replaced = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["message", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.message_id} v{self.pk}"
+
+
+class Reaction(models.Model):
+    """One user's emoji on one message (a toggle: present or not)."""
+
+    message = models.ForeignKey(
+        Message, on_delete=models.CASCADE, related_name="reactions"
+    )
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+"
+    )
+    emoji = models.CharField(max_length=16)
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["message", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["message", "user", "emoji"], name="chat_reaction_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} {self.emoji} on {self.message_id}"
