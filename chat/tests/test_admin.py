@@ -137,13 +137,11 @@ def test_deleting_messages_tells_the_room_and_logs(
             },
         )
     assert done.status_code == 302
-    assert not Message.objects.exists()
-    assert published.frames(chat_room_group(lobby.pk))[-1] == {
-        "type": "message_deleted",
-        "id": message.pk,
-        "room": "lobby",
-        "seq": 1,
-    }
+    tombstone = Message.objects.get()
+    assert (tombstone.body, tombstone.deleted, tombstone.seq) == ("", True, 1)
+    frame = published.frames(chat_room_group(lobby.pk))[-1]
+    assert frame["type"] == "message_updated"
+    assert frame["message"]["id"] == message.pk and frame["message"]["deleted"]
     assert [e.object_id for e in logged(DELETION, Message)] == [str(message.pk)]
 
 
@@ -156,7 +154,8 @@ def test_deleting_one_message_from_its_page_tells_the_room(
             f"/admin/chat/message/{message.pk}/delete/", {"post": "yes"}
         )
     assert done.status_code == 302
-    assert published.frames()[-1]["type"] == "message_deleted"
+    assert published.frames()[-1]["type"] == "message_updated"
+    assert Message.objects.get().deleted
     assert len(logged(DELETION, Message)) == 1
 
 
