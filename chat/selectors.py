@@ -94,6 +94,13 @@ def direct_peer(*, room: Room, user: Any) -> Any | None:
     )
 
 
+def may_moderate(*, room: Room, user: Any) -> bool:
+    """The room's owner and staff may delete anyone's message and read its versions."""
+    return bool(user.is_staff) or (
+        room.owner_id is not None and room.owner_id == user.pk
+    )
+
+
 def room_id_for_slug(*, slug: str) -> int | None:
     """The id of the room with this slug, or None (one prepared query)."""
     row = sql.fetchone(

@@ -11,7 +11,11 @@ Every event leaves through realtime.fanout.broadcast, after the commit of the tr
 that made it true; its topic (who receives it) comes from chat.topics.
 """
 
-from chat.services.changes import message_delete, message_edit, reaction_toggle
+from chat.services.changes import (
+    message_delete,
+    message_edit,
+    reaction_toggle,
+)
 from chat.services.conversations import (
     direct_room_get_or_create,
     room_join,

@@ -83,13 +83,6 @@ def _keep_version(message: Message) -> None:
     )
 
 
-def may_moderate(*, room: Room, user: Any) -> bool:
-    """The room's owner and staff may delete anyone's message and read its versions."""
-    return bool(user.is_staff) or (
-        room.owner_id is not None and room.owner_id == user.pk
-    )
-
-
 @transaction.atomic
 def message_edit(*, message: Message, user: Any, body: str) -> Frame:
     """Replace a message's body (its author only), keeping the old one as a version.
@@ -127,7 +120,7 @@ def message_delete(*, message: Message, by: Any | None = None) -> Frame:
     if (
         by is not None
         and current.user_id != by.pk
-        and not may_moderate(room=room, user=by)
+        and not selectors.may_moderate(room=room, user=by)
     ):
         raise NotPermitted("Only its author, the room's owner or staff may delete it.")
     if current.deleted:
