@@ -233,8 +233,16 @@ class ChatConsumer(SocketConsumer):
         except ValidationError as exc:
             raise invalid("message refused", exc) from None
         if not created:
-            # A resend: the original goes back to this socket only, nothing is stored.
-            self.send_frame(message_frame(message, room_slug=self.room.slug))
+            # A resend: the original goes back to this socket only, nothing is stored;
+            # as it is now, when it changed since.
+            frame = (
+                await database_sync_to_async(selectors.message_state)(
+                    room=self.room, message_id=message.pk
+                )
+                if message.rev
+                else None
+            )
+            self.send_frame(frame or message_frame(message, room_slug=self.room.slug))
 
     async def on_read(self, frame: ReadIn) -> None:
         """Move the read pointer; the `read` frame reaches every socket of the user."""

@@ -330,6 +330,20 @@ def message_state(*, room: Room, message_id: int) -> Frame | None:
     return frames[0] if frames else None
 
 
+def original_body(*, message: Message) -> str:
+    """The body a message was posted with (its oldest version when it changed since):
+    what a resend with its client_id must repeat."""
+    if not message.rev:
+        return message.body
+    first = (
+        MessageVersion.objects.filter(message_id=message.pk)
+        .order_by("id")
+        .values_list("body", flat=True)
+        .first()
+    )
+    return first if first is not None else message.body
+
+
 def message_versions(*, message: Message) -> list[Frame]:
     """A message's earlier bodies, oldest first: `{"body","ts","replaced"}` each."""
     return [

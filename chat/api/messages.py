@@ -281,10 +281,14 @@ class RoomMessagesView(APIView):
             raise exc.api_error() from None
         except DjangoValidationError as exc:
             raise drf_error(exc) from None
-        frame = message_frame(message, room_slug=room.slug)
         if created:
+            frame = message_frame(message, room_slug=room.slug)
             return Response(frame, status=status.HTTP_201_CREATED)
-        if message.body != body:
+        # A resend: the original as it is now (it may have changed since).
+        frame = selectors.message_state(room=room, message_id=message.pk)
+        if frame is None:
+            raise MessageGone().api_error()
+        if selectors.original_body(message=message) != body:
             raise Conflict("This client_id was used for another message body.")
         # The same answer as the first time, marked as a replay (as Stripe does).
         return Response(

@@ -183,3 +183,18 @@ def test_a_rest_post_may_answer_a_message_of_the_room(lobby, alice, bob):
         format="json",
     )
     assert "reply_to" in api_error(refused, 400, "invalid")
+
+
+def test_a_resend_of_a_message_edited_since_replays_its_current_state(lobby, alice):
+    client = client_for(alice)
+    data = {"body": "helo", "client_id": "c-1"}
+    first = client.post("/api/rooms/lobby/messages/", data, format="json").json()
+    message = Message.objects.get(pk=first["id"])
+    services.message_edit(message=message, user=alice, body="hello")
+    again = client.post("/api/rooms/lobby/messages/", data, format="json")
+    assert again.status_code == 200 and again["Idempotent-Replayed"] == "true"
+    assert again.json()["body"] == "hello" and again.json()["rev"] == 1
+    other = {"body": "another", "client_id": "c-1"}
+    api_error(
+        client.post("/api/rooms/lobby/messages/", other, format="json"), 409, "conflict"
+    )
