@@ -20,7 +20,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.text import Truncator
 
 from chat import services
-from chat.models import Membership, Message, ReadPointer, Room
+from chat.models import Membership, Message, MessageVersion, ReadPointer, Room
 from chat.topics import ROUTE
 from realtime.registry.models import Connection
 
@@ -330,16 +330,55 @@ class ReadPointerAdmin(admin.ModelAdmin):
         return False
 
 
+class MessageVersionInline(admin.TabularInline):
+    """A message's earlier bodies (edits, and the body a delete removed): read-only."""
+
+    model = MessageVersion
+    fields = ["body", "created", "replaced"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
 @admin.register(Message)
 class MessageAdmin(admin.ModelAdmin):
-    """Messages, searchable by room, user and text; deleting one tells the room's sockets."""
+    """Messages, searchable by room, user and text; deleting one leaves a tombstone
+    (services.message_delete) and tells the room's sockets."""
 
-    list_display = ["room", "seq", "user", "preview", "client_id", "created"]
-    list_filter = [("room", admin.RelatedOnlyFieldListFilter)]
+    list_display = [
+        "room",
+        "seq",
+        "user",
+        "preview",
+        "client_id",
+        "created",
+        "edited",
+        "deleted",
+    ]
+    list_filter = [("room", admin.RelatedOnlyFieldListFilter), "deleted"]
     search_fields = ["room__slug", "room__name", "user__username", "body"]
     list_select_related = ["room", "user"]
-    readonly_fields = ["room", "user", "seq", "body", "client_id", "created"]
+    readonly_fields = [
+        "room",
+        "user",
+        "seq",
+        "body",
+        "client_id",
+        "created",
+        "rev",
+        "edited",
+        "deleted",
+        "reply_to",
+    ]
     ordering = ["-created", "-pk"]
+    inlines = [MessageVersionInline]
+    actions = ["tombstone_selected"]
 
     @admin.display(description="body")
     def preview(self, message: Message) -> str:
@@ -354,13 +393,26 @@ class MessageAdmin(admin.ModelAdmin):
         return False
 
     def delete_model(self, request: HttpRequest, obj: Message) -> None:
-        services.message_delete(message=obj)
+        services.message_delete(message=obj, by=request.user)
 
     def delete_queryset(
         self, request: HttpRequest, queryset: QuerySet[Message]
     ) -> None:
         for message in queryset:
-            services.message_delete(message=message)
+            services.message_delete(message=message, by=request.user)
+
+    @admin.action(
+        description="Delete the selected messages (leave tombstones)",
+        permissions=["delete"],
+    )
+    def tombstone_selected(
+        self, request: HttpRequest, queryset: QuerySet[Message]
+    ) -> None:
+        done = 0
+        for message in queryset.filter(deleted=False):
+            services.message_delete(message=message, by=request.user)
+            done += 1
+        self.message_user(request, f"Deleted {done} message(s).", messages.SUCCESS)
 
 
 class ConnectionAdmin(admin.ModelAdmin):
