@@ -19,11 +19,13 @@ from chat.schemas import (
     OUTBOUND,
     MessageIn,
     ReadIn,
+    TypingIn,
     message_frame,
     user_out,
     welcome_frame,
 )
 from chat.topics import ROUTE, chat_all_group, chat_room_group
+from chat.typing import coalescer as typing_coalescer
 from chat.writer import writer
 from realtime.fanout.hub import Event
 from realtime.socket.closecodes import CloseCode
@@ -53,7 +55,11 @@ class ChatConsumer(SocketConsumer):
     """One socket in one room; heartbeat, `auth`, limits and expiry come from the base."""
 
     route = ROUTE
-    handlers = {"message": (MessageIn, "on_message"), "read": (ReadIn, "on_read")}
+    handlers = {
+        "message": (MessageIn, "on_message"),
+        "read": (ReadIn, "on_read"),
+        "typing": (TypingIn, "on_typing"),
+    }
     outbound = OUTBOUND
     query_params = {
         "since": {
@@ -155,6 +161,9 @@ class ChatConsumer(SocketConsumer):
                 kind="error",
             )
         batcher.mark(self.room.slug)
+        typists = typing_coalescer.current(self.room.pk)
+        if typists is not None:  # someone types already: say so now, not at a change
+            self.send_text(typists, kind="typing")
 
     def accepts(self, event: Event) -> bool:
         # The user topic also carries other apps' frames: forward only chat ones; and a
@@ -184,3 +193,8 @@ class ChatConsumer(SocketConsumer):
         await database_sync_to_async(services.read_pointer_move)(
             room=self.room, user=self.user, seq=frame.seq
         )
+
+    async def on_typing(self, frame: TypingIn) -> None:
+        """Never stored: coalesced per room on every process (chat.typing)."""
+        user = user_out(self.user.pk, self.user.get_username())
+        typing_coalescer.typed(self.room.pk, user)
