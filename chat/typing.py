@@ -281,6 +281,8 @@ class TypingCoalescer:
             hint = orjson.loads(event.text or "")
             user = {"id": int(hint["user"]["id"]), "username": hint["user"]["username"]}
             age = min(max(float(hint["age"]), 0.0), self.rooms.ttl)
+            if user["id"] < 1 or not isinstance(user["username"], str):
+                raise ValueError("not a user")
         except (ValueError, TypeError, KeyError):
             log.warning("malformed typing hint dropped", extra={"topic": topic})
             return False

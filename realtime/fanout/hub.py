@@ -145,7 +145,7 @@ class Hub:
         room): fed once per event, where a subscriber would be one more member of every
         room. A topic with no local socket is not held, so it costs nothing there.
         """
-        if self.taps.get(kind, tap) is not tap:
+        if self.taps.get(kind, tap) != tap:  # a bound method is made anew each time
             raise ValueError(f"events of kind {kind!r} are tapped already")
         self.taps[kind] = tap
 
