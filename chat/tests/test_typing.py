@@ -8,6 +8,8 @@ import random
 from typing import Any
 
 import orjson
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from chat.schemas import TypingOut
 from chat.typing import HINT_KIND, TypingCoalescer, TypingRooms
@@ -137,6 +139,68 @@ def test_a_message_lets_the_next_typing_frame_forward_at_once():
     assert rooms.typed(ROOM, user(7), 0.0) is True
     rooms.said(ROOM, 7, 0.5)
     assert rooms.typed(ROOM, user(7), 0.6) is True
+
+
+# Integer time (tenths of a second): interval 10, ttl 50, at most 3 listed of 5 users.
+EVENTS = st.lists(
+    st.tuples(
+        st.integers(0, 30),  # time since the previous event
+        st.sampled_from(["hint", "said"]),
+        st.integers(1, 5),  # the user
+        st.integers(0, 60),  # how long ago the hint says they typed (late past 50)
+    ),
+    max_size=60,
+)
+
+
+@settings(derandomize=True, max_examples=300, deadline=None)
+@given(EVENTS)
+def test_every_frame_is_the_true_list_sent_as_soon_as_the_rate_allows(events):
+    """Against a model of who typed when: each frame lists exactly who typed in the last
+    ttl in the order they started, frames are an interval apart and never repeat, and
+    a changed list waits for nothing but the interval. Driven like the shell: due() at
+    every deadline next_at() names, and after every event."""
+    rooms = TypingRooms(interval=10, ttl=50, max_users=3)
+    model: dict[int, int] = {}  # user -> typed at, in the order they started
+    sent: list[tuple[int, list[int]]] = []
+
+    def alive(now: int) -> list[int]:
+        return [uid for uid, at in model.items() if at + 50 > now]
+
+    def run(now: int) -> None:
+        for text in (text for _, text in rooms.due(now)[0]):
+            users = listed(text)
+            assert users == alive(now)
+            assert not sent or (now - sent[-1][0] >= 10 and users != sent[-1][1])
+            sent.append((now, users))
+        last_at, last = sent[-1] if sent else (-(10**9), [])
+        assert alive(now) == last or now < last_at + 10, "a change was held back"
+
+    def until(now: int) -> None:
+        while (when := rooms.next_at()) is not None and when <= now:
+            run(when)  # type: ignore[arg-type]
+
+    now = 0
+    for gap, op, uid, age in events:
+        now += gap
+        until(now)
+        if op == "said":
+            rooms.said(ROOM, uid, now)
+            model.pop(uid, None)
+        else:
+            at = now - age
+            if at + 50 <= now:
+                pass  # arrived too late: changes nothing
+            elif uid in alive(now):
+                model[uid] = max(model[uid], at)
+            elif len(alive(now)) < 3:
+                model.pop(uid, None)
+                model[uid] = at
+            rooms.hinted(ROOM, user(uid), at, now)
+        run(now)
+    until(10**9)
+    assert alive(10**9) == [] and (not sent or sent[-1][1] == [])
+    assert rooms.rooms == {} and rooms.next_at() is None
 
 
 # --- the shell: two hubs as two processes ------------------------------------------------------
