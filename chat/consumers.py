@@ -22,11 +22,13 @@ from chat.schemas import (
     MessageIn,
     ReactIn,
     ReadIn,
+    TypingIn,
     message_frame,
     user_out,
     welcome_frame,
 )
 from chat.topics import ROUTE, chat_all_group, chat_room_group
+from chat.typing import coalescer as typing_coalescer
 from chat.writer import writer
 from realtime.fanout.hub import Event
 from realtime.socket.closecodes import CloseCode
@@ -64,6 +66,7 @@ class ChatConsumer(SocketConsumer):
         "edit": (EditIn, "on_edit"),
         "delete": (DeleteIn, "on_delete"),
         "react": (ReactIn, "on_react"),
+        "typing": (TypingIn, "on_typing"),
     }
     outbound = OUTBOUND
     query_params = {
@@ -212,6 +215,9 @@ class ChatConsumer(SocketConsumer):
                 kind="error",
             )
         batcher.mark(self.room.slug)
+        typists = typing_coalescer.current(self.room.pk)
+        if typists is not None:  # someone types already: say so now, not at a change
+            self.send_text(typists, kind="typing")
 
     def accepts(self, event: Event) -> bool:
         # The user topic also carries other apps' frames: forward only chat ones; and a
@@ -265,6 +271,11 @@ class ChatConsumer(SocketConsumer):
         await self._change(
             services.reaction_toggle, frame.id, user=self.user, emoji=frame.emoji
         )
+
+    async def on_typing(self, frame: TypingIn) -> None:
+        """Never stored: coalesced per room on every process (chat.typing)."""
+        user = user_out(self.user.pk, self.user.get_username())
+        typing_coalescer.typed(self.room.pk, user)
 
     async def _change(self, service: Any, message_id: int, **kwargs: Any) -> None:
         """Run a change service on a message of this room: a refusal is an error frame

@@ -134,6 +134,13 @@ class ReadIn(BaseModel):
     seq: StrictInt = Field(ge=0, le=2**63 - 1)
 
 
+class TypingIn(BaseModel):
+    """`{"type":"typing"}`: the user is typing in this room (send it every 2 to 3 s)."""
+
+    model_config = ConfigDict(extra="forbid")
+    type: Literal["typing"]
+
+
 # --- server to client: what each frame is (checked in tests, published) ---------------
 
 
@@ -235,6 +242,21 @@ class ActivityOut(OutFrame):
     ts: Timestamp
 
 
+#: the most typists a room's `typing` frame lists (and a process keeps per room)
+TYPING_MAX_USERS = 100
+
+
+class TypingOut(OutFrame):
+    """`{"type":"typing","users"}`: who typed in this room in the last 5 s, in the order
+    they started; sent when that list changes, at most once a second per room.
+
+    Every typist is listed, the socket's own user included: a client hides itself.
+    """
+
+    type: Literal["typing"]
+    users: list[UserOut] = Field(max_length=TYPING_MAX_USERS)
+
+
 class RoomEntryOut(OutFrame):
     """One entry of `GET /api/me/rooms/` and of the notify welcome's `rooms`."""
 
@@ -251,7 +273,14 @@ class RoomEntryOut(OutFrame):
 
 #: every frame a chat socket sends besides the plumbing's (error, heartbeat, auth,
 #: system: an admin's broadcast is the plumbing's SystemOut without `degraded`)
-OUTBOUND = (WelcomeOut, MessageOut, PresenceOut, MessageUpdatedOut, ReadOut)
+OUTBOUND = (
+    WelcomeOut,
+    MessageOut,
+    PresenceOut,
+    MessageUpdatedOut,
+    ReadOut,
+    TypingOut,
+)
 
 
 # --- server to client: the builders (hot path: plain dicts, encoded once) -------------
@@ -420,6 +449,11 @@ def activity_frame(message: Any, *, room_slug: str) -> Frame:
     }
 
 
+def typing_frame(*, users: Iterable[Frame]) -> Frame:
+    """`{"type":"typing","users"}` (TypingOut)."""
+    return {"type": "typing", "users": list(users)}
+
+
 def system_frame(body: str, *, ts: str) -> Frame:
     """`{"type":"system","body","ts"}`: a broadcast from an admin or a command."""
     return {"type": "system", "body": body, "ts": ts}
@@ -456,5 +490,5 @@ def welcome_frame(
 
 #: Frame types a chat socket forwards from its topics (the user topic carries others).
 CHAT_EVENT_KINDS = frozenset(
-    {"message", "presence", "system", "message_updated", "read"}
+    {"message", "presence", "system", "message_updated", "read", "typing"}
 )

@@ -21,6 +21,7 @@ from chat.schemas import (
     message_updated_frame,
     presence_frame,
     read_frame,
+    typing_frame,
     welcome_frame,
 )
 from notifications.schemas import (
@@ -192,6 +193,9 @@ REAL_FRAMES = [
     ("chat", "client.edit", {"type": "edit", "id": 3, "body": "hi"}),
     ("chat", "client.delete", {"type": "delete", "id": 3}),
     ("chat", "client.react", {"type": "react", "id": 3, "emoji": "+1"}),
+    ("chat", "server.typing", typing_frame(users=[{"id": 1, "username": "alice"}])),
+    ("chat", "server.typing", typing_frame(users=[])),
+    ("chat", "client.typing", {"type": "typing"}),
 ]
 
 
@@ -208,6 +212,8 @@ def test_frames_the_server_builds_keep_the_published_payload_schema(
         ("notify", "server.unread", {"type": "unread", "count": 1}),  # no `unread`
         ("chat", "server.auth", {"type": "auth", "exp": "2030-01-01T00:00:00Z"}),
         ("chat", "client.message", {"type": "message", "body": "x", "is_staff": 1}),
+        ("chat", "client.typing", {"type": "typing", "room": "lobby"}),
+        ("chat", "server.typing", {"type": "typing", "users": [{"id": 1}]}),
     ],
 )
 def test_a_frame_off_the_contract_fails_the_published_schema(channel, key, frame):
