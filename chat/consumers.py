@@ -170,7 +170,7 @@ class ChatConsumer(SocketConsumer):
                 services.Send(self.room, self.user, frame.body, frame.client_id)
             )
         except ChatError as exc:
-            raise exc.refused() from None
+            raise exc.socket_error() from None
         except ValidationError as exc:
             # One shape for every error frame's field errors: field -> message.
             errors = {f: " ".join(m) for f, m in exc.message_dict.items()}

@@ -12,7 +12,7 @@ from typing import ClassVar
 from rest_framework.exceptions import APIException, NotFound, PermissionDenied
 
 from realtime.socket.closecodes import CloseCode
-from realtime.socket.errors import Refused
+from realtime.socket.errors import Forbidden, Refused, SocketError
 
 
 class ChatError(Exception):
@@ -27,6 +27,10 @@ class ChatError(Exception):
     def refused(cls) -> Refused:
         """The refusal that closes a socket for this reason."""
         return Refused(cls.close_code, cls.close_reason)
+
+    def socket_error(self) -> SocketError:
+        """What a socket that sent a refused frame gets: by default, the close."""
+        return self.refused()
 
     @classmethod
     def api_error(cls) -> APIException:
@@ -50,3 +54,19 @@ class RoomGone(ChatError):
     close_reason = "no such room"
     api_exception = NotFound
     api_detail = "No such room."
+
+
+class RoomArchived(ChatError):
+    """The room is archived: read-only, nothing new is posted (or changed) in it.
+
+    A socket is told with a `forbidden` error frame and stays open (it may still read);
+    REST answers 403 `permission_denied`.
+    """
+
+    close_code = CloseCode.FORBIDDEN
+    close_reason = "the room is archived"
+    api_exception = PermissionDenied
+    api_detail = "This room is archived: it is read-only."
+
+    def socket_error(self) -> SocketError:
+        return Forbidden(self.api_detail)

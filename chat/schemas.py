@@ -151,6 +151,24 @@ class ActivityOut(OutFrame):
     ts: Timestamp
 
 
+class RoomSettingsOut(OutFrame):
+    """A room's settings as its sockets see them (the `room` frame's `room`)."""
+
+    slug: str
+    name: str
+    topic: str = Field(max_length=250)
+    kind: Literal["public", "private", "direct"]
+    archived: Timestamp | None
+
+
+class RoomOut(OutFrame):
+    """Addition to the protocol: `{"type":"room","room":{...}}`, the room's name, topic,
+    kind or archived state changed (to its sockets, after the commit)."""
+
+    type: Literal["room"]
+    room: RoomSettingsOut
+
+
 class RoomEntryOut(OutFrame):
     """One entry of `GET /api/me/rooms/` and of the notify welcome's `rooms`."""
 
@@ -167,7 +185,7 @@ class RoomEntryOut(OutFrame):
 
 #: every frame a chat socket sends besides the plumbing's (error, heartbeat, auth,
 #: system: an admin's broadcast is the plumbing's SystemOut without `degraded`)
-OUTBOUND = (WelcomeOut, MessageOut, PresenceOut, MessageDeletedOut, ReadOut)
+OUTBOUND = (WelcomeOut, MessageOut, PresenceOut, MessageDeletedOut, ReadOut, RoomOut)
 
 
 # --- server to client: the builders (hot path: plain dicts, encoded once) -------------
@@ -257,6 +275,20 @@ def activity_frame(message: Any, *, room_slug: str) -> Frame:
     }
 
 
+def room_frame(room: Any) -> Frame:
+    """`{"type":"room","room":{slug,name,topic,kind,archived}}` of a Room (RoomOut)."""
+    return {
+        "type": "room",
+        "room": {
+            "slug": room.slug,
+            "name": room.name,
+            "topic": room.topic,
+            "kind": room.kind,
+            "archived": iso(room.archived) if room.archived is not None else None,
+        },
+    }
+
+
 def system_frame(body: str, *, ts: str) -> Frame:
     """`{"type":"system","body","ts"}`: a broadcast from an admin or a command."""
     return {"type": "system", "body": body, "ts": ts}
@@ -289,5 +321,5 @@ def welcome_frame(
 
 #: Frame types a chat socket forwards from its topics (the user topic carries others).
 CHAT_EVENT_KINDS = frozenset(
-    {"message", "presence", "system", "message_deleted", "read"}
+    {"message", "presence", "system", "message_deleted", "read", "room"}
 )

@@ -56,6 +56,12 @@ class RateLimited(FrameError):
     code = "rate_limited"
 
 
+class Forbidden(FrameError):
+    """The frame is well formed but the room's state refuses it (an archived room)."""
+
+    code = "forbidden"
+
+
 class Refused(SocketError):
     """Close the socket with `close_code` (after accept, so a browser can tell why)."""
 

@@ -17,9 +17,16 @@ from pydantic import BaseModel, ConfigDict, Field
 ISO_UTC = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z$"
 Timestamp = Annotated[str, Field(pattern=ISO_UTC)]
 
-#: the codes an error frame carries (PROTOCOL.md section 4, plus `unavailable`)
+#: the codes an error frame carries (PROTOCOL.md section 4, plus `unavailable` and
+#: `forbidden`)
 ErrorCode = Literal[
-    "bad_json", "unknown_type", "invalid", "too_large", "rate_limited", "unavailable"
+    "bad_json",
+    "unknown_type",
+    "invalid",
+    "too_large",
+    "rate_limited",
+    "unavailable",
+    "forbidden",
 ]
 
 
