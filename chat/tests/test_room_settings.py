@@ -212,3 +212,92 @@ def test_the_broadcast_command_as_a_user_refuses_an_archived_room(lobby, alice):
     with pytest.raises(CommandError, match="archived"):
         call_command("broadcast", "lobby", "hi", "--as", "alice")
     assert not Message.objects.exists()
+
+
+# --- admin -----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def admin_client_() -> Any:
+    from django.contrib.auth import get_user_model
+    from django.test import Client
+
+    user = get_user_model().objects.create_superuser(
+        username="root", password="pw-root-123"
+    )
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def change_form(room: Room, **fields: Any) -> dict[str, Any]:
+    data = {
+        "name": room.name,
+        "topic": room.topic,
+        "owner": room.owner_id or "",
+        "memberships-TOTAL_FORMS": "0",
+        "memberships-INITIAL_FORMS": "0",
+        "memberships-MIN_NUM_FORMS": "0",
+        "memberships-MAX_NUM_FORMS": "1000",
+        **fields,
+    }
+    if room.is_private:
+        data["is_private"] = "on"
+    return data
+
+
+def test_the_admin_sets_the_topic_and_archives_through_the_service(
+    admin_client_, lobby, published, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        done = admin_client_.post(
+            f"/admin/chat/room/{lobby.pk}/change/",
+            change_form(
+                lobby,
+                topic="Ops",
+                archived_0="2020-01-01",
+                archived_1="00:00:00",
+            ),
+        )
+    assert done.status_code == 302, done.context and done.context.get("errors")
+    room = Room.objects.get(pk=lobby.pk)
+    assert room.topic == "Ops" and room.archived is not None
+    [frame] = published.frames(chat_room_group(lobby.pk))
+    assert frame["room"]["topic"] == "Ops" and frame["room"]["archived"]
+    done = admin_client_.post(
+        f"/admin/chat/room/{lobby.pk}/change/",
+        change_form(room, archived_0="", archived_1=""),
+    )
+    assert done.status_code == 302
+    assert Room.objects.get(pk=lobby.pk).archived is None
+
+
+def test_the_admin_refuses_a_topic_over_250_characters(admin_client_, lobby):
+    page = admin_client_.post(
+        f"/admin/chat/room/{lobby.pk}/change/", change_form(lobby, topic="t" * 251)
+    )
+    assert page.status_code == 200 and "topic" in page.context["adminform"].errors
+    assert Room.objects.get(pk=lobby.pk).topic == ""
+
+
+def test_the_admin_lists_rooms_by_archived_and_archives_with_actions(
+    admin_client_, lobby, secret
+):
+    done = admin_client_.post(
+        "/admin/chat/room/",
+        {"action": "archive_rooms", "_selected_action": [secret.pk]},
+    )
+    assert done.status_code == 302
+    assert Room.objects.get(pk=secret.pk).archived is not None
+
+    def listed(query: str) -> list[str]:
+        page = admin_client_.get(f"/admin/chat/room/?{query}")
+        return sorted(r.slug for r in page.context["cl"].result_list)
+
+    assert listed("archived=yes") == ["secret"]
+    assert listed("archived=no") == ["lobby"]
+    admin_client_.post(
+        "/admin/chat/room/",
+        {"action": "unarchive_rooms", "_selected_action": [secret.pk]},
+    )
+    assert listed("archived=yes") == []
