@@ -301,3 +301,45 @@ def test_the_admin_lists_rooms_by_archived_and_archives_with_actions(
         {"action": "unarchive_rooms", "_selected_action": [secret.pk]},
     )
     assert listed("archived=yes") == []
+
+
+# --- manage.py room ----------------------------------------------------------------------
+
+
+def run(*args: str) -> str:
+    from io import StringIO
+
+    out = StringIO()
+    call_command(*args, stdout=out)
+    return out.getvalue()
+
+
+def test_the_room_command_archives_and_unarchives_and_the_room_hears_it(
+    lobby, alice, published, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        out = run("room", "archive", "lobby")
+    assert "archived since" in out
+    assert Room.objects.get(pk=lobby.pk).archived is not None
+    [frame] = published.frames(chat_room_group(lobby.pk))
+    assert frame["type"] == "room" and frame["room"]["archived"]
+    with pytest.raises(RoomArchived):
+        services.message_create(room=lobby, user=alice, body="no")
+    assert "open" in run("room", "unarchive", "lobby")
+    services.message_create(room=lobby, user=alice, body="yes")
+
+
+def test_the_room_command_sets_the_topic_and_renames(lobby):
+    run("room", "topic", "lobby", "Daily standup")
+    run("room", "rename", "lobby", "Hall")
+    room = Room.objects.get(pk=lobby.pk)
+    assert (room.name, room.topic) == ("Hall", "Daily standup")
+
+
+def test_the_room_command_says_what_is_wrong(lobby):
+    from django.core.management import CommandError
+
+    with pytest.raises(CommandError, match="no such room"):
+        run("room", "archive", "nope")
+    with pytest.raises(CommandError, match="250"):
+        run("room", "topic", "lobby", "t" * 251)
