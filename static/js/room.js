@@ -662,6 +662,7 @@ ui.peopleToggle.addEventListener('click', () => setPeopleOpen(!root.classList.co
 document.addEventListener('click', (e) => {
   if (!root.classList.contains('room--people-open')) return;
   if (ui.sidebar.contains(e.target) || ui.peopleToggle.contains(e.target)) return;
+  if (e.target.closest?.('[data-members-open]')) return; // it opens the panel
   setPeopleOpen(false);
 });
 root.addEventListener('keydown', (e) => {
