@@ -235,7 +235,7 @@ class ChatConsumer(SocketConsumer):
                 )
             )
         except ChatError as exc:
-            raise exc.refused() from None
+            raise exc.socket_error() from None
         except ValidationError as exc:
             raise invalid("message refused", exc) from None
         if not created:
@@ -287,7 +287,8 @@ class ChatConsumer(SocketConsumer):
         except MessageRefusal as exc:
             raise exc.declined() from None
         except ChatError as exc:
-            raise exc.refused() from None
+            # An archived room: an error frame; access lost meanwhile: the close.
+            raise exc.socket_error() from None
         except ValidationError as exc:
             raise invalid("change refused", exc) from None
 

@@ -17,7 +17,7 @@ from rest_framework.exceptions import (
 )
 
 from realtime.socket.closecodes import CloseCode
-from realtime.socket.errors import Declined, Refused
+from realtime.socket.errors import Declined, Refused, SocketError
 
 
 class ChatError(Exception):
@@ -32,6 +32,10 @@ class ChatError(Exception):
     def refused(cls) -> Refused:
         """The refusal that closes a socket for this reason."""
         return Refused(cls.close_code, cls.close_reason)
+
+    def socket_error(self) -> SocketError:
+        """What a socket that sent a refused frame gets: by default, the close."""
+        return self.refused()
 
     @classmethod
     def api_error(cls) -> APIException:
@@ -122,3 +126,20 @@ class TooManyReactions(MessageRefusal):
     api_detail = "A message carries at most 20 distinct emoji."
     frame_code = "invalid"
     field = "emoji"
+
+
+class RoomArchived(ChatError):
+    """The room is archived: read-only, nothing new is posted (or changed) in it.
+
+    A socket is told with a `forbidden` error frame and stays open (it may still read);
+    REST answers 403 `permission_denied`.
+    """
+
+    close_code = CloseCode.FORBIDDEN
+    close_reason = "the room is archived"
+    api_exception = PermissionDenied
+    api_detail = "This room is archived: it is read-only."
+
+    def socket_error(self) -> Declined:
+        """The error frame that answers a send here (the socket stays open)."""
+        return Declined("forbidden", self.api_detail)

@@ -257,6 +257,24 @@ class TypingOut(OutFrame):
     users: list[UserOut] = Field(max_length=TYPING_MAX_USERS)
 
 
+class RoomSettingsOut(OutFrame):
+    """A room's settings as its sockets see them (the `room` frame's `room`)."""
+
+    slug: str
+    name: str
+    topic: str = Field(max_length=250)
+    kind: Literal["public", "private", "direct"]
+    archived: Timestamp | None
+
+
+class RoomOut(OutFrame):
+    """Addition to the protocol: `{"type":"room","room":{...}}`, the room's name, topic,
+    kind or archived state changed (to its sockets, after the commit)."""
+
+    type: Literal["room"]
+    room: RoomSettingsOut
+
+
 class RoomEntryOut(OutFrame):
     """One entry of `GET /api/me/rooms/` and of the notify welcome's `rooms`."""
 
@@ -280,6 +298,7 @@ OUTBOUND = (
     MessageUpdatedOut,
     ReadOut,
     TypingOut,
+    RoomOut,
 )
 
 
@@ -454,6 +473,20 @@ def typing_frame(*, users: Iterable[Frame]) -> Frame:
     return {"type": "typing", "users": list(users)}
 
 
+def room_frame(room: Any) -> Frame:
+    """`{"type":"room","room":{slug,name,topic,kind,archived}}` of a Room (RoomOut)."""
+    return {
+        "type": "room",
+        "room": {
+            "slug": room.slug,
+            "name": room.name,
+            "topic": room.topic,
+            "kind": room.kind,
+            "archived": iso(room.archived) if room.archived is not None else None,
+        },
+    }
+
+
 def system_frame(body: str, *, ts: str) -> Frame:
     """`{"type":"system","body","ts"}`: a broadcast from an admin or a command."""
     return {"type": "system", "body": body, "ts": ts}
@@ -490,5 +523,5 @@ def welcome_frame(
 
 #: Frame types a chat socket forwards from its topics (the user topic carries others).
 CHAT_EVENT_KINDS = frozenset(
-    {"message", "presence", "system", "message_updated", "read", "typing"}
+    {"message", "presence", "system", "message_updated", "read", "typing", "room"}
 )

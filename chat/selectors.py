@@ -112,7 +112,17 @@ def room_id_for_slug(*, slug: str) -> int | None:
 
 
 #: The Room columns room_access() loads (the others, owner included, load when read).
-ACCESS_FIELDS = ("id", "slug", "name", "is_private", "kind", "owner", "last_seq")
+ACCESS_FIELDS = (
+    "id",
+    "slug",
+    "name",
+    "is_private",
+    "kind",
+    "owner",
+    "last_seq",
+    "topic",
+    "archived",
+)
 
 
 def room_access(*, slug: str, user: Any) -> RoomAccess:

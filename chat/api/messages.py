@@ -232,6 +232,11 @@ class RoomMessagesView(APIView):
             ),
             **errors(
                 *ROOM_ERRORS,
+                (
+                    403,
+                    "`permission_denied`: not on the room's whitelist, or the room "
+                    "is archived (read-only)",
+                ),
                 (409, "`conflict`: the client_id was used for another body"),
             ),
         },

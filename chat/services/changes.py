@@ -21,6 +21,7 @@ from chat.errors import (
     MessageGone,
     NotAllowed,
     NotPermitted,
+    RoomArchived,
     TooManyReactions,
 )
 from chat.models import (
@@ -47,7 +48,7 @@ def _locked(message: Message) -> tuple[Room, Message]:
     is now under that lock. MessageGone when either is gone."""
     room = (
         Room.objects.select_for_update()
-        .only("id", "slug", "rev", "owner_id", "is_private", "kind")
+        .only("id", "slug", "rev", "owner_id", "is_private", "kind", "archived")
         .filter(pk=message.room_id)
         .first()
     )
@@ -87,7 +88,9 @@ def _keep_version(message: Message) -> None:
 def message_edit(*, message: Message, user: Any, body: str) -> Frame:
     """Replace a message's body (its author only), keeping the old one as a version.
 
-    Raises NotPermitted, MessageDeleted, MessageGone or ValidationError (`body`).
+    Raises NotPermitted, MessageDeleted, MessageGone, RoomArchived (an archived room is
+    read-only; a delete still goes through: moderation, and taking a message back) or
+    ValidationError (`body`).
     Returns the message's current state.
     """
     try:
@@ -95,6 +98,8 @@ def message_edit(*, message: Message, user: Any, body: str) -> Frame:
     except ValueError as exc:
         raise ValidationError({"body": str(exc)}) from None
     room, current = _locked(message)
+    if room.archived is not None:
+        raise RoomArchived()
     if current.user_id != user.pk:
         raise NotPermitted("Only its author may edit a message.")
     if current.deleted:
@@ -142,7 +147,7 @@ def reaction_toggle(
     """Put (`on` True), take back (False) or toggle (None) the user's `emoji` on a message.
 
     Anyone who may enter the room reacts; at most REACTIONS_MAX distinct emoji per
-    message. Raises NotAllowed, MessageDeleted, TooManyReactions, MessageGone or
+    message. Raises NotAllowed, MessageDeleted, TooManyReactions, MessageGone, RoomArchived or
     ValidationError (`emoji`). Returns the message's current state.
     """
     try:
@@ -150,6 +155,8 @@ def reaction_toggle(
     except ValueError as exc:
         raise ValidationError({"emoji": str(exc)}) from None
     room, current = _locked(message)
+    if room.archived is not None:
+        raise RoomArchived()
     if not selectors.user_can_enter(room=room, user=user):
         raise NotAllowed("not on this room's whitelist")
     if current.deleted:

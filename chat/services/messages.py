@@ -14,7 +14,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
 
 from chat import signals
-from chat.errors import ChatError, NotAllowed, RoomGone
+from chat.errors import ChatError, NotAllowed, RoomArchived, RoomGone
 from chat.models import Membership, Message, Room
 from chat.schemas import (
     CLIENT_ID_MAX,
@@ -72,7 +72,7 @@ def message_create(
     The one road for the socket, REST and commands (a batch of one: see messages_create).
     A resend with the same `client_id` finds the original and stores nothing (created
     False, no event). `reply_to`: the id of a message of the same room it answers.
-    Raises RoomGone, NotAllowed or ValidationError.
+    Raises RoomGone, NotAllowed, RoomArchived or ValidationError.
     """
     outcome = messages_create([Send(room, user, body, client_id, reply_to)])[0]
     if isinstance(outcome, Exception):
@@ -129,11 +129,11 @@ def _store_batch(sends: Sequence[Send], *, look_up_resends: bool) -> list[Outcom
 
     room_ids = sorted({send.room.pk for _, send, _, _ in cleaned})
     state = {
-        pk: [last_seq, is_private, kind]
-        for pk, last_seq, is_private, kind in Room.objects.select_for_update()
+        pk: [last_seq, is_private, kind, archived]
+        for pk, last_seq, is_private, kind, archived in Room.objects.select_for_update()
         .filter(pk__in=room_ids)
         .order_by("pk")
-        .values_list("pk", "last_seq", "is_private", "kind")
+        .values_list("pk", "last_seq", "is_private", "kind", "archived")
     }
     originals = _originals(cleaned) if look_up_resends else {}
     members = _whitelisted(cleaned, state)
@@ -159,6 +159,9 @@ def _store_batch(sends: Sequence[Send], *, look_up_resends: bool) -> list[Outcom
             continue
         if state[room_id][1] and (room_id, user_id) not in members:
             outcomes[i] = NotAllowed("not on this room's whitelist")
+            continue
+        if state[room_id][3] is not None:
+            outcomes[i] = RoomArchived(f"{send.room.slug} is archived: read-only")
             continue
         target = None
         if send.reply_to is not None:

@@ -17,8 +17,9 @@ from pydantic import BaseModel, ConfigDict, Field
 ISO_UTC = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z$"
 Timestamp = Annotated[str, Field(pattern=ISO_UTC)]
 
-#: the codes an error frame carries (PROTOCOL.md section 4, plus `unavailable`, and
-#: `permission_denied` and `not_found` for a frame naming a message, PROTOCOL.md 10)
+#: the codes an error frame carries (PROTOCOL.md section 4, plus `unavailable`;
+#: `permission_denied` and `not_found` for a frame naming a message, PROTOCOL.md 10;
+#: `forbidden` for a send to an archived room)
 ErrorCode = Literal[
     "bad_json",
     "unknown_type",
@@ -28,6 +29,7 @@ ErrorCode = Literal[
     "unavailable",
     "permission_denied",
     "not_found",
+    "forbidden",
 ]
 
 

@@ -175,7 +175,7 @@ def test_removing_a_member_declares_its_body(schema):
 def test_a_room_is_changed_with_patch_and_deleted_with_delete(schema):
     room = schema["paths"]["/api/rooms/{slug}/"]
     patch = request_schema(schema, room["patch"])
-    assert set(patch["properties"]) == {"name", "is_private"}
+    assert set(patch["properties"]) == {"name", "topic", "is_private", "archived"}
     assert not patch.get("required")
     assert "204" in room["delete"]["responses"]
 
