@@ -120,6 +120,11 @@ def test_message_created_is_an_outbox_row_per_webhook_with_the_message(lobby, al
         "body": "hi",
         "ts": body["data"]["ts"],
         "client_id": None,
+        "rev": 0,
+        "edited": None,
+        "deleted": False,
+        "reactions": [],
+        "reply_to": None,
     }
 
 
