@@ -1,0 +1,121 @@
+"""Full-text search over message bodies (PROTOCOL.md 10): an index the services never see.
+
+SQLite: an FTS5 table over chat_message(body) (external content: it stores only the
+index, the text stays in chat_message), tokenized `unicode61 remove_diacritics 2` so
+"cafe" finds "Café". Triggers keep it in step with every INSERT, UPDATE of body or
+deleted, and DELETE, whoever writes: the message services need no search code. A
+deleted message (a tombstone) is never in the index.
+
+PostgreSQL: a partial GIN index on to_tsvector('simple', chat_search_fold(body)) over
+the messages not deleted. chat_search_fold() is an IMMUTABLE wrapper of unaccent() and
+lower() (unaccent() itself is only STABLE, so it cannot appear in an index). 'simple':
+no stemming and no stop words, the messages are in every language. Where the unaccent
+extension cannot be created (no privilege), the wrapper folds case only.
+
+The query side, which must use exactly these expressions, is chat/search.py.
+
+Caution for later migrations: on SQLite, Django rebuilds a table for most column
+changes (create, copy, drop, rename), and dropping chat_message drops these triggers.
+chat/tests/test_search.py checks that the fully migrated schema has them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import migrations
+
+SQLITE_FORWARD = [
+    "CREATE VIRTUAL TABLE chat_message_fts USING fts5(body, content='chat_message',"
+    " content_rowid='id', tokenize='unicode61 remove_diacritics 2', prefix='2 3')",
+    # External content: a 'delete' must be given the very text that was indexed, so
+    # the triggers index exactly the rows with deleted = 0, and remove exactly those.
+    "CREATE TRIGGER chat_message_fts_ai AFTER INSERT ON chat_message"
+    " WHEN new.deleted = 0 BEGIN"
+    " INSERT INTO chat_message_fts(rowid, body) VALUES (new.id, new.body); END",
+    "CREATE TRIGGER chat_message_fts_ad AFTER DELETE ON chat_message"
+    " WHEN old.deleted = 0 BEGIN"
+    " INSERT INTO chat_message_fts(chat_message_fts, rowid, body)"
+    " VALUES ('delete', old.id, old.body); END",
+    "CREATE TRIGGER chat_message_fts_au AFTER UPDATE OF body, deleted ON chat_message"
+    " BEGIN"
+    " INSERT INTO chat_message_fts(chat_message_fts, rowid, body)"
+    " SELECT 'delete', old.id, old.body WHERE old.deleted = 0;"
+    " INSERT INTO chat_message_fts(rowid, body)"
+    " SELECT new.id, new.body WHERE new.deleted = 0; END",
+    # The messages stored before this migration ('rebuild' would index tombstones too).
+    "INSERT INTO chat_message_fts(rowid, body)"
+    " SELECT id, body FROM chat_message WHERE deleted = 0",
+]
+SQLITE_REVERSE = [
+    "DROP TRIGGER IF EXISTS chat_message_fts_au",
+    "DROP TRIGGER IF EXISTS chat_message_fts_ad",
+    "DROP TRIGGER IF EXISTS chat_message_fts_ai",
+    "DROP TABLE IF EXISTS chat_message_fts",
+]
+
+POSTGRES_FOLD = (
+    "CREATE OR REPLACE FUNCTION chat_search_fold(text) RETURNS text"
+    " LANGUAGE sql IMMUTABLE PARALLEL SAFE STRICT AS $$ SELECT {body} $$"
+)
+POSTGRES_INDEX = (
+    "CREATE INDEX IF NOT EXISTS chat_message_search ON chat_message"
+    " USING gin (to_tsvector('simple'::regconfig, chat_search_fold(body)))"
+    " WHERE NOT deleted"
+)
+POSTGRES_REVERSE = [
+    "DROP INDEX IF EXISTS chat_message_search",
+    "DROP FUNCTION IF EXISTS chat_search_fold(text)",
+    # The unaccent extension stays: other schemas may use it, and it holds no data.
+]
+
+
+def _unaccent_schema(cursor: Any) -> str | None:
+    """The schema holding unaccent(), creating the extension if it can; None if not."""
+    cursor.execute("SAVEPOINT chat_search_unaccent")
+    try:
+        cursor.execute("CREATE EXTENSION IF NOT EXISTS unaccent")
+    except Exception:  # no privilege, or not installed on this server
+        cursor.execute("ROLLBACK TO SAVEPOINT chat_search_unaccent")
+        return None
+    cursor.execute("RELEASE SAVEPOINT chat_search_unaccent")
+    cursor.execute(
+        "SELECT n.nspname FROM pg_extension e"
+        " JOIN pg_namespace n ON n.oid = e.extnamespace WHERE e.extname = 'unaccent'"
+    )
+    row = cursor.fetchone()
+    return row[0] if row else None
+
+
+def forward(apps: Any, schema_editor: Any) -> None:
+    connection = schema_editor.connection
+    with connection.cursor() as cursor:
+        if connection.vendor == "sqlite":
+            for statement in SQLITE_FORWARD:
+                cursor.execute(statement)
+        elif connection.vendor == "postgresql":
+            schema = _unaccent_schema(cursor)
+            if schema is None:
+                body = "lower($1)"
+            else:
+                # Schema-qualified, dictionary named: an immutable function must not
+                # depend on search_path.
+                name = connection.ops.quote_name(schema)
+                literal = f"{name}.unaccent".replace("'", "''")
+                body = f"lower({name}.unaccent('{literal}'::regdictionary, $1))"
+            cursor.execute(POSTGRES_FOLD.format(body=body))
+            cursor.execute(POSTGRES_INDEX)
+
+
+def reverse(apps: Any, schema_editor: Any) -> None:
+    connection = schema_editor.connection
+    statements = {"sqlite": SQLITE_REVERSE, "postgresql": POSTGRES_REVERSE}
+    with connection.cursor() as cursor:
+        for statement in statements.get(connection.vendor, []):
+            cursor.execute(statement)
+
+
+class Migration(migrations.Migration):
+    dependencies = [("chat", "0004_messages_change")]
+
+    operations = [migrations.RunPython(forward, reverse, elidable=False)]
