@@ -28,8 +28,13 @@ from realtime.registry import sql
 
 SEARCH_LIMIT_DEFAULT = 20
 SEARCH_LIMIT_MAX = 50
-#: how far `offset` pages: every page ranks all the matches, so deep pages cost as much
-SEARCH_OFFSET_MAX = 1000
+#: how many matches a search answers at most: the newest ones, ranked. Ranking reads
+#: each candidate's text (on PostgreSQL about 11 us a row: unaccent, to_tsvector,
+#: ts_rank), so a word found in 100,000 messages would cost a second; capped, a common
+#: word costs what a rare one does (`manage.py bench_search`, docs/protocol.md 8.7).
+SEARCH_RESULTS_MAX = 1000
+#: how far `offset` pages: past SEARCH_RESULTS_MAX a page is empty
+SEARCH_OFFSET_MAX = SEARCH_RESULTS_MAX
 QUERY_MAX_CHARS = 200
 #: each word is one more prefix scan of the index; a pasted paragraph is a 400
 QUERY_MAX_WORDS = 10
@@ -71,10 +76,10 @@ def messages_search(
 ) -> tuple[list[Frame], bool]:
     """Messages matching every term in the rooms `user` may read (or only `room_id`).
 
-    Best match first (bm25 on SQLite, ts_rank on PostgreSQL), then newest; deleted
-    messages never match, edited ones by their current body. Returns up to `limit`
-    `message` frames (with `room`) and whether more follow. `terms` come from
-    search_terms().
+    Of the newest SEARCH_RESULTS_MAX matches, best first (bm25 on SQLite, ts_rank
+    normalized by length on PostgreSQL), then newest; deleted messages never match,
+    edited ones by their current body. Returns up to `limit` `message` frames (with
+    `room`) from `offset`, and whether more follow. `terms` come from search_terms().
     """
     if not terms:
         return [], False
@@ -92,31 +97,34 @@ def messages_search(
     if room_id is not None:
         where.append(f"{mroom} = %s")
         params.append(room_id)
+    # The newest SEARCH_RESULTS_MAX matches (the index gives them in id order on
+    # SQLite, a top-N sort of ids on PostgreSQL), then only those are ranked.
     if connection.vendor == "postgresql":
-        vector = (
-            f"to_tsvector('simple'::regconfig,"
-            f" chat_search_fold({m}.{sql.column(Message, 'body')}))"
-        )
+        body = f"{m}.{sql.column(Message, 'body')}"
         query = " && ".join(
             "to_tsquery('simple'::regconfig,"
             " quote_literal(chat_search_fold(%s)) || ':*')"
             for _ in terms
         )
         statement = (
-            f"SELECT {mid} FROM {m} CROSS JOIN (SELECT {query} AS q) AS s"
-            f" WHERE {vector} @@ s.q AND {' AND '.join(where)}"
-            f" ORDER BY ts_rank({vector}, s.q, 1) DESC, {mid} DESC LIMIT %s OFFSET %s"
+            f"SELECT c.id FROM (SELECT {mid} AS id, {body} AS body, s.q AS q"
+            f" FROM {m} CROSS JOIN (SELECT {query} AS q) AS s"
+            f" WHERE to_tsvector('simple'::regconfig, chat_search_fold({body})) @@ s.q"
+            f" AND {' AND '.join(where)} ORDER BY {mid} DESC LIMIT %s) AS c"
+            f" ORDER BY ts_rank(to_tsvector('simple'::regconfig,"
+            f" chat_search_fold(c.body)), c.q, 1) DESC, c.id DESC LIMIT %s OFFSET %s"
         )
         params = [*terms, *params]
     else:
         statement = (
-            f"SELECT {mid} FROM chat_message_fts JOIN {m}"
-            f" ON {mid} = chat_message_fts.rowid"
+            f"SELECT c.id FROM (SELECT {mid} AS id, bm25(chat_message_fts) AS score"
+            f" FROM chat_message_fts JOIN {m} ON {mid} = chat_message_fts.rowid"
             f" WHERE chat_message_fts MATCH %s AND {' AND '.join(where)}"
-            f" ORDER BY chat_message_fts.rank, {mid} DESC LIMIT %s OFFSET %s"
+            f" ORDER BY chat_message_fts.rowid DESC LIMIT %s) AS c"
+            f" ORDER BY c.score, c.id DESC LIMIT %s OFFSET %s"
         )
         params = [fts5_query(terms), *params]
-    rows = sql.fetchall(statement, [*params, limit + 1, offset])
+    rows = sql.fetchall(statement, [*params, SEARCH_RESULTS_MAX, limit + 1, offset])
     ids = [row[0] for row in rows[:limit]]
     found = Message.objects.select_related("user", "room").in_bulk(ids)
     # A message deleted (the row) since the ranking query is left out, not an error.

@@ -134,8 +134,18 @@ def run() -> dict[str, Any]:
     rooms_of = [
         slugs[f["room"]] for f in search.messages_search(user=alice, terms=terms)[0]
     ]
+    capped = search.SEARCH_RESULTS_MAX
+    search.SEARCH_RESULTS_MAX = 3
+    try:
+        newest_three = ask("page", limit=5)
+        search.SEARCH_RESULTS_MAX = 1
+        newest_one = ask("lyon", limit=5)
+    finally:
+        search.SEARCH_RESULTS_MAX = capped
     return {
         "vendor": connection.vendor,
+        "newest_three": newest_three,
+        "newest_one_of_lyon": newest_one,
         "caf": ask("caf"),
         "cafe": ask("cafe"),
         "CAFÉ": ask("CAFÉ"),
@@ -192,6 +202,12 @@ def check(result: dict[str, Any]) -> None:
     assert result["page_1"] == [["page 4", "page 3"], True]
     assert result["page_2"] == [["page 2", "page 1"], True]
     assert result["page_3"] == [["page 0"], False]
+    # Only the newest SEARCH_RESULTS_MAX matches are ranked and answered.
+    assert result["newest_three"] == [["page 4", "page 3", "page 2"], False]
+    assert result["newest_one_of_lyon"] == [
+        ["I took the train from lyon with a lot of other words around it"],
+        False,
+    ]
     hostile = result["hostile"]
     for q in ('"', '""', "*", "\\", "☕🍰", "%_%", "'':*"):
         assert hostile[q] == "400", q

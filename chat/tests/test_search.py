@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+import io
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+from django.core.management import call_command
 from django.db import connection
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from rest_framework.test import APIClient
 
 from chat import search, services
+from chat.models import Message, Room
 from chat.tests import search_probe
 from tests import harness
 from tests.rest import api_error
@@ -266,3 +270,13 @@ def test_hostile_query_is_a_400_or_results(q, said, alice):
             api_error(response, 400, "invalid")
         else:
             assert isinstance(response.json()["results"], list)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_bench_search_quick_run_prints_timings_and_leaves_nothing():
+    out = io.StringIO()
+    call_command("bench_search", "--quick", stdout=out)
+    text = out.getvalue()
+    assert re.search(r"sqlite: 2000 messages in 100 rooms .* p95 [\d.]+ ms", text)
+    assert "/api/rooms/<slug>/search/?q=cafe: p50" in text
+    assert not Message.objects.exists() and not Room.objects.exists()
