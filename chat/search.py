@@ -54,11 +54,12 @@ def search_terms(q: str) -> list[str]:
     SearchQueryError when there is none (`"*"`, `"--"`, an emoji) or more than
     QUERY_MAX_WORDS.
     """
-    seen: dict[str, None] = {}
+    seen: dict[str, str] = {}
     for word in _WORD.findall(unicodedata.normalize("NFKC", q)):
-        # As written: the database folds case and accents, as it did for the bodies.
-        seen.setdefault(word, None)
-    terms = list(seen)
+        # Kept as written (the database folds case and accents, as it did for the
+        # bodies); "Cafe cafe" is one word.
+        seen.setdefault(word.casefold(), word)
+    terms = list(seen.values())
     if not terms:
         raise SearchQueryError("The query has no word to search for (letters, digits).")
     if len(terms) > QUERY_MAX_WORDS:

@@ -44,6 +44,7 @@ HOSTILE = [
     "{cafe}",
     "cafe\tflore\n",
     "ﬁne ＣＡＦÉ",  # compatibility forms: NFKC gives "fine CAFÉ"
+    "ＣＡＦＥ",
     "x" * 200,
 ]
 
@@ -216,6 +217,7 @@ def check(result: dict[str, Any]) -> None:
     assert hostile["cafe -flore"] == ["Rendez-vous au Café de Flore"]
     assert hostile["café ☕"] == result["cafe"]
     assert hostile["ﬁne ＣＡＦÉ"] == []
+    assert hostile["ＣＡＦＥ"] == result["cafe"]
     for q, answer in hostile.items():
         assert answer == "400" or isinstance(answer, list), q
 
