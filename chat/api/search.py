@@ -93,6 +93,7 @@ class RoomSearchView(APIView):
 
     @extend_schema(
         operation_id="rooms_search",
+        tags=["search"],
         parameters=[SLUG, SearchQuery],
         responses={200: SEARCH_PAGE, **errors(BAD_QUERY, *ROOM_ERRORS)},
     )
