@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import sys
 import uuid
 from pathlib import Path
@@ -46,7 +47,14 @@ HOSTILE = [
     "ﬁne ＣＡＦÉ",  # compatibility forms: NFKC gives "fine CAFÉ"
     "ＣＡＦＥ",
     "x" * 200,
+    "ŉ",  # a letter PostgreSQL's unaccent turns into "'n"
+    "ʼcafe",  # a modifier letter it turns into a quote
 ]
+#: characters the fuzzed queries are made of: operators of both query languages,
+#: quotes, letters unaccent rewrites, combining marks, emoji, NUL
+FUZZ_ALPHABET = (
+    "aeiouxyz09 ÉéßİıŉʼʹʺǅﬁＡ\u0301\u200b\x00☕🍰\"'*^:-+()&|!<>{}[],.;/\\%_~`@#$=?\t\n"
+)
 
 
 def run() -> dict[str, Any]:
@@ -135,6 +143,14 @@ def run() -> dict[str, Any]:
     rooms_of = [
         slugs[f["room"]] for f in search.messages_search(user=alice, terms=terms)[0]
     ]
+    rng = random.Random(16)
+    fuzz_errors = []
+    for _ in range(300):
+        q = "".join(rng.choices(FUZZ_ALPHABET, k=rng.randint(1, 24)))
+        try:
+            ask(q)
+        except Exception as exc:  # the probe reports every failure, then fails
+            fuzz_errors.append(f"{q!r}: {exc!r}")
     capped = search.SEARCH_RESULTS_MAX
     search.SEARCH_RESULTS_MAX = 3
     try:
@@ -145,6 +161,7 @@ def run() -> dict[str, Any]:
         search.SEARCH_RESULTS_MAX = capped
     return {
         "vendor": connection.vendor,
+        "fuzz_errors": fuzz_errors,
         "newest_three": newest_three,
         "newest_one_of_lyon": newest_one,
         "caf": ask("caf"),
@@ -209,6 +226,7 @@ def check(result: dict[str, Any]) -> None:
         ["I took the train from lyon with a lot of other words around it"],
         False,
     ]
+    assert result["fuzz_errors"] == []
     hostile = result["hostile"]
     for q in ('"', '""', "*", "\\", "☕🍰", "%_%", "'':*"):
         assert hostile[q] == "400", q
