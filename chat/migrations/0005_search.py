@@ -31,7 +31,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db import migrations
+from django.db import migrations, transaction
 
 SQLITE_FORWARD = [
     "CREATE VIRTUAL TABLE chat_message_fts USING fts5(body, content='chat_message',"
@@ -66,13 +66,20 @@ POSTGRES_FOLD = (
     "CREATE OR REPLACE FUNCTION chat_search_fold(text) RETURNS text"
     " LANGUAGE sql IMMUTABLE PARALLEL SAFE STRICT AS $$ SELECT {body} $$"
 )
+#: CONCURRENTLY: a live chat_message takes inserts while the index is built (minutes
+#: for millions of rows), so this migration runs outside a transaction.
 POSTGRES_INDEX = (
-    "CREATE INDEX IF NOT EXISTS chat_message_search ON chat_message"
+    "CREATE INDEX CONCURRENTLY IF NOT EXISTS chat_message_search ON chat_message"
     " USING gin (to_tsvector('simple'::regconfig, chat_search_fold(body)))"
     " WHERE NOT deleted"
 )
+#: A build interrupted leaves the index INVALID (and IF NOT EXISTS would keep it).
+POSTGRES_INDEX_INVALID = (
+    "SELECT 1 FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid"
+    " WHERE c.relname = 'chat_message_search' AND NOT i.indisvalid"
+)
 POSTGRES_REVERSE = [
-    "DROP INDEX IF EXISTS chat_message_search",
+    "DROP INDEX CONCURRENTLY IF EXISTS chat_message_search",
     "DROP FUNCTION IF EXISTS chat_search_fold(text)",
     # The unaccent extension stays: other schemas may use it, and it holds no data.
 ]
@@ -95,35 +102,52 @@ def _unaccent_schema(cursor: Any) -> str | None:
     return row[0] if row else None
 
 
+def fold_body(schema: str | None, quote_name: Any) -> str:
+    """chat_search_fold()'s SQL: unaccent from `schema` and lower, or lower alone."""
+    if schema is None:
+        return "lower($1)"
+    # Schema-qualified, dictionary named: an immutable function must not depend on
+    # search_path.
+    name = quote_name(schema)
+    literal = f"{name}.unaccent".replace("'", "''")
+    return f"lower({name}.unaccent('{literal}'::regdictionary, $1))"
+
+
 def forward(apps: Any, schema_editor: Any) -> None:
     connection = schema_editor.connection
-    with connection.cursor() as cursor:
-        if connection.vendor == "sqlite":
+    if connection.vendor == "sqlite":
+        with transaction.atomic(using=connection.alias), connection.cursor() as cursor:
             for statement in SQLITE_FORWARD:
                 cursor.execute(statement)
-        elif connection.vendor == "postgresql":
+    elif connection.vendor == "postgresql":
+        with transaction.atomic(using=connection.alias), connection.cursor() as cursor:
             schema = _unaccent_schema(cursor)
-            if schema is None:
-                body = "lower($1)"
-            else:
-                # Schema-qualified, dictionary named: an immutable function must not
-                # depend on search_path.
-                name = connection.ops.quote_name(schema)
-                literal = f"{name}.unaccent".replace("'", "''")
-                body = f"lower({name}.unaccent('{literal}'::regdictionary, $1))"
+            body = fold_body(schema, connection.ops.quote_name)
             cursor.execute(POSTGRES_FOLD.format(body=body))
+        with connection.cursor() as cursor:
+            cursor.execute(POSTGRES_INDEX_INVALID)
+            if cursor.fetchone() is not None:
+                cursor.execute("DROP INDEX CONCURRENTLY chat_message_search")
             cursor.execute(POSTGRES_INDEX)
 
 
 def reverse(apps: Any, schema_editor: Any) -> None:
     connection = schema_editor.connection
-    statements = {"sqlite": SQLITE_REVERSE, "postgresql": POSTGRES_REVERSE}
-    with connection.cursor() as cursor:
-        for statement in statements.get(connection.vendor, []):
-            cursor.execute(statement)
+    if connection.vendor == "sqlite":
+        with transaction.atomic(using=connection.alias), connection.cursor() as cursor:
+            for statement in SQLITE_REVERSE:
+                cursor.execute(statement)
+    elif connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            for statement in POSTGRES_REVERSE:
+                cursor.execute(statement)
 
 
 class Migration(migrations.Migration):
+    # CREATE INDEX CONCURRENTLY cannot run in a transaction; forward() opens its own
+    # around everything else.
+    atomic = False
+
     dependencies = [("chat", "0004_messages_change")]
 
     operations = [migrations.RunPython(forward, reverse, elidable=False)]

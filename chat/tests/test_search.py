@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import io
 import json
 import re
@@ -280,3 +281,30 @@ def test_bench_search_quick_run_prints_timings_and_leaves_nothing():
     assert re.search(r"sqlite: 2000 messages in 100 rooms .* p95 [\d.]+ ms", text)
     assert "/api/rooms/<slug>/search/?q=cafe: p50" in text
     assert not Message.objects.exists() and not Room.objects.exists()
+
+
+class RefusingCursor:
+    """A cursor on a server where CREATE EXTENSION is refused (no privilege)."""
+
+    def __init__(self) -> None:
+        self.executed: list[str] = []
+
+    def execute(self, statement: str) -> None:
+        self.executed.append(statement)
+        if statement.startswith("CREATE EXTENSION"):
+            raise RuntimeError("permission denied to create extension")
+
+    def fetchone(self) -> None:
+        raise AssertionError("nothing to fetch after a refusal")
+
+
+def test_without_the_unaccent_extension_search_folds_case_only():
+    migration = importlib.import_module("chat.migrations.0005_search")
+    cursor = RefusingCursor()
+    assert migration._unaccent_schema(cursor) is None
+    assert cursor.executed[-1] == "ROLLBACK TO SAVEPOINT chat_search_unaccent"
+    assert migration.fold_body(None, str) == "lower($1)"
+    quoted = migration.fold_body("my'schema", lambda n: f'"{n}"')
+    assert quoted == (
+        """lower("my'schema".unaccent('"my''schema".unaccent'::regdictionary, $1))"""
+    )
