@@ -22,8 +22,8 @@ from typing import Any
 
 from django.db import connection
 
-from chat.models import Membership, Message, Room
-from chat.schemas import Frame, message_frame
+from chat.models import Membership, Message, Reaction, Room
+from chat.schemas import Frame, message_frame, reactions_out
 from realtime.registry import sql
 
 SEARCH_LIMIT_DEFAULT = 20
@@ -127,9 +127,28 @@ def messages_search(
         params = [fts5_query(terms), *params]
     rows = sql.fetchall(statement, [*params, SEARCH_RESULTS_MAX, limit + 1, offset])
     ids = [row[0] for row in rows[:limit]]
-    found = Message.objects.select_related("user", "room").in_bulk(ids)
+    found = Message.objects.select_related("user", "room", "reply_to__user").in_bulk(
+        ids
+    )
+    # Reactions for the page in one query, for the messages that ever changed (every
+    # reaction stamps its message's rev), as the other pages do.
+    changed = [i for i, message in found.items() if message.rev]
+    reactions = (
+        reactions_out(
+            Reaction.objects.filter(message_id__in=changed)
+            .order_by("id")
+            .values_list("message_id", "emoji", "user_id")
+        )
+        if changed
+        else {}
+    )
     # A message deleted (the row) since the ranking query is left out, not an error.
-    return [message_frame(found[i]) for i in ids if i in found], len(rows) > limit
+    frames = [
+        message_frame(found[i], reactions=reactions.get(i, []))
+        for i in ids
+        if i in found
+    ]
+    return frames, len(rows) > limit
 
 
 def fts5_query(terms: list[str]) -> str:

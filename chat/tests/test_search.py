@@ -18,7 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from rest_framework.test import APIClient
 
-from chat import search, services
+from chat import search, selectors, services
 from chat.models import Message, Room
 from chat.tests import search_probe
 from tests import harness
@@ -308,3 +308,21 @@ def test_without_the_unaccent_extension_search_folds_case_only():
     assert quoted == (
         """lower("my'schema".unaccent('"my''schema".unaccent'::regdictionary, $1))"""
     )
+
+
+@pytest.mark.django_db
+def test_a_result_is_the_message_as_it_is_now_reactions_and_reply_included(
+    lobby, alice, bob, django_assert_max_num_queries
+):
+    asked, _ = services.message_create(room=lobby, user=alice, body="lunch?")
+    answer, _ = services.message_create(
+        room=lobby, user=bob, body="lunch at noon", reply_to=asked.pk
+    )
+    services.reaction_toggle(message=answer, user=alice, emoji="ok")
+    services.message_edit(message=asked, user=alice, body="lunch today?")
+    with django_assert_max_num_queries(8):
+        page = client_for(alice).get("/api/search/", {"q": "lunch"}).json()
+    by_id = {m["id"]: m for m in page["results"]}
+    assert by_id[answer.pk] == selectors.message_state(room=lobby, message_id=answer.pk)
+    assert by_id[answer.pk]["reactions"][0]["users"] == [alice.pk]
+    assert by_id[answer.pk]["reply_to"]["id"] == asked.pk
