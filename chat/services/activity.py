@@ -66,10 +66,40 @@ def room_link(slug: str, seq: int) -> str:
 
 def mentions_store(*, messages: Sequence[Message], private_rooms: set[int]) -> None:
     """Store and notify the mentions of a batch's messages (see the module docstring)."""
+    rows = _mention_rows(messages, private_rooms)
+    if not rows:
+        return
+    Mention.objects.bulk_create(rows)
+    _notify(messages, rows)
+
+
+def mentions_restate(*, message: Message, room: Room) -> None:
+    """After an edit: the message's mentions are those of its new body, exactly.
+
+    A user no longer named loses the mention (their `mentions` count drops); a user
+    named anew gets the Mention row and one notification, as for a new message; a user
+    named before and after keeps theirs and is not notified again.
+    """
+    private = {room.pk} if room.is_private else set()
+    wanted = {row.user_id: row for row in _mention_rows([message], private)}
+    had = set(Mention.objects.filter(message=message).values_list("user_id", flat=True))
+    gone = had - set(wanted)
+    if gone:
+        Mention.objects.filter(message=message, user_id__in=gone).delete()
+    added = [row for user_id, row in wanted.items() if user_id not in had]
+    if added:
+        Mention.objects.bulk_create(added)
+        _notify([message], added)
+
+
+def _mention_rows(
+    messages: Sequence[Message], private_rooms: set[int]
+) -> list[Mention]:
+    """The Mention rows the bodies call for (readers of the room, not the author)."""
     wanted = {m.pk: mentioned_names(m.body) for m in messages if "@" in m.body}
     names = set().union(*wanted.values()) if wanted else set()
     if not names:
-        return
+        return []
     user_model = get_user_model()
     ids = dict(
         user_model.objects.filter(
@@ -77,7 +107,7 @@ def mentions_store(*, messages: Sequence[Message], private_rooms: set[int]) -> N
         ).values_list(user_model.USERNAME_FIELD, "pk")
     )
     if not ids:
-        return
+        return []
     whitelisted = set(
         Membership.objects.filter(
             room_id__in=private_rooms, user_id__in=ids.values()
@@ -95,9 +125,11 @@ def mentions_store(*, messages: Sequence[Message], private_rooms: set[int]) -> N
             )
             for u in sorted(users)
         )
-    if not rows:
-        return
-    Mention.objects.bulk_create(rows)
+    return rows
+
+
+def _notify(messages: Sequence[Message], rows: Sequence[Mention]) -> None:
+    """One notification per mentioned user, linking to the message."""
     by_message: dict[int, list[int]] = {}
     for row in rows:
         by_message.setdefault(row.message_id, []).append(row.user_id)

@@ -39,6 +39,7 @@ from chat.schemas import (
     clean_emoji,
     message_updated_frame,
 )
+from chat.services.activity import mentions_restate
 from chat.topics import chat_room_group
 from realtime.fanout import broadcast
 
@@ -110,7 +111,10 @@ def message_edit(*, message: Message, user: Any, body: str) -> Frame:
         assert frame is not None
         return frame
     _keep_version(current)
-    return _stamp(room, current, body=body, edited=timezone.now())
+    frame = _stamp(room, current, body=body, edited=timezone.now())
+    current.body, current.room = body, room
+    mentions_restate(message=current, room=room)
+    return frame
 
 
 @transaction.atomic

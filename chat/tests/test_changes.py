@@ -350,3 +350,26 @@ def test_changes_stop_at_500_and_say_so(lobby, alice, monkeypatch):
         services.message_edit(message=message, user=alice, body="e")
     changes, complete = selectors.room_changes(room=lobby, since=3, rev=0)
     assert len(changes) == 2 and complete is False
+
+
+# --- mentions follow the body -------------------------------------------------------------
+
+
+def test_an_edit_restates_mentions_notifying_only_who_is_named_anew(lobby, alice, bob):
+    from notifications.models import Notification
+
+    room_join(room=lobby, user=bob)
+    message = post(lobby, alice, "lunch?")
+    assert not Mention.objects.exists()
+    services.message_edit(message=message, user=alice, body="lunch, @bob?")
+    [mention] = Mention.objects.all()
+    assert (mention.user_id, mention.seq) == (bob.pk, message.seq)
+    assert Notification.objects.filter(user=bob).count() == 1
+    services.message_edit(message=message, user=alice, body="lunch, @bob? now")
+    assert Notification.objects.filter(user=bob).count() == 1  # not told twice
+    [entry] = [e for e in selectors.my_rooms(user=bob) if e["slug"] == "lobby"]
+    assert entry["mentions"] == 1
+    services.message_edit(message=message, user=alice, body="lunch?")
+    assert not Mention.objects.exists()
+    [entry] = [e for e in selectors.my_rooms(user=bob) if e["slug"] == "lobby"]
+    assert entry["mentions"] == 0
