@@ -23,14 +23,16 @@ Both run inside the group commit's transaction (messages._store_batch), once per
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from django.contrib.auth import get_user_model
 
 from chat.models import Joined, Membership, Mention, Message, Room
 from chat.schemas import activity_frame, preview_of
+from chat.topics import FOLLOW, UNFOLLOW, chat_activity_topic
 from notifications.services import notifications_create_bulk
 from notifications.topics import notify_topic
+from realtime.fanout import broadcast
 from realtime.fanout.events import Event
 from realtime.socket.frames import dumps
 
@@ -112,34 +114,60 @@ def mentions_store(*, messages: Sequence[Message], private_rooms: set[int]) -> N
 
 
 def activity_events(
-    *, messages: Sequence[Message], rooms: dict[int, Room], kinds: dict[int, str]
+    *, messages: Sequence[Message], rooms: dict[int, Room]
 ) -> list[tuple[str, Event]]:
-    """Each message's `activity` frame for everyone who belongs to its room.
+    """Each message's `activity` frame, once, on its room's activity topic.
 
-    `kinds`: each room's kind, as the batch read it under the rooms' locks. The caller
-    publishes the events after commit with the batch's others.
+    No query and nothing per member: who gets it is who follows the topic (see the
+    module docstring). The caller publishes the events after commit with the batch's
+    others.
     """
-    public = [pk for pk, kind in kinds.items() if kind == Room.Kind.PUBLIC]
-    others = [pk for pk, kind in kinds.items() if kind != Room.Kind.PUBLIC]
-    members: dict[int, list[int]] = {}
-    if public:
-        for room_id, user_id in Joined.objects.filter(room_id__in=public).values_list(
-            "room_id", "user_id"
-        ):
-            members.setdefault(room_id, []).append(user_id)
-    if others:
-        for room_id, user_id in Membership.objects.filter(
-            room_id__in=others
-        ).values_list("room_id", "user_id"):
-            members.setdefault(room_id, []).append(user_id)
-    items: list[tuple[str, Event]] = []
-    for message in messages:
-        users = members.get(message.room_id)
-        if not users:
-            continue
-        event = Event(
-            text=dumps(activity_frame(message, room_slug=rooms[message.room_id].slug)),
-            kind="activity",
+    return [
+        (
+            chat_activity_topic(message.room_id),
+            Event(
+                text=dumps(
+                    activity_frame(message, room_slug=rooms[message.room_id].slug)
+                ),
+                kind="activity",
+            ),
         )
-        items.extend((notify_topic(user_id), event) for user_id in users)
-    return items
+        for message in messages
+    ]
+
+
+def follow_events(
+    *, room_id: int, user_ids: Iterable[int], follow: bool = True
+) -> list[tuple[str, Event]]:
+    """The FOLLOW (or UNFOLLOW) order of a room's activity topic for each user.
+
+    On each user's notify topic, so every notify socket of theirs, on every process,
+    takes the room's activity topic or leaves it; internal, never sent to a client.
+    """
+    event = Event(
+        text=chat_activity_topic(room_id), kind=FOLLOW if follow else UNFOLLOW
+    )
+    return [(notify_topic(user_id), event) for user_id in sorted(set(user_ids))]
+
+
+def activity_follow(
+    *, room_id: int, user_ids: Iterable[int], follow: bool = True
+) -> None:
+    """After commit: these users start (`follow=False`: stop) belonging to the room,
+    as far as their notify sockets' activity frames go (see follow_events)."""
+    broadcast.publish_events(
+        follow_events(room_id=room_id, user_ids=user_ids, follow=follow)
+    )
+
+
+def activity_close(*, room_id: int) -> None:
+    """After commit: every notify socket on the room's activity topic leaves it (the
+    room is gone; nothing more comes there, so its sockets need not hold it)."""
+    topic = chat_activity_topic(room_id)
+    broadcast.publish_events([(topic, Event(text=topic, kind=UNFOLLOW))])
+
+
+def belonging_user_ids(*, room_id: int, kind: str) -> set[int]:
+    """Who belongs to a room of `kind` (joined public; whitelisted otherwise)."""
+    rows = Joined if kind == Room.Kind.PUBLIC else Membership
+    return set(rows.objects.filter(room_id=room_id).values_list("user_id", flat=True))
