@@ -6,18 +6,38 @@ Both run inside the group commit's transaction (messages._store_batch), once per
   the author, is stored as a Mention row (one INSERT for the batch; the unread selector
   counts them) and notified (notifications' bulk service, one per message that mentions
   someone), with a link to the room at that seq.
-- Activity: each message is encoded once as an `activity` frame, and that one text goes
-  to the notify topic of every user who belongs to the room (one query for the batch's
-  rooms). Per-user topics, not a per-room activity topic: belonging is read in the
-  transaction that stores the message, so a user who left a room or was taken off its
-  whitelist gets nothing more at once, with no subscription to keep in step on every
-  process. The cost is one hub hand-off per member per message (the encoding is
-  shared): measured with 1,000 members and stub sockets, 1.4 to 2.6 ms per message
-  against 0.25 ms for one topic of 1,000 subscribers, about 1 us of each hand-off being
-  the hub's BROADCAST_SECONDS observation; the sockets' own sends cost the same either
-  way. In cluster mode it is also one relay item per member (a group_send per member
-  topic per relay batch): that is where a per-room activity topic, subscribed at the
-  notify handshake and kept in step on join, leave and whitelist changes, would win.
+- Activity: each message is encoded once as an `activity` frame and published once, on
+  its room's activity topic (chat.topics.chat_activity_topic); nothing per member, no
+  query. Who gets it is who follows that topic: every notify socket of a user who
+  belongs to the room (notifications.consumers). A notify socket takes the topics of
+  its user's rooms at its handshake, before the welcome's `rooms` are read (one query,
+  belonging_room_ids; at most ACTIVITY_ROOMS_MAX of them), and is kept in step by
+  FOLLOW and UNFOLLOW orders (follow_events) that the services publish after commit on
+  the user's notify topic, so on every process: joining or leaving a public room, a
+  first message in a public room (which joins it), a whitelist grant or revoke on a
+  private room, a new direct room, a room's change of kind or owner; a deleted room's
+  topic is told to disband (activity_close). The orders are internal events, never
+  sent to a client.
+
+  Before (issue 15): one hand-off per member per message to each member's notify
+  topic, the members read in the storing transaction. Measured with 1,000 members and
+  stub sockets, 1.4 to 2.6 ms per message against 0.25 ms for one topic of 1,000
+  subscribers (the sockets' own sends cost the same either way), and in cluster mode
+  one relay item and one Redis PUBLISH per member per message instead of one. The
+  bench's `fanout_activity` scenario (docs/scaling.md, section 2) gives the figures.
+
+  The bounds this costs, both about the moment belonging changes: an order is carried
+  out when it reaches the socket, so (1) a message committed after a revoke or a leave
+  and before the UNFOLLOW reaches the user's notify socket still comes as one activity
+  frame (slug, seq, author, 140-character preview): in one process that window is the
+  few microseconds between the revoke's commit and its on-commit hand-off to the
+  loop; in cluster mode it is the relay's latency between processes (milliseconds,
+  at worst the relay's LAYER_TIMEOUT); a message committed before the revoke, which
+  they could read, may arrive after it either way. The chat socket's 4403 close and
+  every read check (history, REST, search) are unchanged: the window is the preview
+  only. (2) A message committed right after a join, before the FOLLOW is carried out
+  (one loop turn; in cluster mode the group join's round trip to Redis), does not
+  come as activity; it is in the sidebar's `unread` (REST, and the next welcome).
 """
 
 from __future__ import annotations
