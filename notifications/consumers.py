@@ -12,6 +12,7 @@ chat.services.activity.
 from __future__ import annotations
 
 import asyncio
+import sys
 from collections.abc import Iterable
 from typing import Any
 
@@ -61,10 +62,11 @@ class NotifyConsumer(SocketConsumer):
 
     def __init__(self) -> None:
         super().__init__()
-        #: the activity topics this socket is to follow, and those it holds now
-        self.following: set[str] = set()
+        #: the activity topics this socket holds (left at close, in closed_hook)
         self.followed: set[str] = set()
-        self._follows: set[asyncio.Task[None]] = set()  # FOLLOW orders under way
+        #: the follows under way: topic -> the token of the latest (an UNFOLLOW pops it)
+        self._following: dict[str, object] = {}
+        self._follows: set[asyncio.Task[None]] = set()  # their tasks, held
 
     async def authorize(self) -> None:
         raw = self.scope.get("url_route", {}).get("kwargs", {}).get("user_id")
@@ -104,27 +106,30 @@ class NotifyConsumer(SocketConsumer):
         )
 
     async def _follow_all(self, topics: Iterable[str]) -> None:
-        self.following.update(topics)
-        await asyncio.gather(*(self._follow(topic) for topic in self.following))
+        await asyncio.gather(*(self._follow(topic) for topic in topics))
 
     async def _follow(self, topic: str) -> None:
-        """Take `topic` unless held, or unwanted by the time it is (an UNFOLLOW came)."""
-        if self.closed or topic in self.followed:
+        """Take `topic`, unless held or under way, or unwanted once taken (UNFOLLOW)."""
+        if self.closed or topic in self.followed or topic in self._following:
             return
+        topic = sys.intern(topic)  # one string per room, however many sockets hold it
+        token = self._following[topic] = object()
         await hub.subscribe(topic, self)
-        if self.closed or topic not in self.following or topic in self.followed:
+        latest = self._following.get(topic)
+        if latest is token:
+            del self._following[topic]
+        if latest is None or self.closed:  # left meanwhile, or the socket is gone
             if topic not in self.followed:
                 hub.drop(topic, self)
-            return
-        self.followed.add(topic)
-        self.topics.append(topic)  # the teardown leaves it
+        elif latest is token:
+            self.followed.add(topic)
+        # else: a later FOLLOW (after an UNFOLLOW) is under way and finishes the job
 
     def _unfollow(self, topic: str) -> None:
         """Leave `topic` now: not one more of its frames reaches this socket."""
-        self.following.discard(topic)
+        self._following.pop(topic, None)
         if topic in self.followed:
             self.followed.discard(topic)
-            self.topics.remove(topic)
             hub.drop(topic, self)
 
     def deliver(self, event: Event) -> None:
@@ -135,16 +140,22 @@ class NotifyConsumer(SocketConsumer):
             if self.closed or not (
                 isinstance(topic, str) and topic.startswith(ACTIVITY_TOPIC_PREFIX)
             ):
-                return  # closed: the teardown leaves every topic held
+                return
             if event.kind == UNFOLLOW:
                 self._unfollow(topic)
-            elif len(self.following) < ACTIVITY_ROOMS_MAX:
-                self.following.add(topic)
+            elif len(self.followed) + len(self._following) < ACTIVITY_ROOMS_MAX:
                 task = asyncio.get_running_loop().create_task(self._follow(topic))
                 self._follows.add(task)
                 task.add_done_callback(self._follows.discard)
             return
         super().deliver(event)
+
+    async def closed_hook(self) -> None:
+        # Left here, not through self.topics: the group leaves (cluster mode) of a
+        # user's many rooms go at once, not one round trip after another.
+        followed, self.followed = self.followed, set()
+        for topic in followed:
+            hub.drop(topic, self)
 
     def accepts(self, event: Event) -> bool:
         # The user topic also carries other apps' frames: forward only notify ones.
