@@ -138,6 +138,9 @@ def summary_rows(records: list[dict]) -> list[tuple[str, dict[str, object], bool
             if pts
             else f"rooms of {some.get('room_size')}"
         )
+        if scenario == "fanout_activity" and pts:
+            # Its room's sockets are two per member: chat and notify.
+            shape = f"1 room of {pts[0]['room_size'] / 2:g}, chat + notify each"
         rows.append(
             (
                 f"{scenario} ({shape}): delivered frames/s at saturation (p99 bounded)",
