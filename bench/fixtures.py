@@ -36,10 +36,14 @@ def username(i: int) -> str:
     return f"{USER_PREFIX}{i:05d}"
 
 
-def ensure_fixtures(*, n_users: int, room_slugs: list[str]) -> list[str]:
+def ensure_fixtures(
+    *, n_users: int, room_slugs: list[str], joined: bool = False
+) -> list[str]:
     """Create (idempotently) n_users users and the public rooms; return one token each.
 
     Token i belongs to user i, so the caller can give every socket its own user.
+    `joined`: every user also belongs to every room (a Joined row), so each message
+    sets off an `activity` frame per user (the fanout_activity scenario).
     """
     from django.contrib.auth import get_user_model
     from django.contrib.auth.hashers import make_password
@@ -72,12 +76,34 @@ def ensure_fixtures(*, n_users: int, room_slugs: list[str]) -> list[str]:
         batch_size=1000,
         ignore_conflicts=True,
     )
+    if joined:
+        from chat.models import Joined
+
+        rooms = list(Room.objects.filter(slug__in=room_slugs))
+        Joined.objects.bulk_create(
+            [Joined(room=r, user=users[n]) for r in rooms for n in names],
+            batch_size=1000,
+            ignore_conflicts=True,
+        )
     tokens = []
     for n in names:
         token = AccessToken.for_user(users[n])
         token.set_exp(lifetime=TOKEN_LIFETIME)
         tokens.append(str(token))
     return tokens
+
+
+def user_ids(n_users: int) -> list[int]:
+    """The ids of bench users 0..n_users-1, in order (notify paths name the id)."""
+    from django.contrib.auth import get_user_model
+
+    names = [username(i) for i in range(n_users)]
+    found = dict(
+        get_user_model()
+        .objects.filter(username__in=names)
+        .values_list("username", "pk")
+    )
+    return [found[n] for n in names]
 
 
 def presence_counts() -> dict[str, int]:

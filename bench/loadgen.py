@@ -1,4 +1,4 @@
-"""The load generator: capacity, fanout, rooms, soak and storm against the project or a peer.
+"""The load generator: capacity, fanout(_activity), rooms, soak, storm against a server.
 
     python bench/loadgen.py fanout --target stock --url ws://127.0.0.1:9001 \\
         --members 1000 --publishers 10 --sweep 1,2,5,10,20 --out results.jsonl
@@ -38,7 +38,10 @@ from bench import procstat, stats
 from bench.client import WSClient, open_client, perf_ns
 
 TARGETS = ("project", "stock", "ws")
-SCENARIOS = ("capacity", "fanout", "rooms", "soak", "storm")
+SCENARIOS = ("capacity", "fanout", "fanout_activity", "rooms", "soak", "storm")
+#: fanout_activity: every member belongs to the room and also holds a notify socket, so
+#: each message goes out twice per member (its chat frame and its `activity` frame)
+ACTIVITY = "fanout_activity"
 
 # Hard bounds: the generator refuses anything larger.
 MAX_SOCKETS = 20_000
@@ -182,12 +185,15 @@ def validate(o: dict[str, Any]) -> None:
     sockets = {
         "capacity": o["sockets"],
         "fanout": o["members"],
+        ACTIVITY: 2 * o["members"],
         "rooms": o["rooms"] * o["room_size"],
         "soak": o["concurrency"],
         "storm": o["sockets"],
     }[o["scenario"]]
     if o["scenario"] == "storm":
         validate_storm(o)
+    if o["scenario"] == ACTIVITY and o["target"] != "project":
+        raise BenchError("fanout_activity runs against the project only (notify)")
     checks = [
         (
             1 <= sockets <= MAX_SOCKETS,
@@ -240,6 +246,9 @@ def slugs_for(scenario: str, o: dict[str, Any]) -> list[str]:
     """The room slugs a scenario uses (the same names on every target)."""
     if scenario == "fanout":
         return ["bench-fanout"]
+    if scenario == ACTIVITY:
+        # Its own room: its members all belong (Joined), fanout's do not.
+        return ["bench-activity"]
     if scenario == "rooms":
         return [f"bench-room-{i:04d}" for i in range(o["rooms"])]
     if scenario == "capacity":
@@ -255,6 +264,7 @@ def users_for(scenario: str, o: dict[str, Any]) -> int:
     return {
         "capacity": o["sockets"],
         "fanout": o["members"],
+        ACTIVITY: o["members"],
         "rooms": o["rooms"] * o["room_size"],
         "soak": o["concurrency"],
         "storm": o["sockets"],
@@ -278,6 +288,8 @@ class Phase:
         "seq_base",
         "t_last",
         "seq_out_of_range",
+        "activity",
+        "activity_lat",
     )
 
     def __init__(self, tag: str, n_rooms: int, seq_base: list[int] | None) -> None:
@@ -289,6 +301,8 @@ class Phase:
         self.seq_base = seq_base
         self.t_last = 0
         self.seq_out_of_range = 0
+        self.activity = 0  # activity frames received (also counted in `received`)
+        self.activity_lat = array("q")
 
 
 class Runner:
@@ -313,6 +327,10 @@ class Runner:
         self.pids = self._server_pids()
         self._hb_task: asyncio.Task | None = None
         self.clients: list[WSClient] = []
+        #: fanout_activity: the user id of each token (notify paths name it)
+        self.user_ids: list[int] = o.get("user_ids") or []
+        #: fanout_activity: the index of the first notify socket (chat ones come first)
+        self.first_notify = 1 << 62
 
     # Plumbing
 
@@ -323,6 +341,9 @@ class Runner:
 
     def url(self, room: int, user: int) -> str:
         u = f"{self.base}/ws/chat/{self.slugs[room]}/"
+        if user >= self.first_notify:  # fanout_activity: that user's notify socket
+            user -= self.first_notify
+            u = f"{self.base}/ws/notify/user/{self.user_ids[user]}/"
         if self.tokens is not None:
             u += f"?token={self.tokens[user]}"
         return u
@@ -368,19 +389,25 @@ class Runner:
         except (orjson.JSONDecodeError, AttributeError):
             self.bad_json += 1
             return
-        if t == "message":
+        if t == "message" or t == "activity":
             ph = self.phase
             if ph is None:
                 self.stray += 1
                 return
             try:
-                tag, n, ts, _ = d["body"].split(" ", 3)
+                # An activity frame's preview is the body's first 140 characters.
+                tag, n, ts = d["body" if t == "message" else "preview"].split(" ", 3)[
+                    :3
+                ]
             except (KeyError, AttributeError, ValueError):
                 self.stray += 1
                 return
             if tag != ph.tag:
                 ph.stale += 1
                 return
+            if t == "activity":
+                ph.activity += 1
+                ph.activity_lat.append(now - int(ts))
             ph.lat.append(now - int(ts))
             ph.received += 1
             ph.t_last = now
@@ -593,6 +620,12 @@ class Runner:
         o = self.o
         if o["scenario"] == "fanout":
             specs = [(0, i) for i in range(o["members"])]
+        elif o["scenario"] == ACTIVITY:
+            # Each member's chat socket, then their notify socket (counted as a
+            # member of room 0 too: every message is expected there once, as activity).
+            m = o["members"]
+            self.first_notify = m
+            specs = [(0, i) for i in range(m)] + [(0, m + i) for i in range(m)]
         else:
             specs = [
                 (r, r * o["room_size"] + k)
@@ -606,8 +639,9 @@ class Runner:
         if o["settle"]:
             await asyncio.sleep(o["settle"])
         live = [c for c in clients if c.is_open]
-        if o["scenario"] == "fanout":
-            publishers = live[: o["publishers"]]
+        if o["scenario"] in ("fanout", ACTIVITY):
+            chat = [c for c in live if c.index < self.first_notify]
+            publishers = chat[: o["publishers"]]
         else:
             # Interleave rooms so every room gets its share of the rate evenly.
             by_slot: dict[int, list[WSClient]] = {}
@@ -792,6 +826,7 @@ class Runner:
             "seq_out_of_range": ph.seq_out_of_range if base is not None else None,
             "stale": ph.stale,
             "latency": stats.latency_summary(ph.lat),
+            **self._activity_figures(ph, listening),
             "server": {
                 "cpu_s": round(cpu, 3),
                 "cpu_util": round(cpu / elapsed, 3) if elapsed > 0 else None,
@@ -815,6 +850,20 @@ class Runner:
         self.record("point", **point)
         ph.lat = array("q")
         return point
+
+    def _activity_figures(self, ph: Phase, listening: list[WSClient]) -> dict:
+        """fanout_activity: the chat and activity frames apart (both are in `delivered`)."""
+        if self.o["scenario"] != ACTIVITY:
+            return {}
+        notify = sum(1 for c in listening if c.index >= self.first_notify)
+        sent = sum(ph.room_sent)
+        return {
+            "chat_delivered": ph.received - ph.activity,
+            "chat_expected": sent * (len(listening) - notify),
+            "activity_delivered": ph.activity,
+            "activity_expected": sent * notify,
+            "activity_latency": stats.latency_summary(ph.activity_lat),
+        }
 
     async def soak(self) -> None:
         o = self.o
@@ -963,7 +1012,13 @@ def prepare_tokens(o: dict[str, Any]) -> list[str] | None:
     fixtures.setup_django()
     n = users_for(o["scenario"], o)
     t = time.perf_counter()
-    tokens = fixtures.ensure_fixtures(n_users=n, room_slugs=slugs_for(o["scenario"], o))
+    tokens = fixtures.ensure_fixtures(
+        n_users=n,
+        room_slugs=slugs_for(o["scenario"], o),
+        joined=o["scenario"] == ACTIVITY,
+    )
+    if o["scenario"] == ACTIVITY:
+        o["user_ids"] = fixtures.user_ids(n)
     if not o.get("quiet"):
         log(f"[fixtures] {n} users, tokens minted in {time.perf_counter() - t:.1f}s")
     return tokens

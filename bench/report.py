@@ -125,7 +125,7 @@ def _flatness(cap: dict) -> tuple[float | None, float | None]:
 def summary_rows(records: list[dict]) -> list[tuple[str, dict[str, object], bool]]:
     """(figure, value per target, higher_is_better) for the summary table."""
     rows: list[tuple[str, dict[str, object], bool]] = []
-    for scenario in ("fanout", "rooms"):
+    for scenario in ("fanout", "fanout_activity", "rooms"):
         figs = {t: _chat_figures(records, scenario, t) for t in TARGETS}
         if not any(figs.values()):
             continue
@@ -138,6 +138,9 @@ def summary_rows(records: list[dict]) -> list[tuple[str, dict[str, object], bool
             if pts
             else f"rooms of {some.get('room_size')}"
         )
+        if scenario == "fanout_activity" and pts:
+            # Its room's sockets are two per member: chat and notify.
+            shape = f"1 room of {pts[0]['room_size'] / 2:g}, chat + notify each"
         rows.append(
             (
                 f"{scenario} ({shape}): delivered frames/s at saturation (p99 bounded)",
@@ -342,6 +345,16 @@ def target_checks(records: list[dict]) -> list[tuple[str, str]]:
             (
                 "fanout p99 < 100 ms at half saturation",
                 verdict(None if p99 is None else p99 < 100, f"{_fmt(p99)} ms"),
+            )
+        )
+    act = _chat_figures(records, "fanout_activity", "project")
+    if act and f["project"]:
+        # Issue 15: each message goes out twice per member (chat frame, activity frame).
+        a, c = act.get("saturation_rate"), f["project"].get("saturation_rate")
+        out.append(
+            (
+                "fanout_activity: saturation messages/s >= half of fanout's (chat only)",
+                verdict(None if not (a and c) else a >= c / 2, _ratio(a, c)),
             )
         )
     r = {t: _chat_figures(records, "rooms", t) for t in TARGETS}
@@ -569,7 +582,7 @@ def render(
                 "|---|---|",
             ]
             out += [f"| {name} | {v} |" for name, v in checks]
-        for scenario in ("fanout", "rooms"):
+        for scenario in ("fanout", "fanout_activity", "rooms"):
             table = _points_table(records, scenario)
             if table:
                 out += ["", f"### {scenario}: every rate", ""] + table

@@ -17,3 +17,20 @@ def chat_room_group(room_id: int) -> str:
 def chat_all_group() -> str:
     """The topic every chat socket also joins: system broadcasts to every room."""
     return "chat.all"
+
+
+def chat_activity_topic(room_id: int) -> str:
+    """The topic of one room's activity frames: the notify sockets of its members.
+
+    A notify socket subscribes at its handshake to the topic of every room its user
+    belongs to, and is kept in step by FOLLOW and UNFOLLOW events (chat.services.activity).
+    """
+    return f"chat.activity.{int(room_id)}"
+
+
+#: internal events on a user's notify topic (never sent to a client): start or stop
+#: taking the activity topic the event's `text` names (UNFOLLOW on the activity topic
+#: itself: every subscriber leaves it, the room is gone)
+FOLLOW = "activity.follow"
+UNFOLLOW = "activity.unfollow"
+ACTIVITY_TOPIC_PREFIX = "chat.activity."

@@ -17,7 +17,7 @@ import orjson
 import pytest
 
 from bench import servers
-from bench.tests.conftest import run_all_quick
+from bench.tests.conftest import run_all_quick, run_loadgen
 
 pytestmark = pytest.mark.requires_app
 
@@ -81,6 +81,35 @@ def test_manage_py_loadtest_and_soak(
     assert recs[1]["cycles"] == 20
 
 
+@pytest.mark.timeout(180)
+def test_fanout_activity_delivers_every_message_as_chat_and_activity_frames(
+    project: tuple[servers.Server, dict], tmp_path: Path
+) -> None:
+    """Issue 15's bench, small: each member has a chat and a notify socket and belongs
+    to the room, so every message reaches every member twice: counts only."""
+    server, env = project
+    members = 6
+    recs = run_loadgen(
+        "fanout_activity",
+        "project",
+        server,
+        tmp_path / "r.jsonl",
+        *("--members", str(members), "--publishers", "2", "--duration", "1"),
+        *("--sweep", "5,10", "--settle", "1", "--drain", "5"),
+        env=env,
+    )
+    points = [r for r in recs if r["kind"] == "point"]
+    assert [p["rate"] for p in points] == [5, 10]
+    for p in points:
+        assert p["listening"] == 2 * members and p["sent"] > 0
+        assert p["chat_delivered"] == p["chat_expected"] == p["sent"] * members
+        assert p["activity_delivered"] == p["activity_expected"] == p["sent"] * members
+        assert p["delivered"] == p["expected"]
+        assert (p["lost"], p["dup"], p["stored_twice"]) == (0, 0, 0)
+    (sweep,) = [r for r in recs if r["kind"] == "sweep"]
+    assert sweep["scenario"] == "fanout_activity"
+
+
 @pytest.mark.timeout(600)
 def test_run_all_quick_with_the_project(tmp_path: Path) -> None:
     proc = run_all_quick(tmp_path, "--targets", "project", timeout=580)
@@ -95,8 +124,8 @@ def test_run_all_quick_with_the_project(tmp_path: Path) -> None:
     # Every scenario against the project, counted by seq: nothing lost, repeated or
     # stored twice at the quick rates; each rate of a sweep is its own point.
     points = [r for r in recs if r["kind"] == "point"]
-    assert {p["scenario"] for p in points} == {"fanout", "rooms"}
-    for scenario in ("fanout", "rooms"):
+    assert {p["scenario"] for p in points} == {"fanout", "fanout_activity", "rooms"}
+    for scenario in ("fanout", "fanout_activity", "rooms"):
         rates = [p["rate"] for p in points if p["scenario"] == scenario]
         assert len(rates) == len(set(rates)) >= 2
     for p in points:

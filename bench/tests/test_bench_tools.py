@@ -427,6 +427,25 @@ def test_report_gives_figures_and_ratios_to_both_peers() -> None:
     assert "## Machine" in text and "Python 3." in text
 
 
+@pytest.mark.parametrize(("rate", "verdict"), [(20.0, "met (0.50x)"), (19.0, "MISSED")])
+def test_report_holds_fanout_activity_to_half_of_fanouts_saturation(
+    rate: float, verdict: str
+) -> None:
+    recs = [r for r in _sample_records() if r["kind"] == "sweep"]
+    recs.append(
+        {**recs[0], "scenario": "fanout_activity", "saturation_rate": rate}
+    )  # fanout's project saturation rate is 40 msgs/s
+    text = report.render(
+        {"embedded": recs}, command="x", machine=report.machine_info(), plot=None
+    )
+    line = next(
+        x
+        for x in text.splitlines()
+        if x.startswith("| fanout_activity: saturation") and "half of fanout's" in x
+    )
+    assert verdict in line
+
+
 @pytest.mark.timeout(300)
 def test_run_all_quick_writes_the_report(tmp_path: Path) -> None:
     proc = run_all_quick(tmp_path, "--targets", "ws")

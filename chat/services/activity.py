@@ -6,31 +6,57 @@ Both run inside the group commit's transaction (messages._store_batch), once per
   the author, is stored as a Mention row (one INSERT for the batch; the unread selector
   counts them) and notified (notifications' bulk service, one per message that mentions
   someone), with a link to the room at that seq.
-- Activity: each message is encoded once as an `activity` frame, and that one text goes
-  to the notify topic of every user who belongs to the room (one query for the batch's
-  rooms). Per-user topics, not a per-room activity topic: belonging is read in the
-  transaction that stores the message, so a user who left a room or was taken off its
-  whitelist gets nothing more at once, with no subscription to keep in step on every
-  process. The cost is one hub hand-off per member per message (the encoding is
-  shared): measured with 1,000 members and stub sockets, 1.4 to 2.6 ms per message
-  against 0.25 ms for one topic of 1,000 subscribers, about 1 us of each hand-off being
-  the hub's BROADCAST_SECONDS observation; the sockets' own sends cost the same either
-  way. In cluster mode it is also one relay item per member (a group_send per member
-  topic per relay batch): that is where a per-room activity topic, subscribed at the
-  notify handshake and kept in step on join, leave and whitelist changes, would win.
+- Activity: each message is encoded once as an `activity` frame and published once, on
+  its room's activity topic (chat.topics.chat_activity_topic); nothing per member, no
+  query. Who gets it is who follows that topic: every notify socket of a user who
+  belongs to the room (notifications.consumers). A notify socket takes the topics of
+  its user's rooms at its handshake, before the welcome's `rooms` are read (one query,
+  belonging_room_ids; at most ACTIVITY_ROOMS_MAX of them), and is kept in step by
+  FOLLOW and UNFOLLOW orders (follow_events) that the services publish after commit on
+  the user's notify topic, so on every process: joining or leaving a public room, a
+  first message in a public room (which joins it), a whitelist grant or revoke on a
+  private room, a new direct room, a room's change of kind or owner; a deleted room's
+  topic is told to disband (activity_close). The orders are internal events, never
+  sent to a client.
+
+  Before (issue 15): one hand-off per member per message to each member's notify
+  topic, the members read in the storing transaction. Measured with 1,000 members and
+  stub sockets, 1.4 to 2.6 ms per message against 0.25 ms for one topic of 1,000
+  subscribers (the sockets' own sends cost the same either way), and in cluster mode
+  one relay item and one Redis PUBLISH per member per message instead of one. The
+  bench's `fanout_activity` scenario (docs/scaling.md, section 2), 300 members each
+  with a chat and a notify socket, cluster mode, a shared loaded machine: server CPU
+  per message 45, 36 and 29 ms at 10, 20 and 30 msgs/s before, 13, 14 and 12 ms now;
+  saturation 30 msgs/s before, 40 now. Embedded mode gains less (no relay): 14.5 to
+  12.5 ms per message at 20 msgs/s.
+
+  The bounds this costs, both about the moment belonging changes: an order is carried
+  out when it reaches the socket, so (1) a message committed after a revoke or a leave
+  and before the UNFOLLOW reaches the user's notify socket still comes as one activity
+  frame (slug, seq, author, 140-character preview): in one process that window is the
+  few microseconds between the revoke's commit and its on-commit hand-off to the
+  loop; in cluster mode it is the relay's latency between processes (milliseconds,
+  at worst the relay's LAYER_TIMEOUT); a message committed before the revoke, which
+  they could read, may arrive after it either way. The chat socket's 4403 close and
+  every read check (history, REST, search) are unchanged: the window is the preview
+  only. (2) A message committed right after a join, before the FOLLOW is carried out
+  (one loop turn; in cluster mode the group join's round trip to Redis), does not
+  come as activity; it is in the sidebar's `unread` (REST, and the next welcome).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from django.contrib.auth import get_user_model
 
 from chat.models import Joined, Membership, Mention, Message, Room
 from chat.schemas import activity_frame, preview_of
+from chat.topics import FOLLOW, UNFOLLOW, chat_activity_topic
 from notifications.services import notifications_create_bulk
 from notifications.topics import notify_topic
+from realtime.fanout import broadcast
 from realtime.fanout.events import Event
 from realtime.socket.frames import dumps
 
@@ -144,34 +170,60 @@ def _notify(messages: Sequence[Message], rows: Sequence[Mention]) -> None:
 
 
 def activity_events(
-    *, messages: Sequence[Message], rooms: dict[int, Room], kinds: dict[int, str]
+    *, messages: Sequence[Message], rooms: dict[int, Room]
 ) -> list[tuple[str, Event]]:
-    """Each message's `activity` frame for everyone who belongs to its room.
+    """Each message's `activity` frame, once, on its room's activity topic.
 
-    `kinds`: each room's kind, as the batch read it under the rooms' locks. The caller
-    publishes the events after commit with the batch's others.
+    No query and nothing per member: who gets it is who follows the topic (see the
+    module docstring). The caller publishes the events after commit with the batch's
+    others.
     """
-    public = [pk for pk, kind in kinds.items() if kind == Room.Kind.PUBLIC]
-    others = [pk for pk, kind in kinds.items() if kind != Room.Kind.PUBLIC]
-    members: dict[int, list[int]] = {}
-    if public:
-        for room_id, user_id in Joined.objects.filter(room_id__in=public).values_list(
-            "room_id", "user_id"
-        ):
-            members.setdefault(room_id, []).append(user_id)
-    if others:
-        for room_id, user_id in Membership.objects.filter(
-            room_id__in=others
-        ).values_list("room_id", "user_id"):
-            members.setdefault(room_id, []).append(user_id)
-    items: list[tuple[str, Event]] = []
-    for message in messages:
-        users = members.get(message.room_id)
-        if not users:
-            continue
-        event = Event(
-            text=dumps(activity_frame(message, room_slug=rooms[message.room_id].slug)),
-            kind="activity",
+    return [
+        (
+            chat_activity_topic(message.room_id),
+            Event(
+                text=dumps(
+                    activity_frame(message, room_slug=rooms[message.room_id].slug)
+                ),
+                kind="activity",
+            ),
         )
-        items.extend((notify_topic(user_id), event) for user_id in users)
-    return items
+        for message in messages
+    ]
+
+
+def follow_events(
+    *, room_id: int, user_ids: Iterable[int], follow: bool = True
+) -> list[tuple[str, Event]]:
+    """The FOLLOW (or UNFOLLOW) order of a room's activity topic for each user.
+
+    On each user's notify topic, so every notify socket of theirs, on every process,
+    takes the room's activity topic or leaves it; internal, never sent to a client.
+    """
+    event = Event(
+        text=chat_activity_topic(room_id), kind=FOLLOW if follow else UNFOLLOW
+    )
+    return [(notify_topic(user_id), event) for user_id in sorted(set(user_ids))]
+
+
+def activity_follow(
+    *, room_id: int, user_ids: Iterable[int], follow: bool = True
+) -> None:
+    """After commit: these users start (`follow=False`: stop) belonging to the room,
+    as far as their notify sockets' activity frames go (see follow_events)."""
+    broadcast.publish_events(
+        follow_events(room_id=room_id, user_ids=user_ids, follow=follow)
+    )
+
+
+def activity_close(*, room_id: int) -> None:
+    """After commit: every notify socket on the room's activity topic leaves it (the
+    room is gone; nothing more comes there, so its sockets need not hold it)."""
+    topic = chat_activity_topic(room_id)
+    broadcast.publish_events([(topic, Event(text=topic, kind=UNFOLLOW))])
+
+
+def belonging_user_ids(*, room_id: int, kind: str) -> set[int]:
+    """Who belongs to a room of `kind` (joined public; whitelisted otherwise)."""
+    rows = Joined if kind == Room.Kind.PUBLIC else Membership
+    return set(rows.objects.filter(room_id=room_id).values_list("user_id", flat=True))

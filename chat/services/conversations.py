@@ -17,6 +17,7 @@ from django.db import IntegrityError, transaction
 
 from chat.errors import NotAllowed
 from chat.models import Joined, Membership, Room
+from chat.services.activity import activity_follow
 from chat.services.reads import read_pointer_start
 
 NAME_MAX = Room._meta.get_field("name").max_length
@@ -57,6 +58,7 @@ def direct_room_get_or_create(*, user: Any, other: Any) -> tuple[Room, bool]:
             )
             for member in (user, other):
                 read_pointer_start(room=room, user=member)
+            activity_follow(room_id=room.pk, user_ids=(user.pk, other.pk))
     except IntegrityError:
         # The other side made it at the same moment: theirs is the one.
         return Room.objects.get(direct_key=key), False
@@ -73,6 +75,8 @@ def room_join(*, room: Room, user: Any) -> bool:
         raise NotAllowed("only public rooms are joined; this one has a whitelist")
     _, created = Joined.objects.get_or_create(room=room, user=user)
     read_pointer_start(room=room, user=user)
+    if created:
+        activity_follow(room_id=room.pk, user_ids=(user.pk,))
     return created
 
 
@@ -82,4 +86,8 @@ def room_leave(*, room: Room, user: Any) -> bool:
     if room.kind != Room.Kind.PUBLIC:
         raise NotAllowed("only public rooms are left; this one has a whitelist")
     removed, _ = Joined.objects.filter(room=room, user=user).delete()
+    if removed:
+        # After the commit: no activity frame of a later message reaches them (one
+        # that races this order is of a message they could read, the room being public).
+        activity_follow(room_id=room.pk, user_ids=(user.pk,), follow=False)
     return bool(removed)

@@ -217,11 +217,7 @@ def _store_batch(sends: Sequence[Send], *, look_up_resends: bool) -> list[Outcom
                     for _, send, message in pending
                 ),
                 *read_events,
-                *activity_events(
-                    messages=stored,
-                    rooms=rooms,
-                    kinds={pk: state[pk][2] for pk in rooms},
-                ),
+                *activity_events(messages=stored, rooms=rooms),
             ]
         )
         for i, send, message in pending:

@@ -16,6 +16,7 @@ from django.db import transaction
 from chat import selectors
 from chat.models import Joined, ReadPointer, Room
 from chat.schemas import read_frame
+from chat.services.activity import follow_events
 from realtime.fanout import broadcast
 from realtime.fanout.events import Event
 from realtime.fanout.topics import user_topic
@@ -97,14 +98,26 @@ def pointers_after_send(
         unique_fields=["user", "room"],
         update_fields=["seq", "updated"],
     )
-    joins = [
-        Joined(room_id=room_id, user_id=user_id)
-        for room_id, user_id in newest
-        if room_id in public_rooms
-    ]
-    if joins:
-        Joined.objects.bulk_create(joins, ignore_conflicts=True)
-    return [
+    wanted = {
+        (room_id, user_id) for room_id, user_id in newest if room_id in public_rooms
+    }
+    follows: list[tuple[str, Event]] = []
+    if wanted:
+        # Read first (senders mostly belong already): only a new member's notify
+        # sockets are told to take the room's activity topic.
+        have = set(
+            Joined.objects.filter(
+                room_id__in={r for r, _ in wanted}, user_id__in={u for _, u in wanted}
+            ).values_list("room_id", "user_id")
+        )
+        joins = sorted(wanted - have)
+        if joins:
+            Joined.objects.bulk_create(
+                [Joined(room_id=r, user_id=u) for r, u in joins], ignore_conflicts=True
+            )
+            for room_id, user_id in joins:
+                follows += follow_events(room_id=room_id, user_ids=(user_id,))
+    return follows + [
         (
             user_topic(user_id),
             Event(

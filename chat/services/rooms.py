@@ -17,6 +17,7 @@ from chat.errors import NotAllowed, RoomGone
 from chat.models import Joined, Membership, Room
 from chat.room_ids import room_ids
 from chat.schemas import room_frame
+from chat.services.activity import activity_close, activity_follow, belonging_user_ids
 from chat.services.reads import read_pointer_start
 from chat.topics import ROUTE, chat_room_group
 from realtime.fanout import broadcast
@@ -57,6 +58,7 @@ def room_create(
         if not is_private:
             Joined.objects.create(room=room, user=owner)
         read_pointer_start(room=room, user=owner)
+        activity_follow(room_id=room.pk, user_ids=(owner.pk,))
     return room
 
 
@@ -96,6 +98,12 @@ def room_update(
     shown = _shown(room)
     became_private = is_private is True and not room.is_private
     became_public = is_private is False and room.is_private
+    # Who belongs changes with the kind (Joined rows or the whitelist) and the owner.
+    belonged = (
+        belonging_user_ids(room_id=room.pk, kind=room.kind)
+        if became_private or became_public or owner is not UNCHANGED
+        else None
+    )
     if name is not None:
         room.name = name
     if topic is not None:
@@ -129,6 +137,10 @@ def room_update(
         if joined:
             read_pointer_start(room=room, user=room.owner)
             _member_added(room, room.owner)
+    if belonged is not None:
+        belongs = belonging_user_ids(room_id=room.pk, kind=room.kind)
+        activity_follow(room_id=room.pk, user_ids=belongs - belonged)
+        activity_follow(room_id=room.pk, user_ids=belonged - belongs, follow=False)
     if became_private:
         members = Membership.objects.filter(room=room).values("user_id")
         outsiders = (
@@ -152,6 +164,7 @@ def room_delete(*, room: Room) -> None:
     # This process forgets the id at once; the others find out at their next handshake.
     transaction.on_commit(lambda: room_ids.forget(slug))
     broadcast.close_sockets(chat_room_group(room_id), CloseCode.NOT_FOUND)
+    activity_close(room_id=room_id)
 
 
 @transaction.atomic
@@ -166,6 +179,8 @@ def membership_grant(*, room: Room, user: Any) -> tuple[Membership, bool]:
     if created:
         _member_added(room, user)
         read_pointer_start(room=room, user=user)
+        if room.kind != Room.Kind.PUBLIC:  # a public room's members are who joined
+            activity_follow(room_id=room.pk, user_ids=(user.pk,))
     return membership, created
 
 
@@ -187,6 +202,10 @@ def membership_revoke(*, room: Room, user: Any) -> bool:
     broadcast.close_sockets(
         chat_room_group(room.pk), CloseCode.FORBIDDEN, user_id=user.pk
     )
+    if removed and room.kind != Room.Kind.PUBLIC:
+        # After the commit, on every process: their notify sockets leave the room's
+        # activity topic (the bound on what races it: chat.services.activity).
+        activity_follow(room_id=room.pk, user_ids=(user.pk,), follow=False)
     if removed:
         signals.membership_changed.send(
             sender=Membership, room=room, user=user, added=False

@@ -13,6 +13,7 @@ from django.contrib.auth import get_user_model
 from rest_framework_simplejwt.tokens import AccessToken
 
 from chat import services
+from chat.topics import FOLLOW, UNFOLLOW
 from realtime.fanout import broadcast
 
 DEADLINE = 10.0
@@ -63,11 +64,18 @@ class Published(list):
     """Every (topic, event) dispatched after a commit, in order."""
 
     def frames(self, topic: str | None = None) -> list[dict[str, Any]]:
+        """The frames for clients (not the internal FOLLOW and UNFOLLOW orders)."""
         return [
             json.loads(e.text)
             for t, e in self
-            if e.text is not None and topic in (None, t)
+            if e.text is not None
+            and e.kind not in (FOLLOW, UNFOLLOW)
+            and topic in (None, t)
         ]
+
+    def follows(self) -> list[tuple[str, str, str | None]]:
+        """(topic, FOLLOW or UNFOLLOW, the activity topic it names), in order."""
+        return [(t, e.kind, e.text) for t, e in self if e.kind in (FOLLOW, UNFOLLOW)]
 
     def closes(self) -> list[tuple[str, int, int | None]]:
         return [

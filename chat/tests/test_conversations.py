@@ -21,6 +21,7 @@ from chat.services.conversations import (
     room_leave,
 )
 from chat.services.reads import read_pointer_move
+from chat.topics import FOLLOW, UNFOLLOW, chat_activity_topic
 from notifications.models import Notification
 from notifications.topics import notify_topic
 from realtime.fanout.topics import user_topic
@@ -219,18 +220,88 @@ def test_a_deleted_mention_no_longer_counts(lobby, alice, bob):
 # --- activity ---------------------------------------------------------------------------
 
 
-def test_activity_reaches_the_notify_topic_of_members_only(
+def test_activity_is_one_event_per_message_on_the_rooms_activity_topic(
     lobby, alice, bob, carol, published, django_capture_on_commit_callbacks
 ):
     room_join(room=lobby, user=bob)
+    room_join(room=lobby, user=carol)
     with django_capture_on_commit_callbacks(execute=True):
         post(lobby, alice, "x" * 300)
-    activity = published.frames(notify_topic(bob.pk))
-    assert [f["type"] for f in activity] == ["activity"]
-    assert activity[0]["seq"] == 1 and len(activity[0]["preview"]) <= 140
-    assert published.frames(notify_topic(carol.pk)) == []
-    texts = {e.text for t, e in published if e.kind == "activity"}
-    assert len(texts) == 1  # encoded once for every member
+    (activity,) = published.frames(chat_activity_topic(lobby.pk))
+    assert activity["type"] == "activity" and activity["seq"] == 1
+    assert len(activity["preview"]) <= 140
+    # nothing per member: no member's notify topic carries it
+    assert [t for t, e in published if e.kind == "activity"] == [
+        chat_activity_topic(lobby.pk)
+    ]
+
+
+def test_joining_and_leaving_tell_the_users_notify_sockets_to_follow_the_room(
+    lobby, bob, published, django_capture_on_commit_callbacks
+):
+    topic = chat_activity_topic(lobby.pk)
+    with django_capture_on_commit_callbacks(execute=True):
+        room_join(room=lobby, user=bob)
+        room_join(room=lobby, user=bob)  # already joined: no second order
+        room_leave(room=lobby, user=bob)
+        room_leave(room=lobby, user=bob)
+    assert published.follows() == [
+        (notify_topic(bob.pk), FOLLOW, topic),
+        (notify_topic(bob.pk), UNFOLLOW, topic),
+    ]
+
+
+def test_posting_in_a_public_room_joins_it_and_follows_it_once(
+    lobby, bob, published, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        post(lobby, bob)
+        post(lobby, bob)
+    assert published.follows() == [
+        (notify_topic(bob.pk), FOLLOW, chat_activity_topic(lobby.pk))
+    ]
+    assert selectors.user_belongs(room=lobby, user_id=bob.pk)
+
+
+def test_whitelist_changes_and_direct_rooms_follow_and_unfollow(
+    secret, lobby, alice, bob, published, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        services.membership_grant(room=secret, user=bob)
+        services.membership_revoke(room=secret, user=bob)
+        services.membership_grant(room=lobby, user=bob)  # public: belonging is joining
+        dm, _ = direct_room_get_or_create(user=alice, other=bob)
+    secret_topic, dm_topic = chat_activity_topic(secret.pk), chat_activity_topic(dm.pk)
+    assert published.follows() == [
+        (notify_topic(bob.pk), FOLLOW, secret_topic),
+        (notify_topic(bob.pk), UNFOLLOW, secret_topic),
+        (notify_topic(alice.pk), FOLLOW, dm_topic),
+        (notify_topic(bob.pk), FOLLOW, dm_topic),
+    ]
+
+
+def test_a_change_of_kind_follows_who_now_belongs_and_unfollows_who_no_longer_does(
+    lobby, alice, bob, carol, published, django_capture_on_commit_callbacks
+):
+    room_join(room=lobby, user=bob)  # belongs while public, not on the whitelist
+    services.membership_grant(room=lobby, user=carol)  # on it, never joined
+    published.clear()
+    topic = chat_activity_topic(lobby.pk)
+    with django_capture_on_commit_callbacks(execute=True):
+        services.room_update(room=lobby, is_private=True)
+    assert sorted(published.follows()) == [
+        (notify_topic(bob.pk), UNFOLLOW, topic),
+        (notify_topic(carol.pk), FOLLOW, topic),
+    ]
+
+
+def test_deleting_a_room_tells_its_activity_topic_to_disband(
+    lobby, published, django_capture_on_commit_callbacks
+):
+    topic = chat_activity_topic(lobby.pk)
+    with django_capture_on_commit_callbacks(execute=True):
+        services.room_delete(room=lobby)
+    assert published.follows() == [(topic, UNFOLLOW, topic)]
 
 
 # --- the plain model against random histories -------------------------------------------

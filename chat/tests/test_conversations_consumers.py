@@ -116,3 +116,98 @@ async def test_the_notify_welcome_lists_my_rooms_with_their_counts(lobby, alice,
     assert (rooms[0]["unread"], rooms[0]["mentions"]) == (1, 1)
     assert rooms[0]["last_message"]["body"] == "psst @bob"
     await notify.disconnect()
+
+
+# --- following rooms' activity as belonging changes (issue 15) --------------------------
+
+
+async def marker(comm: WebsocketCommunicator, user: Any) -> list[dict[str, Any]]:
+    """A notification sent to `user` now, and the frames their socket got before it.
+
+    Published after whatever the test did before, on the same notify topic: once it is
+    in, every order before it (FOLLOW, UNFOLLOW) was carried out.
+    """
+    await database_sync_to_async(notify_services.notification_create)(
+        user_id=user.pk, title="marker"
+    )
+    _, before = await receive_until(
+        comm, lambda f: f["type"] == "notification" and f["title"] == "marker"
+    )
+    return before
+
+
+async def test_a_notify_socket_follows_a_room_its_user_joins_after_it_opened(
+    lobby, alice, bob
+):
+    notify, _ = await notify_socket(bob)
+    await database_sync_to_async(services.room_join)(room=lobby, user=bob)
+    await marker(notify, bob)
+    await database_sync_to_async(services.message_create)(
+        room=lobby, user=alice, body="welcome aboard"
+    )
+    frame, _ = await receive_until(notify, of_type("activity"))
+    assert (frame["room"], frame["preview"]) == ("lobby", "welcome aboard")
+    await notify.disconnect()
+
+
+async def test_a_revoked_user_gets_no_more_activity_of_the_private_room(
+    secret, alice, bob
+):
+    await database_sync_to_async(services.membership_grant)(room=secret, user=bob)
+    notify, _ = await notify_socket(bob)
+    post = database_sync_to_async(services.message_create)
+    await post(room=secret, user=alice, body="before")
+    frame, _ = await receive_until(notify, of_type("activity"))
+    assert frame["preview"] == "before"
+    await database_sync_to_async(services.membership_revoke)(room=secret, user=bob)
+    await post(room=secret, user=alice, body="after the revoke")
+    assert [f for f in await marker(notify, bob) if f["type"] == "activity"] == []
+    await notify.disconnect()
+
+
+async def test_a_left_or_deleted_room_is_no_longer_held_by_the_notify_socket(
+    lobby, secret, alice, bob
+):
+    from chat.topics import chat_activity_topic
+    from realtime.fanout.hub import hub
+
+    await database_sync_to_async(services.room_join)(room=lobby, user=bob)
+    await database_sync_to_async(services.membership_grant)(room=secret, user=bob)
+    notify, _ = await notify_socket(bob)
+    lobby_topic, secret_topic = (
+        chat_activity_topic(lobby.pk),
+        chat_activity_topic(secret.pk),
+    )
+    assert len(hub.local_subscribers(lobby_topic)) == 1
+    assert len(hub.local_subscribers(secret_topic)) == 1
+    await database_sync_to_async(services.room_leave)(room=lobby, user=bob)
+    await marker(notify, bob)
+    assert hub.local_subscribers(lobby_topic) == ()
+    # alice's notify socket and bob's hold the private room until it is deleted
+    alice_notify, _ = await notify_socket(alice)
+    assert len(hub.local_subscribers(secret_topic)) == 2
+    await database_sync_to_async(services.room_delete)(room=secret)
+    await marker(notify, bob)
+    await marker(alice_notify, alice)
+    assert hub.local_subscribers(secret_topic) == ()
+    await alice_notify.disconnect()
+    await notify.disconnect()
+
+
+async def test_a_notify_socket_holds_at_most_the_cap_of_activity_topics(
+    lobby, secret, bob, monkeypatch
+):
+    from chat.topics import chat_activity_topic
+    from notifications import consumers
+    from realtime.fanout.hub import hub
+
+    monkeypatch.setattr(consumers, "ACTIVITY_ROOMS_MAX", 1)
+    await database_sync_to_async(services.room_join)(room=lobby, user=bob)
+    await database_sync_to_async(services.membership_grant)(room=secret, user=bob)
+    notify, welcome = await notify_socket(bob)
+    # the newest room (highest id) only; the welcome still lists both
+    assert hub.local_subscribers(chat_activity_topic(lobby.pk)) == ()
+    assert len(hub.local_subscribers(chat_activity_topic(secret.pk))) == 1
+    assert {r["slug"] for r in welcome["rooms"]} == {"lobby", "secret"}
+    await notify.disconnect()
+    assert hub.local_subscribers(chat_activity_topic(secret.pk)) == ()

@@ -36,7 +36,8 @@ def test_the_frames_of_messages_deletes_and_broadcasts_keep_their_schemas(
         services.system_broadcast(body="maintenance at noon", room=lobby)
         services.system_broadcast(body="to every room")
     # Activity goes to notify sockets only; the rest to chat sockets (read: to both).
-    sent = [e.text for t, e in published if not t.startswith("notify.")]
+    to_notify = ("notify.", "chat.activity.")  # a user's and a room's activity topics
+    sent = [e.text for t, e in published if not t.startswith(to_notify)]
     assert [orjson.loads(text)["type"] for text in sent] == [
         "message",
         "read",
@@ -50,7 +51,7 @@ def test_the_frames_of_messages_deletes_and_broadcasts_keep_their_schemas(
     ]
     for text in sent:
         assert outbound_problem(text, TABLE) is None, text
-    notify = [e.text for t, e in published if t.startswith("notify.")]
+    notify = [e.text for t, e in published if t.startswith(to_notify)]
     assert [orjson.loads(text)["type"] for text in notify] == ["activity"] * 2
     for text in notify + [t for t in sent if '"type":"read"' in t]:
         assert outbound_problem(text, NOTIFY_TABLE) is None, text

@@ -358,3 +358,46 @@ async def test_the_unread_frame_names_the_count_unread_as_the_welcome_does(
     await tab.send_json_to({"type": "read", "all": True})
     frame = await next_frame(tab, "unread")
     assert frame["unread"] == frame["count"] == 0
+
+
+# --- following rooms' activity: the orders against a group join under way ------------
+
+
+@pytest.mark.parametrize(
+    ("orders", "held"),
+    [
+        ((), True),  # the follow finishes: held
+        (("unfollow",), False),  # left while joining: let go once joined
+        (("unfollow", "follow"), True),  # left and taken again: the later one holds it
+    ],
+)
+async def test_a_follow_under_way_ends_as_the_last_order_says(
+    monkeypatch, orders, held
+):
+    from chat.topics import FOLLOW, UNFOLLOW, chat_activity_topic
+    from realtime.fanout.events import Event
+    from realtime.fanout.hub import hub
+
+    gate = asyncio.Event()
+    subscribe = hub.subscribe
+
+    async def slow_subscribe(topic, sub):  # a cluster's group join, held open
+        await gate.wait()
+        await subscribe(topic, sub)
+
+    monkeypatch.setattr(hub, "subscribe", slow_subscribe)
+    sock = NotifyConsumer()
+    sock._early = None  # past its welcome
+    topic = chat_activity_topic(7)
+    kinds = {"follow": FOLLOW, "unfollow": UNFOLLOW}
+    sock.deliver(Event(text=topic, kind=FOLLOW))
+    await asyncio.sleep(0)  # the follow task starts and waits on the join
+    for order in orders:
+        sock.deliver(Event(text=topic, kind=kinds[order]))
+        await asyncio.sleep(0)
+    gate.set()
+    await asyncio.gather(*sock._follows)
+    assert (topic in sock.followed) is held
+    assert (sock in hub.local_subscribers(topic)) is held
+    await sock.closed_hook()
+    assert hub.local_subscribers(topic) == ()

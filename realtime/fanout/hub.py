@@ -45,6 +45,8 @@ class Hub:
         self._joining: dict[str, asyncio.Future[None]] = {}
         #: event kind -> its tap (an app's per-process state fed by ephemeral events)
         self.taps: dict[str, Tap] = {}
+        #: drop()'s group leaves under way (held: a task nobody holds may be collected)
+        self._leaving: set[asyncio.Task[None]] = set()
 
     # --- life (a lifecycle part) -----------------------------------------------------------
     @property
@@ -132,6 +134,24 @@ class Hub:
             del self.topics[topic]
             if self.relay is not None:
                 await self.relay.left(topic)
+
+    def drop(self, topic: str, sub: Subscriber) -> None:
+        """unsubscribe() for a sync caller: `sub` gets no event of `topic` from now on.
+
+        The local part is done before this returns (a socket told to leave a topic
+        mid-delivery takes nothing more of it); the group leave, when `sub` was the last
+        local subscriber, follows as a task.
+        """
+        subs = self.topics.get(topic)
+        if not subs or sub not in subs:
+            return
+        subs.discard(sub)
+        if not subs:
+            del self.topics[topic]
+            if self.relay is not None and self.loop is not None:
+                task = self.loop.create_task(self.relay.left(topic))
+                self._leaving.add(task)
+                task.add_done_callback(self._leaving.discard)
 
     def local_subscribers(self, topic: str) -> Iterable[Subscriber]:
         """The local sockets on `topic` (a copy, safe to iterate while they close)."""
