@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import gc
 import ipaddress
 import os
@@ -38,10 +39,22 @@ from bench import procstat, stats
 from bench.client import WSClient, open_client, perf_ns
 
 TARGETS = ("project", "stock", "ws")
-SCENARIOS = ("capacity", "fanout", "fanout_activity", "rooms", "soak", "storm")
+SCENARIOS = (
+    "capacity",
+    "fanout",
+    "fanout_activity",
+    "fanout_updates",
+    "rooms",
+    "soak",
+    "storm",
+)
 #: fanout_activity: every member belongs to the room and also holds a notify socket, so
 #: each message goes out twice per member (its chat frame and its `activity` frame)
 ACTIVITY = "fanout_activity"
+#: fanout_updates: fanout's room, but its publishers edit their one message again and
+#: again, so what goes out to every member is `message_updated` (issue 16: changes fan
+#: out at the rate new messages do); counted by body, like a peer's messages
+UPDATES = "fanout_updates"
 
 # Hard bounds: the generator refuses anything larger.
 MAX_SOCKETS = 20_000
@@ -186,6 +199,7 @@ def validate(o: dict[str, Any]) -> None:
         "capacity": o["sockets"],
         "fanout": o["members"],
         ACTIVITY: 2 * o["members"],
+        UPDATES: o["members"],
         "rooms": o["rooms"] * o["room_size"],
         "soak": o["concurrency"],
         "storm": o["sockets"],
@@ -194,6 +208,8 @@ def validate(o: dict[str, Any]) -> None:
         validate_storm(o)
     if o["scenario"] == ACTIVITY and o["target"] != "project":
         raise BenchError("fanout_activity runs against the project only (notify)")
+    if o["scenario"] == UPDATES and o["target"] != "project":
+        raise BenchError("fanout_updates runs against the project only (edits)")
     checks = [
         (
             1 <= sockets <= MAX_SOCKETS,
@@ -249,6 +265,8 @@ def slugs_for(scenario: str, o: dict[str, Any]) -> list[str]:
     if scenario == ACTIVITY:
         # Its own room: its members all belong (Joined), fanout's do not.
         return ["bench-activity"]
+    if scenario == UPDATES:
+        return ["bench-updates"]
     if scenario == "rooms":
         return [f"bench-room-{i:04d}" for i in range(o["rooms"])]
     if scenario == "capacity":
@@ -265,6 +283,7 @@ def users_for(scenario: str, o: dict[str, Any]) -> int:
         "capacity": o["sockets"],
         "fanout": o["members"],
         ACTIVITY: o["members"],
+        UPDATES: o["members"],
         "rooms": o["rooms"] * o["room_size"],
         "soak": o["concurrency"],
         "storm": o["sockets"],
@@ -331,6 +350,11 @@ class Runner:
         self.user_ids: list[int] = o.get("user_ids") or []
         #: fanout_activity: the index of the first notify socket (chat ones come first)
         self.first_notify = 1 << 62
+        #: fanout_updates: client_id of each publisher's first message -> its socket,
+        #: while their ids are learned; then each publisher's `edit_id`
+        self.seeding: dict[str, WSClient] = {}
+        self.edit_ids: dict[int, int] = {}
+        self.seeded = asyncio.Event()
 
     # Plumbing
 
@@ -386,9 +410,15 @@ class Runner:
         try:
             d = orjson.loads(data)
             t = d.get("type")
-        except (orjson.JSONDecodeError, AttributeError):
+            if t == "message_updated":  # fanout_updates: counted as its message
+                d, t = d["message"], "message"
+        except (orjson.JSONDecodeError, AttributeError, KeyError, TypeError):
             self.bad_json += 1
             return
+        if self.seeding and t == "message" and d.get("client_id") in self.seeding:
+            self.edit_ids[self.seeding[d["client_id"]].index] = d["id"]
+            if len(self.edit_ids) >= len(self.seeding):
+                self.seeded.set()
         if t == "message" or t == "activity":
             ph = self.phase
             if ph is None:
@@ -618,7 +648,7 @@ class Runner:
     async def chat(self) -> None:
         """fanout (one room, P publishers) and rooms (K rooms, every member publishes)."""
         o = self.o
-        if o["scenario"] == "fanout":
+        if o["scenario"] in ("fanout", UPDATES):
             specs = [(0, i) for i in range(o["members"])]
         elif o["scenario"] == ACTIVITY:
             # Each member's chat socket, then their notify socket (counted as a
@@ -639,9 +669,11 @@ class Runner:
         if o["settle"]:
             await asyncio.sleep(o["settle"])
         live = [c for c in clients if c.is_open]
-        if o["scenario"] in ("fanout", ACTIVITY):
+        if o["scenario"] in ("fanout", ACTIVITY, UPDATES):
             chat = [c for c in live if c.index < self.first_notify]
             publishers = chat[: o["publishers"]]
+            if o["scenario"] == UPDATES:
+                publishers = await self.seed_messages(publishers)
         else:
             # Interleave rooms so every room gets its share of the rate evenly.
             by_slot: dict[int, list[WSClient]] = {}
@@ -694,6 +726,21 @@ class Runner:
         await self.close_many(clients)
         self.clients = []
 
+    async def seed_messages(self, publishers: list[WSClient]) -> list[WSClient]:
+        """fanout_updates: each publisher posts one message and learns its id (the one
+        it then edits); those whose message did not come back within 10 s are left out."""
+        self.seeding = {f"seed-{self.run_id}-{c.index}": c for c in publishers}
+        self.seeded = asyncio.Event()
+        for client_id, c in self.seeding.items():
+            c.send(
+                b'{"type":"message","body":"seed","client_id":"%s"}'
+                % client_id.encode()
+            )
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.seeded.wait(), 10)
+        self.seeding = {}
+        return [c for c in publishers if c.index in self.edit_ids]
+
     async def phase_run(
         self,
         k: int,
@@ -711,7 +758,9 @@ class Runner:
             c.frames = 0
             c.seen = bytearray()
             c.seen_seq = bytearray()
-        base = await self.seq_base()
+        # fanout_updates: an edit's message keeps its seq; count by body.
+        edits = self.edit_ids if o["scenario"] == UPDATES else None
+        base = None if edits else await self.seq_base()
         tag = f"{self.run_id}p{k}"
         ph = Phase(tag, n_rooms, base)
         planned = int(rate * o["duration"])
@@ -758,10 +807,20 @@ class Runner:
                     attempts += 1
                     r = c.room
                     n = room_sent[r]
-                    frame = (
-                        b'{"type":"message","body":"%s %d %d %s","client_id":"%s-%d-%d"}'
-                        % (tag_b, n, perf_ns(), pad, tag_b, r, n)
-                    )
+                    if edits:
+                        frame = b'{"type":"edit","id":%d,"body":"%s %d %d %s"}' % (
+                            edits[c.index],
+                            tag_b,
+                            n,
+                            perf_ns(),
+                            pad,
+                        )
+                    else:
+                        frame = (
+                            b'{"type":"message","body":"%s %d %d %s",'
+                            b'"client_id":"%s-%d-%d"}'
+                            % (tag_b, n, perf_ns(), pad, tag_b, r, n)
+                        )
                     if c.send(frame):
                         room_sent[r] = n + 1
                     else:

@@ -125,7 +125,7 @@ def _flatness(cap: dict) -> tuple[float | None, float | None]:
 def summary_rows(records: list[dict]) -> list[tuple[str, dict[str, object], bool]]:
     """(figure, value per target, higher_is_better) for the summary table."""
     rows: list[tuple[str, dict[str, object], bool]] = []
-    for scenario in ("fanout", "fanout_activity", "rooms"):
+    for scenario in ("fanout", "fanout_activity", "fanout_updates", "rooms"):
         figs = {t: _chat_figures(records, scenario, t) for t in TARGETS}
         if not any(figs.values()):
             continue
@@ -357,6 +357,17 @@ def target_checks(records: list[dict]) -> list[tuple[str, str]]:
                 verdict(None if not (a and c) else a >= c / 2, _ratio(a, c)),
             )
         )
+    upd = _chat_figures(records, "fanout_updates", "project")
+    if upd and f["project"]:
+        # Issue 16: a change fans out at the frames/s a new message does.
+        u = upd.get("saturation_delivered_per_s")
+        c = f["project"].get("saturation_delivered_per_s")
+        out.append(
+            (
+                "fanout_updates: message_updated frames/s at saturation = fanout's",
+                verdict(None if not (u and c) else u >= 0.9 * c, _ratio(u, c)),
+            )
+        )
     r = {t: _chat_figures(records, "rooms", t) for t in TARGETS}
     if r["project"]:
         p, s = (
@@ -582,7 +593,7 @@ def render(
                 "|---|---|",
             ]
             out += [f"| {name} | {v} |" for name, v in checks]
-        for scenario in ("fanout", "fanout_activity", "rooms"):
+        for scenario in ("fanout", "fanout_activity", "fanout_updates", "rooms"):
             table = _points_table(records, scenario)
             if table:
                 out += ["", f"### {scenario}: every rate", ""] + table

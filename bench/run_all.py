@@ -37,9 +37,17 @@ from bench import plot as plot_mod
 from bench import report, servers
 from bench.loadgen import check_url
 
-SCENARIOS = ("capacity", "fanout", "fanout_activity", "rooms", "soak", "storm")
+SCENARIOS = (
+    "capacity",
+    "fanout",
+    "fanout_activity",
+    "fanout_updates",
+    "rooms",
+    "soak",
+    "storm",
+)
 #: scenarios only the project serves (the peers have no notify socket)
-PROJECT_ONLY = ("fanout_activity", "storm")
+PROJECT_ONLY = ("fanout_activity", "fanout_updates", "storm")
 # The project under the other ASGI servers (servers.PROJECT_SERVERS): the same app, env,
 # database and load (loadgen --target project); only the server differs, so the choice
 # of server is a measurement. Run when named in --targets.
@@ -58,6 +66,9 @@ FULL = {
     # Issue 15: fanout's room, every member also on a notify socket (2,000 sockets).
     "fanout_activity": "--members 1000 --publishers 10 --duration 10 --settle 3"
     " --drain 10 --sweep 1,2,5,10,15,20,30,50,100,200,500",
+    # Issue 16: fanout's room, its publishers editing: message_updated to every member.
+    "fanout_updates": "--members 1000 --publishers 10 --duration 10 --settle 3"
+    " --drain 10 --sweep 1,2,5,10,15,20,30,50,100,200,500",
     "rooms": "--rooms 500 --room-size 4 --duration 10 --settle 3 --drain 10"
     " --sweep 50,100,200,500,1000,2000,5000,10000,20000",
     # 100,000 cycles is the issue's figure; the time bound stops a target that is slower
@@ -75,6 +86,8 @@ QUICK = {
     " --drain 5",
     "fanout_activity": "--members 20 --publishers 4 --duration 3 --sweep 5,10"
     " --settle 1.5 --drain 5",
+    "fanout_updates": "--members 20 --publishers 4 --duration 3 --sweep 5,10"
+    " --settle 1.5 --drain 5",
     "rooms": "--rooms 10 --room-size 4 --duration 3 --sweep 10,20 --settle 1.5 --drain 5",
     "soak": "--cycles 150 --concurrency 10 --rooms 5 --max-duration 30 --settle 1"
     " --sample-interval 0.5",
@@ -89,6 +102,7 @@ TIMEOUT = {
     "capacity": 900,
     "fanout": 1800,
     "fanout_activity": 1800,
+    "fanout_updates": 1800,
     "rooms": 1800,
     "soak": 900,
     "storm": 900,

@@ -110,6 +110,31 @@ def test_fanout_activity_delivers_every_message_as_chat_and_activity_frames(
     assert sweep["scenario"] == "fanout_activity"
 
 
+@pytest.mark.timeout(180)
+def test_fanout_updates_delivers_every_edit_to_every_member_once(
+    project: tuple[servers.Server, dict], tmp_path: Path
+) -> None:
+    """Issue 16's bench, small: publishers edit their one message again and again, and
+    every member gets each edit once, as `message_updated`: counts only."""
+    server, env = project
+    members = 6
+    recs = run_loadgen(
+        "fanout_updates",
+        "project",
+        server,
+        tmp_path / "r.jsonl",
+        *("--members", str(members), "--publishers", "2", "--duration", "1"),
+        *("--sweep", "5,10", "--settle", "1", "--drain", "5"),
+        env=env,
+    )
+    points = [r for r in recs if r["kind"] == "point"]
+    assert [p["rate"] for p in points] == [5, 10]
+    for p in points:
+        assert p["listening"] == members and p["sent"] > 0
+        assert p["delivered"] == p["expected"] == p["sent"] * members
+        assert (p["lost"], p["dup"]) == (0, 0)
+
+
 @pytest.mark.timeout(600)
 def test_run_all_quick_with_the_project(tmp_path: Path) -> None:
     proc = run_all_quick(tmp_path, "--targets", "project", timeout=580)
