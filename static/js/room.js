@@ -4,6 +4,13 @@
  * list (room/online.js), the connection badge (room/status.js) and the owner's
  * whitelist manager (room/whitelist.js) are modules of their own.
  *
+ * Messages change (PROTOCOL.md section 10): the client module keeps each one's newest
+ * state and says `message_updated`; this page repaints that message (body as safe rich
+ * text, room/text.js; "edited" with its versions; "message deleted"; reactions,
+ * room/reactions.js), and offers per-message actions (room/actions.js), replies, the
+ * typing line (room/typing.js) and jumps to a message (`?seq=`, a reply's original, a
+ * search result), loading the messages around it when they are not here yet.
+ *
  * The socket authenticates with the session cookie (same origin); REST calls carry the
  * session and the CSRF token (ui.js api()).
  */
@@ -15,9 +22,16 @@ import { ConnectionStatus } from './room/status.js';
 import { DraftStore, roomKeys } from './room/drafts.js';
 import { MentionCompleter } from './room/mentions.js';
 import { mountWhitelist } from './room/whitelist.js';
-import { api, avatar, currentUser, dayLabel, el, listOf, reLogin, timeEl } from './ui.js';
+import { confirmDelete, editInPlace, messageToolbar, versionsList } from './room/actions.js';
+import { EmojiPicker, reacted, reactionRow, validEmoji } from './room/reactions.js';
+import { plainPreview, renderBody } from './room/text.js';
+import { TypingIndicator, TypingNotifier } from './room/typing.js';
+import {
+  api, avatar, currentUser, dayLabel, el, errorText, listOf, reLogin, timeEl, toast,
+} from './ui.js';
 
 const PAGE = 50; // scrollback page size
+const AROUND = 25; // messages loaded on each side of a message jumped to
 const GROUP_MS = 5 * 60 * 1000; // consecutive messages of one author within this are grouped
 const NEAR_BOTTOM_PX = 120;
 
@@ -25,6 +39,9 @@ const root = document.querySelector('[data-room]');
 const slug = root.dataset.room;
 const maxBody = Number(root.dataset.maxBody) || 4000;
 const me = currentUser();
+// The owner may delete anyone's message and read its earlier versions (data-owner is
+// only set for the owner).
+const isOwner = Boolean(root.dataset.owner);
 
 const $ = (sel) => root.querySelector(sel);
 const ui = {
@@ -50,6 +67,10 @@ const ui = {
   onlineCount: $('[data-online-count]'),
   onlineMore: $('[data-online-more]'),
   mentionList: $('[data-mention-list]'),
+  typing: $('[data-typing]'),
+  reply: $('[data-reply]'),
+  replyText: $('[data-reply-text]'),
+  replyCancel: $('[data-reply-cancel]'),
 };
 
 /** The page's localStorage, or null where storage is disabled. */
@@ -69,7 +90,15 @@ const drafts = new DraftStore({ storage: pageStorage(), key: keys.draft });
 // ---- messages ------------------------------------------------------------------------
 
 const byId = new Map(); // message id -> <li>
+const msgs = new Map(); // message id -> its newest state shown
 const authors = new Set(); // usernames seen in this room, for @ completion
+const knownUsers = new Map(); // user id -> username: who reacted, in words
+
+function learnUser(user) {
+  if (user && Number.isInteger(user.id) && typeof user.username === 'string') knownUsers.set(user.id, user.username);
+}
+learnUser(me);
+const nameOf = (id) => knownUsers.get(id) ?? null;
 const byClientId = new Map(); // client_id -> <li> (pending, or confirmed with that id)
 let oldestSeq = null; // smallest seq shown, for scrollback
 let reachedStart = false;
@@ -101,7 +130,7 @@ function authorEl(user, own) {
   return nameButton(user, 'msg__author');
 }
 
-function messageEl({ user, body, ts, pending }) {
+function messageEl({ user, body, ts, pending, replyTo = null }) {
   const own = me && user && user.id === me.id;
   const li = el(
     'li',
@@ -118,13 +147,250 @@ function messageEl({ user, body, ts, pending }) {
         authorEl(user, own),
         timeEl(ts, { withDay: true }),
       ),
-      // A body is text: textContent, never innerHTML.
-      el('p', { class: 'msg__body' }, body),
+      // A body is text made into nodes (room/text.js), never innerHTML.
+      el('div', { class: 'msg__body' }, renderBody(body, { me: me?.username })),
     ),
   );
   li.dataset.userId = String(user?.id ?? '');
   li.dataset.ts = ts ?? new Date().toISOString();
+  if (replyTo) paintReply(li, replyTo);
   return li;
+}
+
+// ---- messages that change: paint a message's current state -----------------------------
+
+/** A reply's quote of the message it answers: its current state when held here. */
+function replyPreview(reply) {
+  const held = msgs.get(reply.id);
+  const user = held?.user ?? reply.user;
+  let text;
+  if (held) text = held.deleted ? 'message deleted' : plainPreview(held.body, 100);
+  else text = reply.preview ? plainPreview(reply.preview, 100) : 'message deleted';
+  return { user, text, deleted: held?.deleted === true };
+}
+
+function paintReply(li, reply) {
+  const main = li.querySelector('.msg__main');
+  main.querySelector(':scope > .msg__reply')?.remove();
+  if (!reply || !Number.isInteger(reply.id)) {
+    delete li.dataset.replyId;
+    return;
+  }
+  li.dataset.replyId = String(reply.id);
+  const { user, text, deleted } = replyPreview(reply);
+  const name = user?.username ?? 'someone';
+  const quote = el('button', {
+    type: 'button',
+    class: `msg__reply${deleted ? ' msg__reply--deleted' : ''}`,
+    'aria-label': `In reply to ${name}: ${text}. Show that message`,
+    onclick: () => jumpTo(reply.seq),
+  },
+  el('span', { class: 'msg__reply-icon', 'aria-hidden': 'true' }, '↪'),
+  el('span', { class: 'msg__reply-name' }, name),
+  el('span', { class: 'msg__reply-text' }, text));
+  main.querySelector('.msg__head').after(quote);
+}
+
+function canEdit(msg) {
+  return Boolean(me && msg.user?.id === me.id && !msg.deleted);
+}
+
+function canDelete(msg) {
+  return Boolean(me && !msg.deleted && (msg.user?.id === me.id || isOwner));
+}
+
+/** Show a message's current state in its <li>: body or tombstone, edited, reactions, toolbar. */
+function paint(li, msg) {
+  const main = li.querySelector('.msg__main');
+  const body = main.querySelector(':scope > .msg__body');
+  li.classList.toggle('msg--deleted', msg.deleted === true);
+  if (msg.deleted) {
+    if (editing?.id === msg.id) editing.finish();
+    body.replaceChildren(el('span', { class: 'msg__tombstone' }, 'message deleted'));
+  } else {
+    body.replaceChildren(renderBody(msg.body ?? '', { me: me?.username }));
+  }
+  paintReply(li, msg.reply_to);
+  main.querySelector(':scope > .msg__edited')?.remove();
+  main.querySelector(':scope > .versions')?.remove();
+  let after = body;
+  if (msg.edited && !msg.deleted) {
+    const label = editedLabel(msg);
+    body.after(label);
+    after = label;
+  }
+  main.querySelector(':scope > .reactions')?.remove();
+  const reactions = msg.deleted ? [] : (msg.reactions ?? []);
+  if (reactions.length) {
+    after.after(reactionRow(reactions, {
+      meId: me?.id,
+      nameOf,
+      onToggle: (emoji, add) => react(msg.id, emoji, add),
+    }));
+  }
+  li.querySelector(':scope > .msg__actions')?.remove();
+  if (Number.isInteger(msg.id) && !msg.deleted && me) {
+    li.append(messageToolbar({
+      author: msg.user?.username ?? 'someone',
+      canEdit: canEdit(msg),
+      canDelete: canDelete(msg),
+      react: (emoji) => react(msg.id, emoji),
+      picker: (button) => picker.open(button, (emoji) => react(msg.id, emoji)),
+      reply: () => setReply(msg.id),
+      edit: () => startEdit(msg.id),
+      remove: () => removeMessage(msg.id),
+    }));
+  }
+}
+
+/** "(edited)": for the author and the owner a button that lists the earlier versions. */
+function editedLabel(msg) {
+  const when = new Date(msg.edited);
+  const title = Number.isNaN(when.getTime()) ? 'Edited' : `Edited ${when.toLocaleString()}`;
+  if (!(canEdit(msg) || isOwner)) return el('span', { class: 'msg__edited', title }, '(edited)');
+  const button = el('button', {
+    type: 'button', class: 'msg__edited link-button', title, 'aria-expanded': 'false',
+    'aria-label': 'Edited: show earlier versions',
+  }, '(edited)');
+  button.addEventListener('click', () => toggleVersions(msg.id, button));
+  return button;
+}
+
+async function toggleVersions(id, button) {
+  const main = button.closest('.msg__main');
+  const open = main.querySelector(':scope > .versions');
+  if (open) {
+    open.remove();
+    button.setAttribute('aria-expanded', 'false');
+    return;
+  }
+  button.disabled = true;
+  const res = await api('GET', `${messageUrl(id)}versions/`);
+  button.disabled = false;
+  if (!res.ok) {
+    toast({ title: 'Could not load earlier versions', body: errorText(res.data, ''), level: 'error' });
+    return;
+  }
+  const versions = Array.isArray(res.data?.versions) ? res.data.versions : listOf(res.data);
+  const current = msgs.get(id);
+  button.after(versionsList(versions, current?.body ?? ''));
+  button.setAttribute('aria-expanded', 'true');
+}
+
+function messageUrl(id) {
+  return `/api/rooms/${encodeURIComponent(slug)}/messages/${id}/`;
+}
+
+/** A REST answer that is a message: merged with what the client knows, then shown. */
+function applyAnswer(data) {
+  if (data && Number.isInteger(data.id) && Number.isInteger(data.seq)) {
+    const [newest] = client.absorb([data]);
+    applyUpdate(newest);
+  }
+}
+
+/** A new state of a message (live, resumed, or a REST answer): repaint it and its replies. */
+function applyUpdate(msg) {
+  if (!msg || !Number.isInteger(msg.id)) return;
+  const held = msgs.get(msg.id);
+  if (held && (held.rev ?? 0) > (msg.rev ?? 0)) return;
+  msgs.set(msg.id, msg);
+  learnUser(msg.user);
+  const li = byId.get(msg.id);
+  if (li) paint(li, msg);
+  for (const reply of ui.messages.querySelectorAll(`:scope > .msg[data-reply-id="${msg.id}"]`)) {
+    const m = msgs.get(Number(reply.dataset.id));
+    if (m) paintReply(reply, m.reply_to);
+  }
+  if (replyTarget === msg.id) {
+    if (msg.deleted) setReply(null);
+    else renderReplyBar();
+  }
+}
+
+async function react(id, emoji, add = null) {
+  const msg = msgs.get(id);
+  if (!msg || msg.deleted || !validEmoji(emoji)) return;
+  const mine = (msg.reactions ?? []).some((r) => r.emoji === emoji && reacted(r, me?.id));
+  const adding = add ?? !mine;
+  const res = await api(adding ? 'POST' : 'DELETE', `${messageUrl(id)}reactions/`, { emoji });
+  if (res.ok) applyAnswer(res.data);
+  else ui.composerStatus.textContent = errorText(res.data, 'Could not change that reaction.');
+}
+
+let editing = null; // {id, finish}: the message being edited in place
+
+function startEdit(id) {
+  const msg = msgs.get(id);
+  const li = byId.get(id);
+  if (!msg || !li || !canEdit(msg)) return false;
+  if (editing) editing.finish();
+  const editor = editInPlace(li, msg.body ?? '', {
+    maxBody,
+    save: async (body) => {
+      const res = await api('PATCH', messageUrl(id), { body });
+      if (!res.ok) return errorText(res.data, 'Could not save the edit.', { body: 'Message' });
+      applyAnswer(res.data);
+      return null;
+    },
+    done: () => {
+      editing = null;
+      ui.input.focus({ preventScroll: true });
+    },
+  });
+  if (editor) editing = { id, finish: editor.finish };
+  return Boolean(editor);
+}
+
+/** My newest message that I may still edit (for Up in an empty composer). */
+function lastOwnEditable() {
+  const own = [...ui.messages.querySelectorAll(':scope > .msg--own[data-id]:not(.msg--deleted)')];
+  for (let i = own.length - 1; i >= 0; i -= 1) {
+    const msg = msgs.get(Number(own[i].dataset.id));
+    if (msg && canEdit(msg)) return msg.id;
+  }
+  return null;
+}
+
+async function removeMessage(id) {
+  const msg = msgs.get(id);
+  if (!msg || !canDelete(msg)) return;
+  if (!await confirmDelete(plainPreview(msg.body, 200))) return;
+  const res = await api('DELETE', messageUrl(id));
+  if (res.ok) applyAnswer(res.data);
+  else toast({ title: 'Could not delete the message', body: errorText(res.data, ''), level: 'error' });
+}
+
+// ---- replying -----------------------------------------------------------------------------
+
+let replyTarget = null; // the id of the message the next one answers
+
+function setReply(id) {
+  replyTarget = Number.isInteger(id) ? id : null;
+  renderReplyBar();
+  if (replyTarget !== null) ui.input.focus();
+}
+
+function renderReplyBar() {
+  const msg = replyTarget === null ? null : msgs.get(replyTarget);
+  ui.reply.hidden = !msg;
+  if (!msg) {
+    replyTarget = null;
+    ui.replyText.textContent = '';
+    return;
+  }
+  ui.replyText.replaceChildren(
+    'Replying to ',
+    el('strong', {}, msg.user?.username ?? 'someone'),
+    ': ',
+    el('span', { class: 'composer__reply-preview' }, plainPreview(msg.body, 100)),
+  );
+}
+
+/** The reply_to of a pending frame, as a message's reply_to (what the page holds of it). */
+function replyOf(frame) {
+  const target = Number.isInteger(frame.reply_to) ? msgs.get(frame.reply_to) : null;
+  return target ? { id: target.id, seq: target.seq, user: target.user, preview: target.body } : null;
 }
 
 function setStatus(li, text, kind = '') {
@@ -153,6 +419,9 @@ function fillConfirmed(li, msg) {
   if (gutter && msg.ts) gutter.replaceWith(timeEl(msg.ts, { short: true }));
   setStatus(li, '');
   byId.set(msg.id, li);
+  msgs.set(msg.id, msg);
+  learnUser(msg.user);
+  paint(li, msg);
 }
 
 /** Put a confirmed message in seq order; pending ones always stay below. */
@@ -278,7 +547,11 @@ function newestOnScreen() {
 
 /** Show a message from the socket, a backfill or scrollback, once. */
 function showMessage(msg, { live = false } = {}) {
-  if (!msg || !Number.isInteger(msg.id) || byId.has(msg.id)) return;
+  if (!msg || !Number.isInteger(msg.id)) return;
+  if (byId.has(msg.id)) {
+    applyUpdate(msg); // e.g. a page around a seq, overlapping what is shown
+    return;
+  }
   const stick = nearBottom();
   const mine = me && msg.user && msg.user.id === me.id;
   const waiting = typeof msg.client_id === 'string' ? byClientId.get(msg.client_id) : null;
@@ -302,7 +575,7 @@ function showMessage(msg, { live = false } = {}) {
 }
 
 function addPending(frame) {
-  const li = messageEl({ user: me, body: frame.body, ts: new Date().toISOString(), pending: true });
+  const li = messageEl({ user: me, body: frame.body, ts: new Date().toISOString(), pending: true, replyTo: replyOf(frame) });
   li.dataset.clientId = frame.client_id;
   byClientId.set(frame.client_id, li);
   ui.messages.append(li);
@@ -355,7 +628,8 @@ async function loadOlder() {
   const res = await api('GET', `/api/rooms/${encodeURIComponent(slug)}/messages/?before=${oldestSeq}&limit=${PAGE}`);
   if (res.ok) {
     olderFailed = false;
-    const page = listOf(res.data).filter((m) => Number.isInteger(m.seq)).sort((a, b) => b.seq - a.seq);
+    // Merged with what the client knows: a page older than a live edit never undoes it.
+    const page = client.absorb(listOf(res.data).filter((m) => Number.isInteger(m.seq))).sort((a, b) => b.seq - a.seq);
     const before = ui.scroll.scrollHeight;
     const top = ui.scroll.scrollTop;
     for (const msg of page) showMessage(msg);
@@ -376,7 +650,7 @@ async function loadOlder() {
 ui.loadOlder.addEventListener('click', loadOlder);
 // Reaching the top of the conversation loads the page before it (not after a failure).
 new IntersectionObserver((entries) => {
-  if (entries.some((e) => e.isIntersecting) && !olderFailed && client.state !== 'connecting') loadOlder();
+  if (entries.some((e) => e.isIntersecting) && !olderFailed && !jumping && client.state !== 'connecting') loadOlder();
 }, { root: ui.scroll, rootMargin: '200px 0px 0px 0px' }).observe(ui.loadOlder);
 
 ui.scroll.addEventListener('scroll', () => {
@@ -386,6 +660,103 @@ ui.scroll.addEventListener('scroll', () => {
 ui.jump.addEventListener('click', () => {
   scrollToBottom();
   ui.input.focus();
+});
+
+// ---- jumping to a message: ?seq=, a reply's original, a search result -------------------
+
+function seqFromUrl() {
+  const v = new URLSearchParams(location.search).get('seq');
+  return v && /^\d+$/.test(v) ? Number(v) : null;
+}
+
+const targetSeq = seqFromUrl();
+// While a jump loads and scrolls, the top of the list may show for a moment: no scrollback then.
+let jumping = targetSeq !== null;
+
+function shownAt(seq) {
+  return ui.messages.querySelector(`:scope > .msg[data-seq="${seq}"]`);
+}
+
+/** Scroll to message `seq` and mark it, loading the messages around it first if needed. */
+async function jumpTo(seq) {
+  if (!Number.isInteger(seq) || seq < 1) return;
+  jumping = true;
+  let li = shownAt(seq);
+  if (!li) {
+    ui.messages.setAttribute('aria-busy', 'true');
+    await loadAround(seq);
+    ui.messages.removeAttribute('aria-busy');
+    li = shownAt(seq);
+  }
+  jumping = false;
+  if (!li) {
+    ui.composerStatus.textContent = 'That message could not be loaded.';
+    return;
+  }
+  flushLayout();
+  for (const old of ui.messages.querySelectorAll(':scope > .msg--target')) old.classList.remove('msg--target');
+  li.classList.add('msg--target');
+  li.tabIndex = -1;
+  li.scrollIntoView({ block: 'center' });
+  li.focus({ preventScroll: true });
+  ui.jump.hidden = nearBottom();
+}
+
+/** The messages on both sides of `seq` (it included), over REST. */
+async function loadAround(seq) {
+  const base = `/api/rooms/${encodeURIComponent(slug)}/messages/`;
+  const [before, after] = await Promise.all([
+    api('GET', `${base}?before=${seq}&limit=${AROUND}`),
+    api('GET', `${base}?after=${seq - 1}&limit=${AROUND}`),
+  ]);
+  if (!before.ok || !after.ok) return false;
+  const older = listOf(before.data);
+  const page = client.absorb([...older, ...listOf(after.data)].filter((m) => Number.isInteger(m.seq)));
+  for (const msg of page) showMessage(msg);
+  if (before.data?.has_more === false || older.length < AROUND) reachedStart = true;
+  flushLayout();
+  markGaps();
+  updateHistoryEdge();
+  return true;
+}
+
+/**
+ * Between a page loaded around an old message and the newest ones, a line that loads
+ * what is missing (seq has no gaps, so any jump in it is a hole in what is shown).
+ */
+function markGaps() {
+  for (const gap of ui.messages.querySelectorAll(':scope > .msg-gap')) gap.remove();
+  let prev = null;
+  for (const li of ui.messages.querySelectorAll(':scope > .msg[data-seq]')) {
+    const seq = Number(li.dataset.seq);
+    if (prev !== null && seq > prev + 1) {
+      const after = prev;
+      const button = el('button', { type: 'button', class: 'button button--ghost button--sm' }, 'Load newer messages');
+      button.addEventListener('click', () => fillGap(after, button));
+      li.before(el('li', { class: 'msg-gap', dataset: { after: String(after), before: String(seq) } }, button));
+    }
+    prev = seq;
+  }
+}
+
+async function fillGap(after, button) {
+  button.disabled = true;
+  const res = await api('GET', `/api/rooms/${encodeURIComponent(slug)}/messages/?after=${after}&limit=${PAGE * 2}`);
+  button.disabled = false;
+  if (!res.ok) {
+    button.textContent = 'Could not load newer messages: retry';
+    return;
+  }
+  for (const msg of client.absorb(listOf(res.data).filter((m) => Number.isInteger(m.seq)))) showMessage(msg);
+  flushLayout();
+  markGaps();
+}
+
+// A search result in this room, picked on this page: no reload.
+window.addEventListener('room:jump', (e) => {
+  if (e.detail?.slug !== slug) return;
+  history.replaceState(history.state, '', `${location.pathname}?seq=${e.detail.seq}`);
+  jumpTo(e.detail.seq);
 });
 
 // ---- online list and connection badge ----------------------------------------------------
@@ -405,6 +776,8 @@ client.on('state', () => status.render());
 
 client.on('welcome', (w) => {
   online.reset(w);
+  learnUser(w.user);
+  for (const u of Array.isArray(w.online) ? w.online : []) learnUser(u);
   if (!welcomed) ui.messages.setAttribute('aria-busy', 'true');
 });
 
@@ -412,6 +785,9 @@ client.on('message', (msg, meta) => {
   // After the first welcome everything is news, resumed history included.
   showMessage(msg, { live: welcomed || meta?.source === 'live' });
 });
+
+// A message shown before changed (an edit, a delete, a reaction), live or on resume.
+client.on('message_updated', ({ message }) => applyUpdate(message));
 
 // The client confirms our own echo by client_id (it may come before the message event,
 // or be a duplicate of one already shown after a resend).
@@ -433,7 +809,9 @@ client.on('state', ({ state }) => {
   ui.messages.removeAttribute('aria-busy');
   updateHistoryEdge();
   flushLayout();
-  if (first) {
+  if (first && targetSeq !== null) {
+    jumpTo(targetSeq);
+  } else if (first) {
     const divider = ui.messages.querySelector(':scope > .new-sep');
     if (divider) divider.scrollIntoView({ block: 'center' });
     else scrollToBottom();
@@ -457,7 +835,19 @@ setTimeout(() => {
   }
 }, 5000);
 
-client.on('presence', (p) => online.apply(p));
+client.on('presence', (p) => {
+  online.apply(p);
+  for (const u of Array.isArray(p.joins) ? p.joins : []) learnUser(u);
+});
+
+// Who is typing, under the messages; nobody once the socket is down.
+const typingLine = new TypingIndicator(ui.typing, me?.id);
+client.on('typing', (f) => typingLine.apply(f));
+client.on('state', ({ state }) => {
+  if (state !== 'open') typingLine.clear();
+});
+let typingOn = true; // off if the server does not know the frame (answers unknown_type)
+const typingOut = new TypingNotifier({ send: () => typingOn && client.typing() });
 
 client.on('system', (s) => {
   const stick = nearBottom();
@@ -484,6 +874,10 @@ const ERROR_TEXT = {
 };
 
 client.on('error', (err) => {
+  if (err.code === 'unknown_type') {
+    typingOn = false; // an older server: the only frame it may not know is typing
+    return;
+  }
   ui.composerStatus.textContent = ERROR_TEXT[err.code] ?? `Error: ${err.detail ?? err.code}`;
   const pending = client.pending;
   if (err.code === 'rate_limited') {
@@ -544,7 +938,7 @@ function submit() {
   if (!checkLength()) return;
   let frame;
   try {
-    frame = client.sendMessage(body);
+    frame = client.sendMessage(body, replyTarget !== null ? { reply_to: replyTarget } : {});
   } catch (err) {
     if (err instanceof QueueFullError) {
       ui.composerStatus.textContent = 'Too many messages are waiting for the connection; try again once it is back.';
@@ -558,6 +952,8 @@ function submit() {
   ui.input.value = '';
   drafts.clear();
   autosize();
+  typingOut.sent();
+  setReply(null);
   // The echo may already be here (a fast local server): only show it pending if not.
   if (!byClientId.has(frame.client_id)) addPending(frame);
 }
@@ -577,12 +973,36 @@ ui.input.addEventListener('keydown', (e) => {
   if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) {
     e.preventDefault();
     submit();
+  } else if (e.key === 'ArrowUp' && ui.input.value === '' && !e.isComposing) {
+    // Up in an empty composer edits my last message, as in most chat apps.
+    const id = lastOwnEditable();
+    if (id !== null && startEdit(id)) e.preventDefault();
+  } else if (e.key === 'Escape' && replyTarget !== null) {
+    e.preventDefault();
+    e.stopPropagation();
+    setReply(null);
   }
 });
 ui.input.addEventListener('input', () => {
   autosize();
   checkLength();
   drafts.save(ui.input.value);
+  typingOut.input(ui.input.value);
+});
+ui.replyCancel.addEventListener('click', () => {
+  setReply(null);
+  ui.input.focus();
+});
+
+// One emoji picker for every message's "More reactions".
+const picker = new EmojiPicker(root);
+
+// On a touch screen (no hover), a tap on a message shows its actions.
+ui.messages.addEventListener('click', (e) => {
+  if (e.target.closest('button, a, textarea, input')) return;
+  const li = e.target.closest('.msg[data-id]');
+  for (const other of ui.messages.querySelectorAll(':scope > .msg--active')) if (other !== li) other.classList.remove('msg--active');
+  li?.classList.toggle('msg--active');
 });
 
 // Leaving with messages not yet confirmed: they are kept and go out on the next visit,
