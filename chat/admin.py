@@ -20,7 +20,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.text import Truncator
 
 from chat import services
-from chat.models import Membership, Message, ReadPointer, Room
+from chat.models import Membership, Message, MessageVersion, ReadPointer, Room
 from chat.topics import ROUTE
 from realtime.registry.models import Connection
 
@@ -126,9 +126,28 @@ def kick_each(
     return kicked
 
 
+class ArchivedFilter(admin.SimpleListFilter):
+    """Archived (read-only) rooms, or the others."""
+
+    title = "archived"
+    parameter_name = "archived"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [("yes", "Archived"), ("no", "Not archived")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Room]) -> Any:
+        if self.value() in ("yes", "no"):
+            return queryset.filter(archived__isnull=self.value() == "no")
+        return queryset
+
+
 @admin.register(Room)
 class RoomAdmin(admin.ModelAdmin):
-    """Rooms with their whitelist inline; broadcast and kick actions."""
+    """Rooms with their whitelist inline; broadcast, kick and archive actions.
+
+    `archived` is a time: set (any time: the service stamps now) archives the room,
+    cleared unarchives it.
+    """
 
     list_display = [
         "slug",
@@ -137,16 +156,17 @@ class RoomAdmin(admin.ModelAdmin):
         "owner",
         "last_seq",
         "online",
+        "archived",
         "created",
     ]
-    list_filter = ["kind"]
+    list_filter = ["kind", ArchivedFilter]
     search_fields = ["slug", "name", "owner__username"]
     raw_id_fields = ["owner"]
     # `kind` follows `is_private` (public or private); direct rooms come from /api/dms/.
     readonly_fields = ["kind", "last_seq", "created", "read_pointers"]
     exclude = ["direct_key"]
     inlines = [MembershipInline]
-    actions = ["broadcast_system", "kick_user"]
+    actions = ["broadcast_system", "kick_user", "archive_rooms", "unarchive_rooms"]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Room]:
         online = (
@@ -206,19 +226,31 @@ class RoomAdmin(admin.ModelAdmin):
     ) -> None:
         if change:
             current = Room.objects.get(pk=obj.pk)
+            settings = {
+                "name": obj.name,
+                "topic": obj.topic,
+                "archived": obj.archived is not None,
+            }
             if current.kind == Room.Kind.DIRECT:
-                services.room_update(room=current, name=obj.name)
-                obj.last_seq = current.last_seq
-                return
-            services.room_update(
-                room=current, name=obj.name, is_private=obj.is_private, owner=obj.owner
-            )
-            obj.last_seq = current.last_seq
+                updated = services.room_update(room=current, **settings)
+            else:
+                updated = services.room_update(
+                    room=current,
+                    is_private=obj.is_private,
+                    owner=obj.owner,
+                    **settings,
+                )
+            obj.last_seq, obj.archived = updated.last_seq, updated.archived
             return
         created = services.room_create(
             slug=obj.slug, name=obj.name, is_private=obj.is_private, owner=obj.owner
         )
+        if obj.topic or obj.archived is not None:
+            created = services.room_update(
+                room=created, topic=obj.topic, archived=obj.archived is not None
+            )
         obj.pk, obj.created, obj._state.adding = created.pk, created.created, False
+        obj.archived = created.archived
 
     def save_formset(
         self, request: HttpRequest, form: Any, formset: Any, change: bool
@@ -309,6 +341,30 @@ class RoomAdmin(admin.ModelAdmin):
             )
         return None
 
+    @admin.action(
+        description="Archive the selected rooms (read-only)", permissions=["change"]
+    )
+    def archive_rooms(self, request: HttpRequest, queryset: QuerySet[Room]) -> None:
+        self._set_archived(request, queryset, archived=True)
+
+    @admin.action(description="Unarchive the selected rooms", permissions=["change"])
+    def unarchive_rooms(self, request: HttpRequest, queryset: QuerySet[Room]) -> None:
+        self._set_archived(request, queryset, archived=False)
+
+    def _set_archived(
+        self, request: HttpRequest, queryset: QuerySet[Room], *, archived: bool
+    ) -> None:
+        """Through the service (each room's sockets get a `room` frame), logged."""
+        changed = 0
+        for room in queryset:
+            if (room.archived is not None) == archived:
+                continue
+            services.room_update(room=room, archived=archived)
+            self.log_change(request, room, "Archived" if archived else "Unarchived")
+            changed += 1
+        verb = "Archived" if archived else "Unarchived"
+        self.message_user(request, f"{verb} {changed} room(s).", messages.SUCCESS)
+
 
 @admin.register(ReadPointer)
 class ReadPointerAdmin(admin.ModelAdmin):
@@ -330,16 +386,55 @@ class ReadPointerAdmin(admin.ModelAdmin):
         return False
 
 
+class MessageVersionInline(admin.TabularInline):
+    """A message's earlier bodies (edits, and the body a delete removed): read-only."""
+
+    model = MessageVersion
+    fields = ["body", "created", "replaced"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
 @admin.register(Message)
 class MessageAdmin(admin.ModelAdmin):
-    """Messages, searchable by room, user and text; deleting one tells the room's sockets."""
+    """Messages, searchable by room, user and text; deleting one leaves a tombstone
+    (services.message_delete) and tells the room's sockets."""
 
-    list_display = ["room", "seq", "user", "preview", "client_id", "created"]
-    list_filter = [("room", admin.RelatedOnlyFieldListFilter)]
+    list_display = [
+        "room",
+        "seq",
+        "user",
+        "preview",
+        "client_id",
+        "created",
+        "edited",
+        "deleted",
+    ]
+    list_filter = [("room", admin.RelatedOnlyFieldListFilter), "deleted"]
     search_fields = ["room__slug", "room__name", "user__username", "body"]
     list_select_related = ["room", "user"]
-    readonly_fields = ["room", "user", "seq", "body", "client_id", "created"]
+    readonly_fields = [
+        "room",
+        "user",
+        "seq",
+        "body",
+        "client_id",
+        "created",
+        "rev",
+        "edited",
+        "deleted",
+        "reply_to",
+    ]
     ordering = ["-created", "-pk"]
+    inlines = [MessageVersionInline]
+    actions = ["tombstone_selected"]
 
     @admin.display(description="body")
     def preview(self, message: Message) -> str:
@@ -354,13 +449,26 @@ class MessageAdmin(admin.ModelAdmin):
         return False
 
     def delete_model(self, request: HttpRequest, obj: Message) -> None:
-        services.message_delete(message=obj)
+        services.message_delete(message=obj, by=request.user)
 
     def delete_queryset(
         self, request: HttpRequest, queryset: QuerySet[Message]
     ) -> None:
         for message in queryset:
-            services.message_delete(message=message)
+            services.message_delete(message=message, by=request.user)
+
+    @admin.action(
+        description="Delete the selected messages (leave tombstones)",
+        permissions=["delete"],
+    )
+    def tombstone_selected(
+        self, request: HttpRequest, queryset: QuerySet[Message]
+    ) -> None:
+        done = 0
+        for message in queryset.filter(deleted=False):
+            services.message_delete(message=message, by=request.user)
+            done += 1
+        self.message_user(request, f"Deleted {done} message(s).", messages.SUCCESS)
 
 
 class ConnectionAdmin(admin.ModelAdmin):

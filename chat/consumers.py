@@ -10,20 +10,25 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 
 from chat import selectors, services
-from chat.errors import ChatError, NotAllowed, RoomGone
+from chat.errors import ChatError, MessageGone, MessageRefusal, NotAllowed, RoomGone
 from chat.models import Room
 from chat.presence_batcher import batcher
 from chat.room_ids import room_ids
 from chat.schemas import (
     CHAT_EVENT_KINDS,
     OUTBOUND,
+    DeleteIn,
+    EditIn,
     MessageIn,
+    ReactIn,
     ReadIn,
+    TypingIn,
     message_frame,
     user_out,
     welcome_frame,
 )
 from chat.topics import ROUTE, chat_all_group, chat_room_group
+from chat.typing import coalescer as typing_coalescer
 from chat.writer import writer
 from realtime.fanout.hub import Event
 from realtime.socket.closecodes import CloseCode
@@ -39,13 +44,15 @@ SLUG_MAX = 64
 SINCE_PATTERN = r"^[0-9]{1,18}$"
 
 
-def since_param(query_string: bytes) -> int | None:
-    """The `?since=<seq>` of a socket URL; None without one, ValueError when malformed."""
-    raw = (parse_qs(query_string.decode("latin-1")).get("since") or [None])[0]
+def since_param(query_string: bytes, name: str = "since") -> int | None:
+    """The `?since=<seq>` (or `?rev=<rev>`, `name`) of a socket URL; None without one,
+    ValueError when malformed."""
+    raw = (parse_qs(query_string.decode("latin-1")).get(name) or [None])[0]
     if raw is None:
         return None
     if not (raw.isascii() and raw.isdigit()) or len(raw) > 18:
-        raise ValueError("must be a seq: 0 or a positive integer, at most 18 digits")
+        what = "a seq" if name == "since" else "a rev"
+        raise ValueError(f"must be {what}: 0 or a positive integer, at most 18 digits")
     return int(raw)
 
 
@@ -53,7 +60,14 @@ class ChatConsumer(SocketConsumer):
     """One socket in one room; heartbeat, `auth`, limits and expiry come from the base."""
 
     route = ROUTE
-    handlers = {"message": (MessageIn, "on_message"), "read": (ReadIn, "on_read")}
+    handlers = {
+        "message": (MessageIn, "on_message"),
+        "read": (ReadIn, "on_read"),
+        "edit": (EditIn, "on_edit"),
+        "delete": (DeleteIn, "on_delete"),
+        "react": (ReactIn, "on_react"),
+        "typing": (TypingIn, "on_typing"),
+    }
     outbound = OUTBOUND
     query_params = {
         "since": {
@@ -63,21 +77,40 @@ class ChatConsumer(SocketConsumer):
             "this seq (at most 500, `complete:false` past that) instead of the last "
             "50; a malformed value is refused with an `invalid` error frame naming "
             "`since` right after a welcome made as without it",
-        }
+        },
+        "rev": {
+            "type": "string",
+            "pattern": SINCE_PATTERN,
+            "description": "resume changes, with `since`: the welcome's `changes` "
+            "holds every message at or before `since` changed after this rev (at "
+            "most 500, `complete:false` past that); ignored without `since`; a "
+            "malformed value is refused with an `invalid` error frame naming `rev` "
+            "right after a welcome made as without it",
+        },
     }
 
     room: Any = None
+    #: the room's rev as read before the welcome's rows
+    room_rev = 0
     #: the highest seq this socket was sent in its welcome's history
     seen_seq = 0
     #: `?since=`, and why it was refused when it was malformed
     since: int | None = None
     since_refused: str | None = None
+    #: `?rev=`, and why it was refused when it was malformed
+    rev: int | None = None
+    rev_refused: str | None = None
 
     async def authorize(self) -> None:
+        query = self.scope.get("query_string", b"")
         try:
-            self.since = since_param(self.scope.get("query_string", b""))
+            self.since = since_param(query)
         except ValueError as exc:
             self.since_refused = str(exc)
+        try:
+            self.rev = since_param(query, "rev")
+        except ValueError as exc:
+            self.rev_refused = str(exc)
         slug = self.scope.get("url_route", {}).get("kwargs", {}).get("slug")
         if not isinstance(slug, str) or not slug or len(slug) > SLUG_MAX:
             raise RoomGone.refused()
@@ -113,11 +146,27 @@ class ChatConsumer(SocketConsumer):
         self.room = access.room
 
     def prepare(self, memo: dict[Any, Any]) -> None:
-        """History and who is online, once per room and `since` in a batch."""
+        """History, changes and who is online, once per room, `since` and `rev` in a
+        batch."""
+        # The rev first, then the rows (PROTOCOL.md 10): a change committed in between
+        # is in the rows and after this rev (seen twice, harmless), never in neither.
+        key = ("rev", self.room.pk)
+        if key not in memo:
+            memo[key] = selectors.room_rev(room_id=self.room.pk)
+        self.room_rev = memo[key]
         key = ("history", self.room.pk, self.since)
         if key not in memo:
             memo[key] = selectors.room_history(room=self.room, since=self.since)
         self.history, self.complete = memo[key]
+        self.changes: Any = []
+        if self.since is not None and self.rev is not None:
+            key = ("changes", self.room.pk, self.since, self.rev)
+            if key not in memo:
+                memo[key] = selectors.room_changes(
+                    room=self.room, since=self.since, rev=self.rev
+                )
+            self.changes, changes_complete = memo[key]
+            self.complete = self.complete and changes_complete
         key = ("online", self.room.pk)
         if key not in memo:
             memo[key] = selectors.online_summary(room_slug=self.room.slug)
@@ -136,9 +185,11 @@ class ChatConsumer(SocketConsumer):
             online_count=self.online_count,
             history=self.history,
             complete=self.complete,
+            rev=self.room_rev,
+            changes=self.changes,
         )
         # Sent once: an idle socket holds no copy of it (memory per socket, issue 13).
-        self.history = self.online = ()
+        self.history = self.online = self.changes = ()
         return frame
 
     async def opened(self) -> None:
@@ -154,7 +205,19 @@ class ChatConsumer(SocketConsumer):
                 ),
                 kind="error",
             )
+        if self.rev_refused is not None:
+            self.send_text(
+                error_frame(
+                    "invalid",
+                    "rev ignored: the welcome has no changes",
+                    {"rev": self.rev_refused},
+                ),
+                kind="error",
+            )
         batcher.mark(self.room.slug)
+        typists = typing_coalescer.current(self.room.pk)
+        if typists is not None:  # someone types already: say so now, not at a change
+            self.send_text(typists, kind="typing")
 
     def accepts(self, event: Event) -> bool:
         # The user topic also carries other apps' frames: forward only chat ones; and a
@@ -167,20 +230,78 @@ class ChatConsumer(SocketConsumer):
         """Store through the one service (group commit); the frame comes back via the room."""
         try:
             message, created = await writer().create(
-                services.Send(self.room, self.user, frame.body, frame.client_id)
+                services.Send(
+                    self.room, self.user, frame.body, frame.client_id, frame.reply_to
+                )
             )
         except ChatError as exc:
-            raise exc.refused() from None
+            raise exc.socket_error() from None
         except ValidationError as exc:
-            # One shape for every error frame's field errors: field -> message.
-            errors = {f: " ".join(m) for f, m in exc.message_dict.items()}
-            raise Invalid("message refused", errors=errors) from None
+            raise invalid("message refused", exc) from None
         if not created:
-            # A resend: the original goes back to this socket only, nothing is stored.
-            self.send_frame(message_frame(message, room_slug=self.room.slug))
+            # A resend: the original goes back to this socket only, nothing is stored;
+            # as it is now, when it changed since.
+            frame = (
+                await database_sync_to_async(selectors.message_state)(
+                    room=self.room, message_id=message.pk
+                )
+                if message.rev
+                else None
+            )
+            self.send_frame(frame or message_frame(message, room_slug=self.room.slug))
 
     async def on_read(self, frame: ReadIn) -> None:
         """Move the read pointer; the `read` frame reaches every socket of the user."""
         await database_sync_to_async(services.read_pointer_move)(
             room=self.room, user=self.user, seq=frame.seq
         )
+
+    async def on_edit(self, frame: EditIn) -> None:
+        """The author replaces a body; `message_updated` comes back via the room."""
+        await self._change(
+            services.message_edit, frame.id, user=self.user, body=frame.body
+        )
+
+    async def on_delete(self, frame: DeleteIn) -> None:
+        """The message becomes a tombstone; `message_updated` comes back via the room."""
+        await self._change(services.message_delete, frame.id, by=self.user)
+
+    async def on_react(self, frame: ReactIn) -> None:
+        """Toggle the user's reaction; `message_updated` comes back via the room."""
+        await self._change(
+            services.reaction_toggle, frame.id, user=self.user, emoji=frame.emoji
+        )
+
+    async def on_typing(self, frame: TypingIn) -> None:
+        """Never stored: coalesced per room on every process (chat.typing)."""
+        user = user_out(self.user.pk, self.user.get_username())
+        typing_coalescer.typed(self.room.pk, user)
+
+    async def _change(self, service: Any, message_id: int, **kwargs: Any) -> None:
+        """Run a change service on a message of this room: a refusal is an error frame
+        (the socket stays open), a lost room access closes as on connect."""
+        try:
+            await database_sync_to_async(change_message)(
+                service, room=self.room, message_id=message_id, **kwargs
+            )
+        except MessageRefusal as exc:
+            raise exc.declined() from None
+        except ChatError as exc:
+            # An archived room: an error frame; access lost meanwhile: the close.
+            raise exc.socket_error() from None
+        except ValidationError as exc:
+            raise invalid("change refused", exc) from None
+
+
+def invalid(detail: str, exc: ValidationError) -> Invalid:
+    """A service's field errors as an `invalid` error frame (field -> message)."""
+    errors = {f: " ".join(m) for f, m in exc.message_dict.items()}
+    return Invalid(detail, errors=errors)
+
+
+def change_message(service: Any, *, room: Room, message_id: int, **kwargs: Any) -> Any:
+    """Look the message up in this room and run `service` on it (database thread)."""
+    message = selectors.message_get(room=room, message_id=message_id)
+    if message is None:
+        raise MessageGone()
+    return service(message=message, **kwargs)

@@ -28,16 +28,27 @@ from chat.models import (
     Membership,
     Mention,
     Message,
+    MessageVersion,
+    Reaction,
     ReadPointer,
     Room,
 )
-from chat.schemas import Frame, message_row_frame, user_out
+from chat.schemas import (
+    Frame,
+    message_row_frame,
+    preview_of,
+    reactions_out,
+    user_out,
+)
 from chat.topics import ROUTE
 from realtime.registry import sql
 from realtime.registry.models import Connection
+from realtime.socket.frames import iso
 
 HISTORY_LAST = 50
 HISTORY_SINCE_MAX = 500
+#: how many changed messages a welcome's `changes` holds (PROTOCOL.md 10)
+CHANGES_MAX = 500
 ONLINE_LIST_MAX = 100
 PAGE_LIMIT_DEFAULT = 50
 PAGE_LIMIT_MAX = 200
@@ -83,6 +94,13 @@ def direct_peer(*, room: Room, user: Any) -> Any | None:
     )
 
 
+def may_moderate(*, room: Room, user: Any) -> bool:
+    """The room's owner and staff may delete anyone's message and read its versions."""
+    return bool(user.is_staff) or (
+        room.owner_id is not None and room.owner_id == user.pk
+    )
+
+
 def room_id_for_slug(*, slug: str) -> int | None:
     """The id of the room with this slug, or None (one prepared query)."""
     row = sql.fetchone(
@@ -94,7 +112,17 @@ def room_id_for_slug(*, slug: str) -> int | None:
 
 
 #: The Room columns room_access() loads (the others, owner included, load when read).
-ACCESS_FIELDS = ("id", "slug", "name", "is_private", "kind", "owner", "last_seq")
+ACCESS_FIELDS = (
+    "id",
+    "slug",
+    "name",
+    "is_private",
+    "kind",
+    "owner",
+    "last_seq",
+    "topic",
+    "archived",
+)
 
 
 def room_access(*, slug: str, user: Any) -> RoomAccess:
@@ -132,6 +160,97 @@ def room_members(*, room: Room) -> QuerySet[Any]:
     )
 
 
+def _message_select() -> tuple[str, str]:
+    """The SELECT list of MESSAGE_ROW and the FROM with the author's join, in raw SQL."""
+    user_model = get_user_model()
+    m, u = sql.table(Message), sql.table(user_model)
+    select = ", ".join(
+        [
+            *(f"{m}.{sql.column(Message, f)}" for f in ("id", "seq", "user")),
+            f"{u}.{sql.column(user_model, user_model.USERNAME_FIELD)}",
+            *(
+                f"{m}.{sql.column(Message, f)}"
+                for f in (
+                    "body",
+                    "created",
+                    "client_id",
+                    "rev",
+                    "edited",
+                    "deleted",
+                    "reply_to",
+                )
+            ),
+        ]
+    )
+    joined = (
+        f"{m} INNER JOIN {u}"
+        f" ON {u}.{sql.column(user_model, user_model._meta.pk.name)}"
+        f" = {m}.{sql.column(Message, 'user')}"
+    )
+    return select, joined
+
+
+def _converted(rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    """Raw MESSAGE_ROW rows with their times (and SQLite's 0/1 booleans) as Python's."""
+    created = sql.converter(Message, "created")
+    edited = sql.converter(Message, "edited")
+    return [
+        (
+            *row[:5],
+            created(row[5]),
+            row[6],
+            row[7],
+            edited(row[8]) if row[8] is not None else None,
+            bool(row[9]),
+            row[10],
+        )
+        for row in rows
+    ]
+
+
+def decorations(
+    rows: list[tuple[Any, ...]],
+) -> tuple[dict[int, list[Frame]], dict[int, Frame]]:
+    """The reactions and `reply_to` objects of a page of MESSAGE_ROW rows.
+
+    At most one query each for the whole page, and none when no message of it can have
+    any: every reaction stamps its message's rev, so a message with rev 0 has none
+    (most pages: nothing changed), and only answers have a reply_to.
+    """
+    changed = [row[0] for row in rows if row[7] and not row[9]]
+    reactions: dict[int, list[Frame]] = {}
+    if changed:
+        reactions = reactions_out(
+            Reaction.objects.filter(message_id__in=changed)
+            .order_by("id")
+            .values_list("message_id", "emoji", "user_id")
+        )
+    targets = {row[10] for row in rows if row[10] is not None and not row[9]}
+    replies: dict[int, Frame] = {}
+    if targets:
+        for msg_id, seq, user_id, username, body, deleted in Message.objects.filter(
+            pk__in=targets
+        ).values_list("id", "seq", "user_id", "user__username", "body", "deleted"):
+            replies[msg_id] = {
+                "id": msg_id,
+                "seq": seq,
+                "user": user_out(user_id, username),
+                "preview": "" if deleted else preview_of(body),
+            }
+    return reactions, replies
+
+
+def message_frames(rows: list[tuple[Any, ...]], *, room_slug: str) -> list[Frame]:
+    """Converted MESSAGE_ROW rows as message frames, their decorations fetched once."""
+    reactions, replies = decorations(rows)
+    return [
+        message_row_frame(
+            row, room_slug=room_slug, reactions=reactions, replies=replies
+        )
+        for row in rows
+    ]
+
+
 def messages_page(
     *, room: Room, after: int | None = None, before: int | None = None, limit: int
 ) -> tuple[list[Frame], bool]:
@@ -141,8 +260,7 @@ def messages_page(
     newest before it); neither gives the newest `limit`. Prepared SQL: every welcome
     runs it.
     """
-    user_model = get_user_model()
-    m, u = sql.table(Message), sql.table(user_model)
+    m = sql.table(Message)
     seq = f"{m}.{sql.column(Message, 'seq')}"
     where = [f"{m}.{sql.column(Message, 'room')} = %s"]
     params: list[Any] = [room.pk]
@@ -152,31 +270,100 @@ def messages_page(
     if before is not None:
         where.append(f"{seq} < %s")
         params.append(before)
-    select = ", ".join(
-        [
-            *(f"{m}.{sql.column(Message, f)}" for f in ("id", "seq", "user")),
-            f"{u}.{sql.column(user_model, user_model.USERNAME_FIELD)}",
-            *(
-                f"{m}.{sql.column(Message, f)}"
-                for f in ("body", "created", "client_id")
-            ),
-        ]
-    )
+    select, joined = _message_select()
     rows = sql.fetchall(
-        f"SELECT {select} FROM {m} INNER JOIN {u}"
-        f" ON {u}.{sql.column(user_model, user_model._meta.pk.name)}"
-        f" = {m}.{sql.column(Message, 'user')}"
+        f"SELECT {select} FROM {joined}"
         f" WHERE {' AND '.join(where)}"
         f" ORDER BY {seq} {'ASC' if after is not None else 'DESC'} LIMIT %s",
         [*params, limit + 1],
     )
     more = len(rows) > limit
     page = rows[:limit] if after is not None else rows[:limit][::-1]
-    created = sql.converter(Message, "created")
+    return message_frames(_converted(page), room_slug=room.slug), more
+
+
+def changes_page(
+    *, room: Room, rev: int, through_seq: int | None = None, limit: int
+) -> tuple[list[Frame], bool]:
+    """Messages changed after `rev`, oldest change first (by their rev), at most `limit`,
+    and whether more follow. `through_seq`: only those with seq at or before it.
+
+    The cursor of the next page is the last one's `rev` (revs are unique in a room:
+    each change bumps the room's counter under its lock).
+    """
+    m = sql.table(Message)
+    message_rev = f"{m}.{sql.column(Message, 'rev')}"
+    where = [f"{m}.{sql.column(Message, 'room')} = %s", f"{message_rev} > %s"]
+    params: list[Any] = [room.pk, rev]
+    if through_seq is not None:
+        where.append(f"{m}.{sql.column(Message, 'seq')} <= %s")
+        params.append(through_seq)
+    select, joined = _message_select()
+    rows = sql.fetchall(
+        f"SELECT {select} FROM {joined} WHERE {' AND '.join(where)}"
+        f" ORDER BY {message_rev} ASC LIMIT %s",
+        [*params, limit + 1],
+    )
+    more = len(rows) > limit
+    return message_frames(_converted(rows[:limit]), room_slug=room.slug), more
+
+
+def room_rev(*, room_id: int) -> int:
+    """The room's change counter as committed now (0 when there is no such room)."""
+    row = sql.fetchone(
+        f"SELECT {sql.column(Room, 'rev')} FROM {sql.table(Room)}"
+        f" WHERE {sql.column(Room, 'id')} = %s",
+        [room_id],
+    )
+    return int(row[0]) if row is not None else 0
+
+
+def message_get(*, room: Room, message_id: int) -> Message | None:
+    """A message of this room (its author and answered message loaded), or None."""
+    return (
+        Message.objects.select_related("user", "reply_to__user")
+        .filter(room_id=room.pk, pk=message_id)
+        .first()
+    )
+
+
+def message_state(*, room: Room, message_id: int) -> Frame | None:
+    """One message of this room in its current state (the REST detail), or None."""
+    m = sql.table(Message)
+    select, joined = _message_select()
+    rows = sql.fetchall(
+        f"SELECT {select} FROM {joined} WHERE {m}.{sql.column(Message, 'room')} = %s"
+        f" AND {m}.{sql.column(Message, 'id')} = %s",
+        [room.pk, message_id],
+    )
+    frames = message_frames(_converted(rows), room_slug=room.slug)
+    return frames[0] if frames else None
+
+
+def original_body(*, message: Message) -> str:
+    """The body a message was posted with (its oldest version when it changed since):
+    what a resend with its client_id must repeat."""
+    if not message.rev:
+        return message.body
+    first = (
+        MessageVersion.objects.filter(message_id=message.pk)
+        .order_by("id")
+        .values_list("body", flat=True)
+        .first()
+    )
+    return first if first is not None else message.body
+
+
+def message_versions(*, message: Message) -> list[Frame]:
+    """A message's earlier bodies, oldest first: `{"body","ts","replaced"}` each."""
     return [
-        message_row_frame((*row[:5], created(row[5]), row[6]), room_slug=room.slug)
-        for row in page
-    ], more
+        {"body": body, "ts": iso(created), "replaced": iso(replaced)}
+        for body, created, replaced in MessageVersion.objects.filter(
+            message_id=message.pk
+        )
+        .order_by("id")
+        .values_list("body", "created", "replaced")
+    ]
 
 
 def room_history(*, room: Room, since: int | None) -> tuple[list[Frame], bool]:
@@ -191,6 +378,19 @@ def room_history(*, room: Room, since: int | None) -> tuple[list[Frame], bool]:
         return history, True
     history, more = messages_page(room=room, after=since, limit=HISTORY_SINCE_MAX)
     return history, not more
+
+
+def room_changes(*, room: Room, since: int, rev: int) -> tuple[list[Frame], bool]:
+    """The welcome's `changes`: messages at or before `since` changed after `rev`, in
+    their current state, oldest change first, at most 500; and whether that is all.
+
+    Read the room's rev (room_rev) before this: a change committed in between is then
+    here as well as after the welcome's rev, seen twice (harmless), never missed.
+    """
+    changes, more = changes_page(
+        room=room, rev=rev, through_seq=since, limit=CHANGES_MAX
+    )
+    return changes, not more
 
 
 def online_users(*, room_slug: str) -> QuerySet[Any]:
@@ -363,18 +563,19 @@ def my_rooms(*, user: Any) -> list[Frame]:
     uname = sql.column(user_model, user_model.USERNAME_FIELD)
     newest_ids = [row[8] for row in rows if row[8] is not None]
     last: dict[int, tuple[Any, ...]] = {}
+    reactions: dict[int, list[Frame]] = {}
+    replies: dict[int, Frame] = {}
     if newest_ids:
-        for row in sql.fetchall(
-            f"SELECT {m}.{c(Message, 'room')}, {m}.{c(Message, 'id')},"
-            f" {m}.{c(Message, 'seq')}, {m}.{c(Message, 'user')}, {u}.{uname},"
-            f" {m}.{c(Message, 'body')}, {m}.{c(Message, 'created')},"
-            f" {m}.{c(Message, 'client_id')}"
-            f" FROM {m} INNER JOIN {u} ON {u}.{upk} = {m}.{c(Message, 'user')}"
+        select, joined = _message_select()
+        found = sql.fetchall(
+            f"SELECT {m}.{c(Message, 'room')}, {select} FROM {joined}"
             f" WHERE {m}.{c(Message, 'id')}"
             f" IN ({', '.join(str(int(i)) for i in newest_ids)})",
             [],
-        ):
-            last[row[0]] = row[1:]
+        )
+        converted = _converted([row[1:] for row in found])
+        last = {row[0]: conv for row, conv in zip(found, converted, strict=True)}
+        reactions, replies = decorations(converted)
     peers: dict[int, int] = {}
     for row in rows:
         if row[5]:
@@ -389,7 +590,6 @@ def my_rooms(*, user: Any) -> list[Frame]:
                 [],
             )
         )
-    message_created = sql.converter(Message, "created")
     room_created = sql.converter(Room, "created")
     entries: list[tuple[Any, str, Frame]] = []
     for room_id, slug, name, kind, last_seq, _key, created, pointer, _n in rows:
@@ -397,8 +597,9 @@ def my_rooms(*, user: Any) -> list[Frame]:
         row = last.get(room_id)
         message = None
         if row is not None:
-            row = (*row[:5], message_created(row[5]), row[6])
-            message = message_row_frame(row, room_slug=slug)
+            message = message_row_frame(
+                row, room_slug=slug, reactions=reactions, replies=replies
+            )
         peer = peers.get(room_id)
         entries.append(
             (

@@ -13,6 +13,26 @@ urlpatterns = [
         name="api-room-messages",
     ),
     path(
+        "rooms/<str:slug>/messages/<int:message_id>/",
+        messages.MessageDetailView.as_view(),
+        name="api-room-message",
+    ),
+    path(
+        "rooms/<str:slug>/messages/<int:message_id>/versions/",
+        messages.MessageVersionsView.as_view(),
+        name="api-room-message-versions",
+    ),
+    path(
+        "rooms/<str:slug>/messages/<int:message_id>/reactions/",
+        messages.MessageReactionsView.as_view(),
+        name="api-room-message-reactions",
+    ),
+    path(
+        "rooms/<str:slug>/changes/",
+        messages.RoomChangesView.as_view(),
+        name="api-room-changes",
+    ),
+    path(
         "rooms/<str:slug>/members/",
         members.RoomMembersView.as_view(),
         name="api-room-members",

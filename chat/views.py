@@ -7,6 +7,7 @@ from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
 from chat import selectors
+from chat.schemas import room_frame
 
 
 @require_GET
@@ -19,7 +20,7 @@ def room_list(request: HttpRequest) -> HttpResponse:
 @require_GET
 @login_required
 def room_detail(request: HttpRequest, slug: str) -> HttpResponse:
-    """One room: live messages, scrollback, presence, composer, whitelist (owner)."""
+    """One room: live messages, scrollback, presence, composer, members, settings (owner)."""
     access = selectors.room_access(slug=slug, user=request.user)
     if access.room is None or not access.allowed:
         return render(
@@ -42,5 +43,7 @@ def room_detail(request: HttpRequest, slug: str) -> HttpResponse:
             "label": peer.username if peer else (room.name or room.slug),
             "sigil": "@" if room.kind == "direct" else "#",
             "max_body_chars": settings.WS_MAX_BODY_CHARS,
+            # What the `room` frame carries, for the page's script to start from.
+            "room_settings": room_frame(room)["room"],
         },
     )

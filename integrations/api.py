@@ -96,7 +96,11 @@ class PublishView(ServerView):
             ),
             **errors(
                 (400, "field errors; an unknown or inactive username"),
-                (403, "the API key lacks the scope, or the user may not post there"),
+                (
+                    403,
+                    "the API key lacks the scope, the user may not post there, or "
+                    "the room is archived",
+                ),
                 (404, "no such room"),
                 (409, "the client_id was used before with another body"),
                 (429, "over API_SERVER_THROTTLE for this key"),

@@ -22,6 +22,7 @@ from chat.api.common import (
     allowed_room,
     drf_error,
 )
+from chat.errors import ChatError
 from chat.models import Room
 from chat.schemas import user_out
 from realtime.web.rest import (
@@ -48,13 +49,28 @@ class RoomSerializer(StrictSerializer):
     owner = ChatUserSerializer(read_only=True, allow_null=True)
     created = serializers.DateTimeField(read_only=True)
     last_seq = serializers.IntegerField(read_only=True)
+    topic = serializers.CharField(
+        read_only=True, help_text="what the room is about, at most 250 characters"
+    )
+    archived = serializers.DateTimeField(
+        read_only=True,
+        allow_null=True,
+        help_text="when it was archived (read-only: no new messages), or null",
+    )
 
 
 class RoomChangeSerializer(StrictSerializer):
-    """`{name?, is_private?}`: what a room's owner may change (never the slug)."""
+    """`{name?, topic?, is_private?, archived?}`: what a room's owner may change (never
+    the slug)."""
 
     name = serializers.CharField(max_length=100, required=False)
+    topic = serializers.CharField(max_length=250, required=False, allow_blank=True)
     is_private = serializers.BooleanField(required=False)
+    archived = serializers.BooleanField(
+        required=False,
+        help_text="true archives the room (read-only, the time is kept), false "
+        "unarchives it",
+    )
 
 
 def room_out(room: Room) -> dict[str, Any]:
@@ -68,6 +84,10 @@ def room_out(room: Room) -> dict[str, Any]:
         "owner": user_out(owner.pk, owner.username) if owner is not None else None,
         "created": serializers.DateTimeField().to_representation(room.created),
         "last_seq": room.last_seq,
+        "topic": room.topic,
+        "archived": serializers.DateTimeField().to_representation(room.archived)
+        if room.archived is not None
+        else None,
     }
 
 
@@ -121,8 +141,9 @@ class RoomListView(APIView):
 
 
 class RoomDetailView(APIView):
-    """`GET /api/rooms/<slug>/`; `PATCH` (the owner) renames it or changes its privacy;
-    `DELETE` (the owner or staff) deletes it with its messages."""
+    """`GET /api/rooms/<slug>/`; `PATCH` (the owner) renames it, sets its topic, changes
+    its privacy or archives it; `DELETE` (the owner or staff) deletes it with its
+    messages."""
 
     throttle_classes = [WriteThrottle]  # PATCH and DELETE count, GET does not
 
@@ -142,7 +163,11 @@ class RoomDetailView(APIView):
             200: RoomSerializer,
             **errors(
                 (400, "`invalid`: field errors"),
-                (403, "`permission_denied`: not the room's owner"),
+                (
+                    403,
+                    "`permission_denied`: not the room's owner (a direct room has "
+                    "none: its settings are fixed)",
+                ),
                 (404, "`not_found`: no such room"),
             ),
         },
@@ -150,6 +175,10 @@ class RoomDetailView(APIView):
             OpenApiExample(
                 "make it private", value={"is_private": True}, request_only=True
             ),
+            OpenApiExample(
+                "set the topic", value={"topic": "Release 2.0"}, request_only=True
+            ),
+            OpenApiExample("archive it", value={"archived": True}, request_only=True),
         ],
     )
     def patch(self, request: Request, slug: str) -> Response:
@@ -162,8 +191,12 @@ class RoomDetailView(APIView):
             room = services.room_update(
                 room=room,
                 name=data.validated_data.get("name"),
+                topic=data.validated_data.get("topic"),
                 is_private=data.validated_data.get("is_private"),
+                archived=data.validated_data.get("archived"),
             )
+        except ChatError as exc:
+            raise exc.api_error() from None
         except DjangoValidationError as exc:
             raise drf_error(exc) from None
         return Response(room_out(room))

@@ -1,4 +1,4 @@
-"""Messages: stored by group commit with a gapless per-room seq, deleted, broadcast.
+"""Messages: stored by group commit with a gapless per-room seq, and broadcast.
 
 Every path (socket, REST, commands, admin) stores through messages_create, so they share
 its rules; each message is published to its room after the commit that stored it.
@@ -14,12 +14,11 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
 
 from chat import signals
-from chat.errors import ChatError, NotAllowed, RoomGone
-from chat.models import DeletedSeq, Membership, Message, Room
+from chat.errors import ChatError, NotAllowed, RoomArchived, RoomGone
+from chat.models import Membership, Message, Room
 from chat.schemas import (
     CLIENT_ID_MAX,
     clean_body,
-    message_deleted_frame,
     message_frame,
     system_frame,
 )
@@ -52,6 +51,8 @@ class Send:
     user: Any
     body: str
     client_id: str | None = None
+    #: the id of the message this one answers (one of the same room)
+    reply_to: int | None = None
 
 
 #: What messages_create answers for one Send: (message, created), or the refusal.
@@ -59,15 +60,21 @@ Outcome = tuple[Message, bool] | ChatError | ValidationError
 
 
 def message_create(
-    *, room: Room, user: Any, body: str, client_id: str | None = None
+    *,
+    room: Room,
+    user: Any,
+    body: str,
+    client_id: str | None = None,
+    reply_to: int | None = None,
 ) -> tuple[Message, bool]:
     """Store a message with the room's next seq and deliver it after commit; (message, created).
 
     The one road for the socket, REST and commands (a batch of one: see messages_create).
     A resend with the same `client_id` finds the original and stores nothing (created
-    False, no event). Raises RoomGone, NotAllowed or ValidationError.
+    False, no event). `reply_to`: the id of a message of the same room it answers.
+    Raises RoomGone, NotAllowed, RoomArchived or ValidationError.
     """
-    outcome = messages_create([Send(room, user, body, client_id)])[0]
+    outcome = messages_create([Send(room, user, body, client_id, reply_to)])[0]
     if isinstance(outcome, Exception):
         raise outcome
     return outcome
@@ -122,14 +129,15 @@ def _store_batch(sends: Sequence[Send], *, look_up_resends: bool) -> list[Outcom
 
     room_ids = sorted({send.room.pk for _, send, _, _ in cleaned})
     state = {
-        pk: [last_seq, is_private, kind]
-        for pk, last_seq, is_private, kind in Room.objects.select_for_update()
+        pk: [last_seq, is_private, kind, archived]
+        for pk, last_seq, is_private, kind, archived in Room.objects.select_for_update()
         .filter(pk__in=room_ids)
         .order_by("pk")
-        .values_list("pk", "last_seq", "is_private", "kind")
+        .values_list("pk", "last_seq", "is_private", "kind", "archived")
     }
     originals = _originals(cleaned) if look_up_resends else {}
     members = _whitelisted(cleaned, state)
+    answered = _answered(cleaned)
 
     pending: list[tuple[int, Send, Message]] = []
     batch_keys: dict[tuple[int, int, str], Message] = {}
@@ -152,6 +160,17 @@ def _store_batch(sends: Sequence[Send], *, look_up_resends: bool) -> list[Outcom
         if state[room_id][1] and (room_id, user_id) not in members:
             outcomes[i] = NotAllowed("not on this room's whitelist")
             continue
+        if state[room_id][3] is not None:
+            outcomes[i] = RoomArchived(f"{send.room.slug} is archived: read-only")
+            continue
+        target = None
+        if send.reply_to is not None:
+            target = answered.get(send.reply_to)
+            if target is None or target.room_id != room_id:
+                outcomes[i] = ValidationError(
+                    {"reply_to": "not a message of this room"}
+                )
+                continue
         state[room_id][0] += 1
         message = Message(
             room=send.room,
@@ -159,6 +178,7 @@ def _store_batch(sends: Sequence[Send], *, look_up_resends: bool) -> list[Outcom
             seq=state[room_id][0],
             body=body,
             client_id=client_id,
+            reply_to=target,
         )
         if key is not None:
             batch_keys[key] = message
@@ -238,6 +258,17 @@ def _originals(
     return {k: m for k, m in found.items() if k in keys}
 
 
+def _answered(
+    cleaned: Sequence[tuple[int, Send, str, str | None]],
+) -> dict[int, Message]:
+    """The messages the batch's replies answer, by id, their authors loaded (a reply's
+    frame shows its target: built once, on the hot path, with no further query)."""
+    ids = {send.reply_to for _, send, _, _ in cleaned if send.reply_to is not None}
+    if not ids:
+        return {}
+    return {m.pk: m for m in Message.objects.select_related("user").filter(pk__in=ids)}
+
+
 def _whitelisted(
     cleaned: Sequence[tuple[int, Send, str, str | None]],
     state: dict[int, list[Any]],
@@ -268,20 +299,6 @@ def _bump_counters(room_ids: set[int], state: dict[int, list[Any]]) -> None:
     )
     with connection.cursor() as cursor:
         cursor.executemany(statement, [(state[pk][0], pk) for pk in sorted(room_ids)])
-
-
-@transaction.atomic
-def message_delete(*, message: Message) -> None:
-    """Delete a stored message; the room's sockets get a `message_deleted` frame."""
-    room = Room.objects.only("id", "slug").get(pk=message.room_id)
-    frame = message_deleted_frame(
-        message_id=message.pk, room_slug=room.slug, seq=message.seq
-    )
-    deleted, _ = Message.objects.filter(pk=message.pk).delete()
-    if deleted:
-        # Unread counts subtract the seqs of deleted messages (chat.selectors).
-        DeletedSeq.objects.get_or_create(room_id=room.pk, seq=message.seq)
-    broadcast.publish(chat_room_group(room.pk), frame)
 
 
 def system_broadcast(*, body: str, room: Room | None = None) -> dict[str, Any]:

@@ -10,16 +10,21 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 
 from chat import signals
-from chat.errors import NotAllowed
+from chat.errors import NotAllowed, RoomGone
 from chat.models import Joined, Membership, Room
 from chat.room_ids import room_ids
+from chat.schemas import room_frame
 from chat.services.reads import read_pointer_start
 from chat.topics import ROUTE, chat_room_group
 from realtime.fanout import broadcast
 from realtime.registry.models import Connection
 from realtime.socket.closecodes import CloseCode
+
+#: what room_update() changes (and reads fresh, under the row's lock)
+SETTINGS_FIELDS = ("name", "topic", "is_private", "kind", "archived", "owner")
 
 #: room_update()'s "leave the owner as it is" (None means "no owner").
 UNCHANGED: Any = object()
@@ -62,11 +67,16 @@ def room_update(
     name: str | None = None,
     is_private: bool | None = None,
     owner: Any = UNCHANGED,
+    topic: str | None = None,
+    archived: bool | None = None,
 ) -> Room:
-    """Change a room's name, privacy or owner (the slug never changes).
+    """Change a room's name, topic, privacy, archived state or owner (never the slug).
 
+    `archived` True stamps the time (an archived room keeps its first stamp), False
+    clears it: an archived room is read-only (messages_create refuses RoomArchived).
     A new owner joins the whitelist; turning private closes the sockets of users not on
-    it with 4403.
+    it with 4403. A change its sockets show (name, topic, kind, archived) reaches them
+    as a `room` frame after the commit. RoomGone when the room was deleted meanwhile.
     """
     if room.kind == Room.Kind.DIRECT and (
         (is_private is not None and not is_private) or owner is not UNCHANGED
@@ -74,10 +84,24 @@ def room_update(
         raise ValidationError(
             {"is_private": ["A direct room stays between its two users."]}
         )
+    # The row as stored, locked: two owners' (or an owner's and an admin's) changes
+    # queue instead of writing back each other's stale fields.
+    try:
+        room.refresh_from_db(
+            fields=[*SETTINGS_FIELDS, "last_seq"],
+            from_queryset=Room.objects.select_for_update(),
+        )
+    except Room.DoesNotExist:
+        raise RoomGone("no such room") from None
+    shown = _shown(room)
     became_private = is_private is True and not room.is_private
     became_public = is_private is False and room.is_private
     if name is not None:
         room.name = name
+    if topic is not None:
+        room.topic = topic
+    if archived is not None and archived != (room.archived is not None):
+        room.archived = timezone.now() if archived else None
     if is_private is not None and room.kind != Room.Kind.DIRECT:
         room.is_private = is_private
         room.kind = Room.Kind.PRIVATE if is_private else Room.Kind.PUBLIC
@@ -85,8 +109,10 @@ def room_update(
         room.owner = owner
     room.full_clean(exclude=["slug"])
     Room.objects.filter(pk=room.pk).update(
-        name=room.name, is_private=room.is_private, kind=room.kind, owner=room.owner
+        **{field: getattr(room, field) for field in SETTINGS_FIELDS}
     )
+    if _shown(room) != shown:
+        broadcast.publish(chat_room_group(room.pk), room_frame(room))
     if became_public:
         # Its whitelisted users keep it in their sidebar: they join it.
         Joined.objects.bulk_create(
@@ -166,6 +192,11 @@ def membership_revoke(*, room: Room, user: Any) -> bool:
             sender=Membership, room=room, user=user, added=False
         )
     return bool(removed)
+
+
+def _shown(room: Room) -> tuple[Any, ...]:
+    """What a room's sockets show of it: a change of any of these is a `room` frame."""
+    return (room.name, room.topic, room.kind, room.archived)
 
 
 def _member_added(room: Room, user: Any) -> None:

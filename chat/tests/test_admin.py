@@ -137,13 +137,11 @@ def test_deleting_messages_tells_the_room_and_logs(
             },
         )
     assert done.status_code == 302
-    assert not Message.objects.exists()
-    assert published.frames(chat_room_group(lobby.pk))[-1] == {
-        "type": "message_deleted",
-        "id": message.pk,
-        "room": "lobby",
-        "seq": 1,
-    }
+    tombstone = Message.objects.get()
+    assert (tombstone.body, tombstone.deleted, tombstone.seq) == ("", True, 1)
+    frame = published.frames(chat_room_group(lobby.pk))[-1]
+    assert frame["type"] == "message_updated"
+    assert frame["message"]["id"] == message.pk and frame["message"]["deleted"]
     assert [e.object_id for e in logged(DELETION, Message)] == [str(message.pk)]
 
 
@@ -156,7 +154,8 @@ def test_deleting_one_message_from_its_page_tells_the_room(
             f"/admin/chat/message/{message.pk}/delete/", {"post": "yes"}
         )
     assert done.status_code == 302
-    assert published.frames()[-1]["type"] == "message_deleted"
+    assert published.frames()[-1]["type"] == "message_updated"
+    assert Message.objects.get().deleted
     assert len(logged(DELETION, Message)) == 1
 
 
@@ -376,3 +375,28 @@ def test_direct_rooms_show_as_such_with_their_fixed_pair_and_read_pointers(
     assert ReadPointer.objects.get(room=room, user=alice).seq == 1
     pointers = admin_client_.get(f"/admin/chat/readpointer/?room__id__exact={room.pk}")
     assert pointers.status_code == 200 and "alice" in pointers.content.decode()
+
+
+def test_a_messages_page_shows_its_versions_read_only(admin_client_, lobby, alice):
+    message, _ = services.message_create(room=lobby, user=alice, body="first take")
+    services.message_edit(message=message, user=alice, body="second take")
+    page = admin_client_.get(f"/admin/chat/message/{message.pk}/change/")
+    assert page.status_code == 200
+    text = page.content.decode()
+    assert "first take" in text and "second take" in text
+    assert 'name="versions-0-body"' not in text  # shown, not editable
+
+
+def test_the_tombstone_action_deletes_through_the_service(
+    admin_client_, lobby, alice, published, django_capture_on_commit_callbacks
+):
+    message, _ = services.message_create(room=lobby, user=alice, body="spam")
+    with django_capture_on_commit_callbacks(execute=True):
+        done = admin_client_.post(
+            "/admin/chat/message/",
+            {"action": "tombstone_selected", "_selected_action": [message.pk]},
+        )
+    assert done.status_code == 302
+    message.refresh_from_db()
+    assert message.deleted and message.body == "" and message.rev == 1
+    assert published.frames()[-1]["type"] == "message_updated"

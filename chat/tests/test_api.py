@@ -51,6 +51,8 @@ def test_room_list_shows_public_rooms_and_private_ones_whitelisting_the_user(
         "owner": {"id": alice.pk, "username": "alice"},
         "created": alice_sees["results"][1]["created"],
         "last_seq": 0,
+        "topic": "",
+        "archived": None,
     }
 
 

@@ -60,6 +60,8 @@ async def test_welcome_frame_is_exactly_the_protocols(lobby, alice):
         "online_count",
         "history",
         "complete",
+        "rev",
+        "changes",
     ]
     assert welcome["type"] == "welcome" and welcome["room"] == "lobby"
     assert welcome["user"] == {"id": alice.pk, "username": "alice"}
@@ -335,13 +337,9 @@ async def test_deleting_a_message_tells_the_rooms_sockets(lobby, alice):
     a = await chat_socket(alice, "lobby")
     await receive(a)
     await database_sync_to_async(services.message_delete)(message=message[0])
-    frame, _ = await receive_until(a, lambda f: f["type"] == "message_deleted")
-    assert frame == {
-        "type": "message_deleted",
-        "id": message[0].pk,
-        "room": "lobby",
-        "seq": 1,
-    }
+    frame, _ = await receive_until(a, lambda f: f["type"] == "message_updated")
+    assert frame["message"]["id"] == message[0].pk
+    assert frame["message"]["seq"] == 1 and frame["message"]["deleted"] is True
     await a.disconnect()
 
 

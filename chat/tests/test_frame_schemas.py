@@ -30,6 +30,8 @@ def test_the_frames_of_messages_deletes_and_broadcasts_keep_their_schemas(
     with django_capture_on_commit_callbacks(execute=True):
         first, _ = services.message_create(room=lobby, user=alice, body="hi")
         services.message_create(room=lobby, user=alice, body="again", client_id="c-1")
+        services.message_edit(message=first, user=alice, body="hi there")
+        services.reaction_toggle(message=first, user=alice, emoji="+1")
         services.message_delete(message=first)
         services.system_broadcast(body="maintenance at noon", room=lobby)
         services.system_broadcast(body="to every room")
@@ -40,7 +42,9 @@ def test_the_frames_of_messages_deletes_and_broadcasts_keep_their_schemas(
         "read",
         "message",
         "read",
-        "message_deleted",
+        "message_updated",
+        "message_updated",
+        "message_updated",
         "system",
         "system",
     ]
@@ -52,10 +56,17 @@ def test_the_frames_of_messages_deletes_and_broadcasts_keep_their_schemas(
         assert outbound_problem(text, NOTIFY_TABLE) is None, text
 
 
-def test_the_welcome_with_history_and_online_keeps_its_schema(lobby, alice):
+def test_the_welcome_with_history_changes_and_online_keeps_its_schema(
+    lobby, alice, bob
+):
     for body in ("one", "two"):
         services.message_create(room=lobby, user=alice, body=body)
+    first, _ = services.message_create(room=lobby, user=alice, body="three")
+    services.message_create(room=lobby, user=bob, body="re", reply_to=first.pk)
+    services.reaction_toggle(message=first, user=bob, emoji="\U0001f44d")
+    services.message_edit(message=first, user=alice, body="3")
     history, complete = selectors.room_history(room=lobby, since=None)
+    changes, _ = selectors.room_changes(room=lobby, since=4, rev=0)
     frame = welcome_frame(
         room_slug=lobby.slug,
         user=user_out(alice.pk, alice.username),
@@ -65,8 +76,14 @@ def test_the_welcome_with_history_and_online_keeps_its_schema(lobby, alice):
         online_count=1,
         history=history,
         complete=complete,
+        rev=2,
+        changes=changes,
     )
-    assert len(frame["history"]) == 2
+    assert len(frame["history"]) == 4 and len(frame["changes"]) == 1
+    assert frame["history"][3]["reply_to"]["preview"] == "3"
+    assert frame["changes"][0]["reactions"] == [
+        {"emoji": "\U0001f44d", "count": 1, "users": [bob.pk]}
+    ]
     assert outbound_problem(dumps(frame), TABLE) is None
 
 
@@ -86,7 +103,9 @@ def _message(lobby, alice, **changes):
 @pytest.mark.parametrize(
     ("changes", "problem"),
     [
-        ({"rev": 1}, "rev: Extra inputs are not permitted"),
+        ({"revision": 1}, "revision: Extra inputs are not permitted"),
+        ({"deleted": ...}, "deleted: Field required"),
+        ({"reactions": [{"emoji": "x", "count": 1}]}, "reactions.0.users: Field"),
         ({"client_id": ...}, "client_id: Field required"),
         ({"seq": "1"}, "seq: Input should be a valid integer"),
         ({"user": {"id": 1}}, "user.username: Field required"),

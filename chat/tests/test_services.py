@@ -178,6 +178,11 @@ def test_message_is_published_to_its_room_after_commit(
         "body": "hello",
         "ts": message.created.isoformat().replace("+00:00", "Z"),
         "client_id": "c-9",
+        "rev": 0,
+        "edited": None,
+        "deleted": False,
+        "reactions": [],
+        "reply_to": None,
     }
 
 
@@ -294,10 +299,10 @@ def test_message_delete_tells_the_room(
     message = post(lobby, alice)
     with django_capture_on_commit_callbacks(execute=True):
         services.message_delete(message=message)
-    assert published.frames(chat_room_group(lobby.pk)) == [
-        {"type": "message_deleted", "id": message.pk, "room": "lobby", "seq": 1}
-    ]
-    assert not Message.objects.filter(pk=message.pk).exists()
+    [frame] = published.frames(chat_room_group(lobby.pk))
+    assert frame["type"] == "message_updated"
+    assert frame["message"]["id"] == message.pk
+    assert frame["message"]["deleted"] is True and frame["message"]["body"] == ""
 
 
 def test_system_broadcast_goes_to_one_room_or_to_every_chat_socket(

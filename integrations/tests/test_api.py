@@ -131,6 +131,11 @@ def test_publish_as_a_user_stores_and_delivers_the_message(
         "body": "hi",
         "ts": body["ts"],
         "client_id": None,
+        "rev": 0,
+        "edited": None,
+        "deleted": False,
+        "reactions": [],
+        "reply_to": None,
     }
     assert published.frames(chat_room_group(lobby.pk)) == [body]
     assert Message.objects.get().user == alice

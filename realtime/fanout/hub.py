@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 from realtime.fanout.events import Event, Subscriber
 from realtime.fanout.relay import DEGRADED_BODY, Relay, probe_layer
@@ -21,7 +21,11 @@ from realtime.web import metrics
 
 log = logging.getLogger("realtime.hub")
 
-__all__ = ["DEGRADED_BODY", "Event", "Hub", "Subscriber", "hub"]
+__all__ = ["DEGRADED_BODY", "Event", "Hub", "Subscriber", "Tap", "hub"]
+
+#: sees every event of one kind that reaches a topic held here (local or relayed), once
+#: per event, not per socket; answers whether the topic's sockets get it too
+Tap = Callable[[str, Event], bool]
 
 
 class Hub:
@@ -39,6 +43,8 @@ class Hub:
         self._emptied: list[asyncio.Future[None]] = []
         #: topics whose group join (cluster mode) is under way, and its end
         self._joining: dict[str, asyncio.Future[None]] = {}
+        #: event kind -> its tap (an app's per-process state fed by ephemeral events)
+        self.taps: dict[str, Tap] = {}
 
     # --- life (a lifecycle part) -----------------------------------------------------------
     @property
@@ -131,12 +137,35 @@ class Hub:
         """The local sockets on `topic` (a copy, safe to iterate while they close)."""
         return tuple(self.topics.get(topic, ()))
 
+    # --- taps ------------------------------------------------------------------------------
+    def tap(self, kind: str, tap: Tap) -> None:
+        """Let `tap` see every event of `kind` on the topics held here (one per kind).
+
+        For process state an app keeps from events of every process (who is typing in a
+        room): fed once per event, where a subscriber would be one more member of every
+        room. A topic with no local socket is not held, so it costs nothing there.
+        """
+        if self.taps.get(kind, tap) != tap:  # a bound method is made anew each time
+            raise ValueError(f"events of kind {kind!r} are tapped already")
+        self.taps[kind] = tap
+
+    def untap(self, kind: str) -> None:
+        """Undo tap()."""
+        self.taps.pop(kind, None)
+
     # --- publishing ------------------------------------------------------------------------
     def deliver_local(self, topic: str, event: Event) -> int:
         """Hand `event` to every local subscriber of `topic`; returns how many."""
         subs = self.topics.get(topic)
         if not subs:
             return 0
+        tap = self.taps.get(event.kind)
+        if tap is not None:
+            try:
+                if not tap(topic, event):
+                    return 0
+            except Exception:
+                log.exception("a tap failed", extra={"topic": topic})
         started = time.perf_counter()
         count = 0
         for sub in tuple(subs):

@@ -56,6 +56,23 @@ class RateLimited(FrameError):
     code = "rate_limited"
 
 
+class Declined(FrameError):
+    """A well-formed frame the app would not carry out (not allowed, no such target, a
+    state that forbids it): answered like any frame error, but not counted towards
+    WS_MAX_INVALID_FRAMES, since an honest client meets these in races."""
+
+    def __init__(
+        self,
+        code: str,
+        detail: str,
+        *,
+        errors: Any = None,
+        client_id: str | None = None,
+    ) -> None:
+        super().__init__(detail, errors=errors, client_id=client_id)
+        self.code = code
+
+
 class Refused(SocketError):
     """Close the socket with `close_code` (after accept, so a browser can tell why)."""
 

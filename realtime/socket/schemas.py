@@ -17,9 +17,19 @@ from pydantic import BaseModel, ConfigDict, Field
 ISO_UTC = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z$"
 Timestamp = Annotated[str, Field(pattern=ISO_UTC)]
 
-#: the codes an error frame carries (PROTOCOL.md section 4, plus `unavailable`)
+#: the codes an error frame carries (PROTOCOL.md section 4, plus `unavailable`;
+#: `permission_denied` and `not_found` for a frame naming a message, PROTOCOL.md 10;
+#: `forbidden` for a send to an archived room)
 ErrorCode = Literal[
-    "bad_json", "unknown_type", "invalid", "too_large", "rate_limited", "unavailable"
+    "bad_json",
+    "unknown_type",
+    "invalid",
+    "too_large",
+    "rate_limited",
+    "unavailable",
+    "permission_denied",
+    "not_found",
+    "forbidden",
 ]
 
 

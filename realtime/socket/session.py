@@ -23,7 +23,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from realtime.socket.closecodes import CloseCode
-from realtime.socket.errors import FrameError, RateLimited, TooLarge
+from realtime.socket.errors import Declined, FrameError, RateLimited, TooLarge
 from realtime.socket.frames import error_frame, heartbeat_frame, parse_frame
 from realtime.socket.ratelimit import TokenBucket
 
@@ -191,7 +191,7 @@ class Session:
         error = Error(
             exc.code, error_frame(exc.code, exc.detail, exc.errors, exc.client_id)
         )
-        if isinstance(exc, TooLarge | RateLimited):
+        if isinstance(exc, TooLarge | RateLimited | Declined):
             return (error,)
         self._invalid += 1
         if self._invalid >= self.limits.max_invalid_frames:

@@ -1,8 +1,9 @@
 /**
  * room.js: one chat room. Live messages, scrollback over REST (`before`), and a
  * composer that keeps working offline (pending -> confirmed by client_id). The online
- * list (room/online.js), the connection badge (room/status.js) and the owner's
- * whitelist manager (room/whitelist.js) are modules of their own.
+ * list (room/online.js), the connection badge (room/status.js), the members panel
+ * (room/whitelist.js) and the room's settings (room/settings.js: header, archived
+ * banner, the owner's dialog) are modules of their own.
  *
  * Messages change (PROTOCOL.md section 10): the client module keeps each one's newest
  * state and says `message_updated`; this page repaints that message (body as safe rich
@@ -21,6 +22,7 @@ import { OnlineList } from './room/online.js';
 import { ConnectionStatus } from './room/status.js';
 import { DraftStore, roomKeys } from './room/drafts.js';
 import { MentionCompleter } from './room/mentions.js';
+import { mountSettings, showRoom } from './room/settings.js';
 import { mountWhitelist } from './room/whitelist.js';
 import { confirmDelete, editInPlace, messageToolbar, versionsList } from './room/actions.js';
 import { EmojiPicker, reacted, reactionRow, validEmoji } from './room/reactions.js';
@@ -67,6 +69,7 @@ const ui = {
   onlineCount: $('[data-online-count]'),
   onlineMore: $('[data-online-more]'),
   mentionList: $('[data-mention-list]'),
+  composerLabel: $('label[for="composer-input"]'),
   typing: $('[data-typing]'),
   reply: $('[data-reply]'),
   replyText: $('[data-reply-text]'),
@@ -849,6 +852,47 @@ client.on('state', ({ state }) => {
 let typingOn = true; // off if the server does not know the frame (answers unknown_type)
 const typingOut = new TypingNotifier({ send: () => typingOn && client.typing() });
 
+// ---- the room's settings: name, topic, kind, archived ---------------------------------------
+
+// The room as the page was rendered (json_script), then as the `room` frames say.
+let room = JSON.parse(document.getElementById('room-settings-data')?.textContent ?? '{}');
+let whitelist = null; // the members panel (mounted below)
+const sigil = room.kind === 'direct' ? '@' : '#';
+
+/** An archived room is read-only: the composer is off (unless a refusal already blocked it). */
+function showArchived(archived) {
+  const blocked = root.classList.contains('room--blocked');
+  ui.composer.classList.toggle('is-disabled', archived || blocked);
+  ui.input.disabled = archived || blocked;
+  ui.send.disabled = archived || blocked;
+  const label = archived
+    ? 'Archived: read-only'
+    : `Message ${sigil}${root.dataset.roomTitle}`;
+  ui.input.placeholder = label;
+  ui.composerLabel.textContent = label;
+}
+
+function applyRoom(next) {
+  const wasPrivate = room.kind === 'private';
+  room = { ...room, ...next };
+  showRoom(root, room);
+  showArchived(Boolean(room.archived));
+  if ((room.kind === 'private') !== wasPrivate) whitelist?.show(room.kind === 'private');
+  const members = $('[data-members-open]');
+  if (members) members.hidden = room.kind !== 'private';
+}
+
+client.on('room', (frame) => {
+  if (frame.room && frame.room.slug === slug) applyRoom(frame.room);
+});
+
+// A `room` frame missed while offline: the room as it is now, on every reconnect.
+client.on('welcome', async () => {
+  if (!welcomed) return;
+  const res = await api('GET', `/api/rooms/${encodeURIComponent(slug)}/`);
+  if (res.ok && res.data?.slug === slug) applyRoom(res.data);
+});
+
 client.on('system', (s) => {
   const stick = nearBottom();
   const li = el(
@@ -871,6 +915,7 @@ const ERROR_TEXT = {
   rate_limited: 'You are sending too fast; waiting a moment before retrying.',
   too_large: 'That message is too long.',
   invalid: 'That message was refused.',
+  forbidden: 'This room is archived: nobody can post.',
 };
 
 client.on('error', (err) => {
@@ -887,6 +932,13 @@ client.on('error', (err) => {
       if (client.state !== 'open') return;
       for (const frame of client.pending) client.send(frame);
     }, 1500);
+  } else if (err.code === 'forbidden') {
+    // Archived (read-only): resending never helps. The page may not know yet.
+    if (typeof err.client_id === 'string') {
+      client.discard(err.client_id);
+      markFailed(err.client_id, 'this room is archived');
+    }
+    if (!room.archived) applyRoom({ archived: new Date().toISOString() });
   } else if ((err.code === 'invalid' || err.code === 'too_large') && pending.length === 1) {
     // The one message in flight is the one refused: stop resending it.
     client.discard(pending[0].client_id);
@@ -1030,6 +1082,7 @@ ui.peopleToggle.addEventListener('click', () => setPeopleOpen(!root.classList.co
 document.addEventListener('click', (e) => {
   if (!root.classList.contains('room--people-open')) return;
   if (ui.sidebar.contains(e.target) || ui.peopleToggle.contains(e.target)) return;
+  if (e.target.closest?.('[data-members-open]')) return; // it opens the panel
   setPeopleOpen(false);
 });
 root.addEventListener('keydown', (e) => {
@@ -1042,7 +1095,16 @@ new MutationObserver(() => {
   ui.onlineCountMirror.textContent = ui.onlineCount.textContent;
 }).observe(ui.onlineCount, { childList: true, characterData: true, subtree: true });
 
-mountWhitelist(root, slug);
+whitelist = mountWhitelist(root, slug);
+mountSettings(root, slug, { current: () => room, saved: applyRoom });
+if (room.archived) showArchived(true);
+// The header's "Members" button: the panel in the sidebar (over the conversation on phones).
+$('[data-members-open]')?.addEventListener('click', () => {
+  setPeopleOpen(true);
+  const title = $('#whitelist-title');
+  title.scrollIntoView({ block: 'nearest' });
+  title.focus();
+});
 status.render();
 online.render();
 client.connect();

@@ -23,6 +23,7 @@ function roomCard(room) {
         el('span', { class: 'room-card__name' }, room.name || room.slug),
         el('span', { class: 'room-card__slug' }, `/rooms/${room.slug}/`),
       ),
+      room.archived && el('span', { class: 'tag tag--warning' }, 'Archived'),
       el('span', { class: `tag ${room.is_private ? 'tag--private' : 'tag--public'}` }, room.is_private ? 'Private' : 'Public'),
     ),
   );

@@ -80,15 +80,18 @@ def test_token_request_and_answer_are_apart(schema):
     }
 
 
-def test_a_message_request_is_body_and_an_optional_client_id(schema):
+def test_a_message_request_is_body_and_an_optional_client_id_and_reply_to(schema):
     post = schema["paths"]["/api/rooms/{slug}/messages/"]["post"]
     request = request_schema(schema, post)
-    assert set(request["properties"]) == {"body", "client_id"}
+    assert set(request["properties"]) == {"body", "client_id", "reply_to"}
     assert request["required"] == ["body"]
+    assert request["properties"]["reply_to"]["type"] == "integer"
     answer = response_schema(schema, post, "201")
     assert {"id", "seq", "room", "user", "body", "ts", "type"} <= set(
         answer["required"]
     )
+    assert {"rev", "edited", "deleted", "reactions"} <= set(answer["required"])
+    assert answer["properties"]["reply_to"]["allOf"][0]["$ref"].endswith("/Reply")
 
 
 def test_every_request_body_takes_no_property_beyond_its_fields(schema):
@@ -172,7 +175,7 @@ def test_removing_a_member_declares_its_body(schema):
 def test_a_room_is_changed_with_patch_and_deleted_with_delete(schema):
     room = schema["paths"]["/api/rooms/{slug}/"]
     patch = request_schema(schema, room["patch"])
-    assert set(patch["properties"]) == {"name", "is_private"}
+    assert set(patch["properties"]) == {"name", "topic", "is_private", "archived"}
     assert not patch.get("required")
     assert "204" in room["delete"]["responses"]
 

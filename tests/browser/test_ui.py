@@ -500,8 +500,12 @@ def test_owner_creates_a_private_room_and_manages_its_whitelist(
 
     # The "private" page lets pete in by itself once he is added: no reload.
     expect(guest.locator("[data-conn-text]")).to_have_text("Live")
-    # Only the owner manages the whitelist.
-    expect(guest.locator("[data-whitelist]")).to_be_hidden()
+    # A member sees who else is on the whitelist; only the owner manages it.
+    expect(guest.locator("[data-whitelist-list] .person__name")).to_have_text(
+        ["olga", "pete"]
+    )
+    expect(guest.locator("[data-whitelist-form]")).to_have_count(0)
+    expect(guest.get_by_role("button", name=re.compile("^Remove "))).to_have_count(0)
     say(guest, "thanks for the invite")
     expect(owner.locator("[data-messages] .msg__body").last).to_have_text(
         "thanks for the invite"
@@ -533,6 +537,86 @@ def test_owner_creates_a_private_room_and_manages_its_whitelist(
         guest.locator("[data-rooms] .room-card__name", has_text="Launch plans")
     ).to_have_count(0)
     no_page_errors(owner, guest)
+
+
+def test_the_owner_renames_sets_a_topic_and_archives_and_members_see_it_live(
+    server_factory, new_context
+):
+    server = server_factory()
+    olga = server.api.user("olga")
+    server.api.user("pete")
+    make_room(server, olga, "release")
+    owner = open_room(new_context, server, "olga", "release")
+    member = open_room(new_context, server, "pete", "release")
+    # Settings are the owner's.
+    expect(member.get_by_role("button", name="Room settings")).to_have_count(0)
+
+    # Keyboard: the dialog opens from its button, Escape closes it, the focus comes back.
+    opener = owner.get_by_role("button", name="Room settings")
+    opener.focus()
+    owner.keyboard.press("Enter")
+    dialog = owner.get_by_role("dialog", name="Room settings")
+    expect(dialog).to_be_visible()
+    expect(dialog.get_by_label("Name")).to_be_focused()
+    owner.keyboard.press("Escape")
+    expect(dialog).to_be_hidden()
+    expect(opener).to_be_focused()
+
+    # A refusal is said in words under its field.
+    opener.click()
+    dialog.get_by_label("Name").fill("")
+    dialog.get_by_role("button", name="Save").click()
+    expect(dialog.locator('[data-error-for="name"]')).to_have_text(
+        "Give the room a name."
+    )
+    expect(dialog.get_by_label("Name")).to_have_attribute("aria-invalid", "true")
+
+    dialog.get_by_label("Name").fill("Launch day")
+    dialog.get_by_label("Topic").fill("Ship 2.0 on Friday")
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    owner.screenshot(path=str(SCREENSHOTS / "room-settings.png"))
+    dialog.get_by_role("button", name="Save").click()
+    expect(dialog).to_be_hidden()
+    for page in (owner, member):
+        expect(page.locator("[data-room-name]")).to_have_text("Launch day")
+        expect(page.locator("[data-room-topic]")).to_have_text("Ship 2.0 on Friday")
+    expect(member).to_have_title(re.compile("^Launch day"))
+
+    # Archived: the member's composer is off and a banner says why, live.
+    say(member, "before the freeze")
+    expect(owner.locator("[data-messages] .msg__body").last).to_have_text(
+        "before the freeze"
+    )
+    opener.click()
+    dialog.get_by_label("Archived").check()
+    dialog.get_by_role("button", name="Save").click()
+    expect(dialog).to_be_hidden()
+    expect(member.locator("[data-room-archived]")).to_contain_text(
+        "This room is archived"
+    )
+    expect(member.locator("[data-composer-input]")).to_be_disabled()
+    expect(member.locator("[data-composer-send]")).to_be_disabled()
+    # At phone width the banner, the header and the disabled composer all fit.
+    member.set_viewport_size({"width": 390, "height": 760})
+    member.screenshot(path=str(SCREENSHOTS / "room-archived-phone.png"))
+    member.set_viewport_size({"width": 1280, "height": 760})
+    # The history stays readable, after a reload too.
+    member.reload()
+    expect(member.locator("[data-conn-text]")).to_have_text("Live")
+    expect(member.locator("[data-composer-input]")).to_be_disabled()
+    assert bodies(member) == ["before the freeze"]
+
+    # Unarchived: posting is back.
+    opener.click()
+    dialog.get_by_label("Archived").uncheck()
+    dialog.get_by_role("button", name="Save").click()
+    expect(member.locator("[data-room-archived]")).to_be_hidden()
+    expect(member.locator("[data-composer-input]")).to_be_enabled()
+    say(member, "after the thaw")
+    expect(owner.locator("[data-messages] .msg__body").last).to_have_text(
+        "after the thaw"
+    )
+    no_page_errors(owner, member)
 
 
 def test_debug_mode_serves_the_static_files_and_pages_need_a_session(server_factory):

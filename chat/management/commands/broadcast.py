@@ -8,7 +8,7 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
 from chat import services
-from chat.errors import NotAllowed
+from chat.errors import ChatError
 from chat.management.commands._helpers import room_or_error, user_or_error
 
 
@@ -40,7 +40,7 @@ class Command(BaseCommand):
                 return
             room = room_or_error(slug) if slug else None
             services.system_broadcast(room=room, body=options["body"])
-        except (ValidationError, NotAllowed) as exc:
+        except (ValidationError, ChatError) as exc:
             raise CommandError(str(exc)) from None
         self.stdout.write(
             f"system message sent to {room.slug if room else 'every room'}"

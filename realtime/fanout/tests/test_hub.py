@@ -5,6 +5,9 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import pytest
+
+from realtime.fanout.events import Event
 from realtime.fanout.hub import Hub
 
 
@@ -56,3 +59,46 @@ async def test_a_failed_join_still_lets_the_waiting_subscribers_on():
     relay.go.set()
     results = await asyncio.gather(one, two, return_exceptions=True)
     assert isinstance(results[0], ConnectionError) and results[1] is None
+
+
+class Member:
+    def __init__(self) -> None:
+        self.kinds: list[str] = []
+
+    def deliver(self, event: Any) -> None:
+        self.kinds.append(event.kind)
+
+
+async def test_a_tap_sees_each_event_of_its_kind_once_and_decides_if_sockets_get_it():
+    hub, seen = Hub(), []
+    members = [Member(), Member()]
+    for member in members:
+        await hub.subscribe("room.1", member)  # type: ignore[arg-type]
+    hub.tap("hint", lambda topic, event: seen.append((topic, event.kind)) or False)
+    hub.tap("message", lambda topic, event: seen.append((topic, event.kind)) or True)
+    hub.publish_nowait("room.1", Event(text="{}", kind="hint"))
+    hub.publish_nowait("room.1", Event(text="{}", kind="message"))
+    hub.publish_nowait("room.2", Event(text="{}", kind="hint"))  # no socket here
+    assert seen == [("room.1", "hint"), ("room.1", "message")]  # once, not per socket
+    assert [m.kinds for m in members] == [["message"], ["message"]]
+
+
+async def test_a_failing_tap_leaves_delivery_to_the_sockets():
+    def broken(topic: str, event: Any) -> bool:
+        raise RuntimeError("bug")
+
+    hub, member = Hub(), Member()
+    await hub.subscribe("room.1", member)  # type: ignore[arg-type]
+    hub.tap("message", broken)
+    hub.publish_nowait("room.1", Event(text="{}", kind="message"))
+    assert member.kinds == ["message"]
+
+
+def test_a_kind_has_one_tap():
+    hub = Hub()
+    hub.tap("hint", print)
+    hub.tap("hint", print)  # the same again: no error
+    with pytest.raises(ValueError):
+        hub.tap("hint", repr)
+    hub.untap("hint")
+    hub.tap("hint", repr)

@@ -18,8 +18,10 @@ from django.conf import settings
 from chat.schemas import (
     activity_frame,
     message_frame,
+    message_updated_frame,
     presence_frame,
     read_frame,
+    typing_frame,
     welcome_frame,
 )
 from notifications.schemas import (
@@ -92,10 +94,11 @@ def test_operations_send_what_the_server_sends_and_receive_what_clients_send():
     assert "security" in send and "security" not in doc["operations"]["echo.send"]
 
 
-def test_the_chat_channel_publishes_its_since_and_token_query_parameters():
+def test_the_chat_channel_publishes_its_since_rev_and_token_query_parameters():
     query = build()["channels"]["chat"]["bindings"]["ws"]["query"]["properties"]
-    assert set(query) == {"since", "token"}
+    assert set(query) == {"since", "rev", "token"}
     assert query["since"]["pattern"] == "^[0-9]{1,18}$"
+    assert query["rev"]["pattern"] == "^[0-9]{1,18}$"
 
 
 def test_close_and_error_codes_are_listed():
@@ -112,6 +115,7 @@ class _Row:
 
     id, seq, user_id, body, client_id = 3, 7, 1, "hi", None
     created = dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.UTC)
+    rev, edited, deleted, reply_to_id = 0, None, False, None
 
     class user:  # noqa: N801
         username = "alice"
@@ -144,7 +148,18 @@ REAL_FRAMES = [
             online_count=1,
             history=[message_frame(_Row)],
             complete=True,
+            rev=4,
+            changes=[
+                message_frame(
+                    _Row, reactions=[{"emoji": "+1", "count": 2, "users": [1, 2]}]
+                )
+            ],
         ),
+    ),
+    (
+        "chat",
+        "server.message_updated",
+        message_updated_frame(message_frame(_Row)),
     ),
     (
         "chat",
@@ -174,6 +189,13 @@ REAL_FRAMES = [
     ("chat", "client.read", {"type": "read", "seq": 7}),
     ("notify", "client.read", {"type": "read", "all": True}),
     ("chat", "client.message", {"type": "message", "body": "hi", "client_id": "x"}),
+    ("chat", "client.message", {"type": "message", "body": "hi", "reply_to": 3}),
+    ("chat", "client.edit", {"type": "edit", "id": 3, "body": "hi"}),
+    ("chat", "client.delete", {"type": "delete", "id": 3}),
+    ("chat", "client.react", {"type": "react", "id": 3, "emoji": "+1"}),
+    ("chat", "server.typing", typing_frame(users=[{"id": 1, "username": "alice"}])),
+    ("chat", "server.typing", typing_frame(users=[])),
+    ("chat", "client.typing", {"type": "typing"}),
 ]
 
 
@@ -190,6 +212,8 @@ def test_frames_the_server_builds_keep_the_published_payload_schema(
         ("notify", "server.unread", {"type": "unread", "count": 1}),  # no `unread`
         ("chat", "server.auth", {"type": "auth", "exp": "2030-01-01T00:00:00Z"}),
         ("chat", "client.message", {"type": "message", "body": "x", "is_staff": 1}),
+        ("chat", "client.typing", {"type": "typing", "room": "lobby"}),
+        ("chat", "server.typing", {"type": "typing", "users": [{"id": 1}]}),
     ],
 )
 def test_a_frame_off_the_contract_fails_the_published_schema(channel, key, frame):

@@ -141,7 +141,11 @@ export class ChatSequencer {
       this._backfill('incomplete');
       // Messages after `since` come from REST in their current state; only the changes
       // of held messages need paging, and only if we asked for them (a rev was sent).
-      if (fromRev !== null && Number.isInteger(welcome.rev)) this._pageChanges(fromRev, welcome.rev);
+      // `changes` come oldest change first: the paging goes on after the last of them.
+      if (fromRev !== null && Number.isInteger(welcome.rev)) {
+        const last = changes.reduce((r, m) => (Number.isInteger(m?.rev) && m.rev > r ? m.rev : r), fromRev);
+        this._pageChanges(last, welcome.rev);
+      }
       else this._rev.set(welcome.rev);
     } else {
       this._rev.set(welcome.rev);

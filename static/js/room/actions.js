@@ -173,7 +173,7 @@ export function editInPlace(li, body, { save, done, maxBody }) {
 export function versionsList(versions, current) {
   const list = el('ol', { class: 'versions', 'aria-label': 'Earlier versions' });
   for (const v of versions) {
-    const when = v.replaced ?? v.created ?? v.ts ?? v.edited ?? null;
+    const when = v.ts ?? v.created ?? v.replaced ?? null; // when that version was written
     list.append(el('li', { class: 'versions__item' },
       when ? timeEl(when, { withDay: true }) : null,
       el('span', { class: 'versions__body' }, String(v.body ?? ''))));

@@ -1,7 +1,8 @@
 /**
- * room/whitelist.js: the owner's whitelist manager of a private room (room.html renders
- * it for the owner only): the members, paged from /api/rooms/<slug>/members/, a form to
- * add one and a button to remove each (the server closes their sockets with 4403).
+ * room/whitelist.js: the members of a private room, paged from
+ * /api/rooms/<slug>/members/, for every member to see; for its owner (room.html renders
+ * the form for the owner only) also a form to add one and a button to remove each (the
+ * server closes their sockets with 4403).
  */
 import { api, avatar, el, errorText, listOf, samePath } from '../ui.js';
 
@@ -11,13 +12,18 @@ function memberOf(m) {
   return { id: null, username: String(m) };
 }
 
-/** Wire the manager inside the room's `root`, if the page has one, and load the members. */
+/**
+ * Wire the members panel inside the room's `root`, if the page has one (not in a direct
+ * room), and load the members while the room is private. Returns `{ show(private) }`:
+ * the room turned private (show and load) or public (hide), or null without a panel.
+ */
 export function mountWhitelist(root, slug) {
   const section = root.querySelector('[data-whitelist]');
-  if (!section) return;
-  const form = root.querySelector('[data-whitelist-form]');
+  if (!section) return null;
+  const form = root.querySelector('[data-whitelist-form]'); // the owner's only
   const errorBox = root.querySelector('[data-whitelist-error]');
   const list = root.querySelector('[data-whitelist-list]');
+  const count = root.querySelector('[data-whitelist-count]');
   const membersPath = `/api/rooms/${encodeURIComponent(slug)}/members/`;
 
   function showError(text) {
@@ -41,14 +47,14 @@ export function mountWhitelist(root, slug) {
     const owner = root.dataset.owner;
     const members = all.map(memberOf).filter((m) => m.username)
       .sort((a, b) => a.username.localeCompare(b.username));
+    if (count) count.textContent = String(members.length);
     list.replaceChildren(...members.map((m) => el(
       'li',
       { class: 'person', dataset: { username: m.username } },
       avatar(m.username, 'sm'),
       el('span', { class: 'person__name' }, m.username),
-      m.username === owner
-        ? el('span', { class: 'tag' }, 'Owner')
-        : el('button', {
+      m.username === owner && el('span', { class: 'tag' }, 'Owner'),
+      m.username !== owner && form && el('button', {
           type: 'button',
           class: 'icon-button icon-button--danger',
           'aria-label': `Remove ${m.username} from the whitelist`,
@@ -59,6 +65,7 @@ export function mountWhitelist(root, slug) {
   }
 
   async function removeMember(username) {
+    if (!form) return;
     showError('');
     const res = await api('DELETE', membersPath, { username });
     if (!res.ok) showError(errorText(res.data, `Could not remove ${username}.`));
@@ -66,7 +73,7 @@ export function mountWhitelist(root, slug) {
     form.elements.username.focus();
   }
 
-  form.addEventListener('submit', async (e) => {
+  form?.addEventListener('submit', async (e) => {
     e.preventDefault();
     showError('');
     const input = form.elements.username;
@@ -81,5 +88,10 @@ export function mountWhitelist(root, slug) {
     }
     input.focus();
   });
-  loadMembers();
+  function show(isPrivate) {
+    section.hidden = !isPrivate;
+    if (isPrivate) loadMembers();
+  }
+  if (!section.hidden) loadMembers();
+  return { show };
 }

@@ -273,6 +273,10 @@ class Client(Emitter):
         self._confirm(frame)
         self._emit("message", frame, source="live")
 
+    def _on_updated_frame(self, frame: dict[str, Any]) -> None:
+        """A `message_updated` frame: an edit, delete or reaction (chat overrides)."""
+        self._emit("message_updated", frame.get("message") or {}, source="live")
+
     def _on_stop(self) -> None:
         """The client closed: cancel whatever the subclass scheduled."""
 
@@ -491,6 +495,8 @@ class Client(Emitter):
             return True
         if kind == "message":
             self._on_message_frame(frame)
+        elif kind == "message_updated":
+            self._on_updated_frame(frame)
         elif not isinstance(kind, str) or kind in LIFECYCLE_EVENTS:
             self._emit("frame", frame)
         else:
