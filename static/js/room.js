@@ -98,8 +98,22 @@ const authors = new Set(); // usernames seen in this room, for @ completion
 const knownUsers = new Map(); // user id -> username: who reacted, in words
 
 function learnUser(user) {
-  if (user && Number.isInteger(user.id) && typeof user.username === 'string') knownUsers.set(user.id, user.username);
+  if (!user || !Number.isInteger(user.id) || typeof user.username !== 'string') return;
+  const known = knownUsers.has(user.id);
+  knownUsers.set(user.id, user.username);
+  // A reaction shown as "user 42" before their name was known gets it now.
+  if (!known && !namesQueued && byId.size > 0) {
+    namesQueued = true;
+    queueMicrotask(() => {
+      namesQueued = false;
+      for (const [id, li] of byId) {
+        const m = msgs.get(id);
+        if (m?.reactions?.length && !m.deleted) paint(li, m);
+      }
+    });
+  }
 }
+let namesQueued = false;
 learnUser(me);
 const nameOf = (id) => knownUsers.get(id) ?? null;
 const byClientId = new Map(); // client_id -> <li> (pending, or confirmed with that id)
@@ -194,8 +208,13 @@ function paintReply(li, reply) {
   main.querySelector('.msg__head').after(quote);
 }
 
+/** An archived room is read-only: no edits, reactions or replies (a delete still goes). */
+function archived() {
+  return Boolean(room?.archived);
+}
+
 function canEdit(msg) {
-  return Boolean(me && msg.user?.id === me.id && !msg.deleted);
+  return Boolean(me && msg.user?.id === me.id && !msg.deleted && !archived());
 }
 
 function canDelete(msg) {
@@ -228,13 +247,15 @@ function paint(li, msg) {
     after.after(reactionRow(reactions, {
       meId: me?.id,
       nameOf,
+      disabled: archived(),
       onToggle: (emoji, add) => react(msg.id, emoji, add),
     }));
   }
   li.querySelector(':scope > .msg__actions')?.remove();
-  if (Number.isInteger(msg.id) && !msg.deleted && me) {
+  if (Number.isInteger(msg.id) && !msg.deleted && me && (!archived() || canDelete(msg))) {
     li.append(messageToolbar({
       author: msg.user?.username ?? 'someone',
+      canReact: !archived(),
       canEdit: canEdit(msg),
       canDelete: canDelete(msg),
       react: (emoji) => react(msg.id, emoji),
@@ -874,9 +895,15 @@ function showArchived(archived) {
 
 function applyRoom(next) {
   const wasPrivate = room.kind === 'private';
+  const wasArchived = archived();
   room = { ...room, ...next };
   showRoom(root, room);
   showArchived(Boolean(room.archived));
+  if (archived() !== wasArchived) {
+    // Read-only now (or no longer): the messages' actions follow.
+    for (const [id, li] of byId) if (msgs.has(id)) paint(li, msgs.get(id));
+    if (archived()) setReply(null);
+  }
   if ((room.kind === 'private') !== wasPrivate) whitelist?.show(room.kind === 'private');
   const members = $('[data-members-open]');
   if (members) members.hidden = room.kind !== 'private';

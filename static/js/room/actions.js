@@ -26,27 +26,30 @@ function rove(bar) {
 
 /**
  * The toolbar of a confirmed, not deleted message.
- * @param {object} o `author` (a name, for the labels), `canEdit`, `canDelete`, and the
+ * @param {object} o `author` (a name, for the labels), `canReact` (reactions and reply:
+ *   not in an archived room), `canEdit`, `canDelete`, and the
  *   callbacks `react(emoji)`, `picker(button)`, `reply()`, `edit()`, `remove()`.
  */
 export function messageToolbar(o) {
   const bar = el('div', { class: 'msg__actions', role: 'toolbar', 'aria-label': `Message by ${o.author}` });
   const buttons = [];
-  for (const emoji of QUICK.slice(0, 3)) {
+  if (o.canReact !== false) {
+    for (const emoji of QUICK.slice(0, 3)) {
+      buttons.push(el('button', {
+        type: 'button', class: 'msg__action msg__action--emoji', 'aria-label': `React with ${emoji}`,
+        title: `React with ${emoji}`, onclick: () => o.react(emoji),
+      }, emoji));
+    }
+    const more = el('button', {
+      type: 'button', class: 'msg__action', 'aria-label': 'More reactions', title: 'More reactions',
+      'aria-haspopup': 'dialog', 'aria-expanded': 'false', dataset: { action: 'picker' },
+    }, el('span', { 'aria-hidden': 'true' }, '☺+'));
+    more.addEventListener('click', () => o.picker(more));
+    buttons.push(more);
     buttons.push(el('button', {
-      type: 'button', class: 'msg__action msg__action--emoji', 'aria-label': `React with ${emoji}`,
-      title: `React with ${emoji}`, onclick: () => o.react(emoji),
-    }, emoji));
+      type: 'button', class: 'msg__action', dataset: { action: 'reply' }, onclick: () => o.reply(),
+    }, 'Reply'));
   }
-  const more = el('button', {
-    type: 'button', class: 'msg__action', 'aria-label': 'More reactions', title: 'More reactions',
-    'aria-haspopup': 'dialog', 'aria-expanded': 'false', dataset: { action: 'picker' },
-  }, el('span', { 'aria-hidden': 'true' }, '☺+'));
-  more.addEventListener('click', () => o.picker(more));
-  buttons.push(more);
-  buttons.push(el('button', {
-    type: 'button', class: 'msg__action', dataset: { action: 'reply' }, onclick: () => o.reply(),
-  }, 'Reply'));
   if (o.canEdit) {
     buttons.push(el('button', {
       type: 'button', class: 'msg__action', dataset: { action: 'edit' }, onclick: () => o.edit(),

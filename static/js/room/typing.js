@@ -52,7 +52,9 @@ export class TypingNotifier {
 
 /** The line under the messages. `apply(frame)` for each typing frame; `clear()` when offline. */
 export class TypingIndicator {
-  constructor(node, meId, { later = setTimeout, cancel = clearTimeout, stale = 7000 } = {}) {
+  constructor(node, meId, {
+    later = (fn, ms) => setTimeout(fn, ms), cancel = (t) => clearTimeout(t), stale = 7000,
+  } = {}) {
     this.node = node;
     this.meId = meId;
     this._later = later;
