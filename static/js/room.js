@@ -41,9 +41,9 @@ const root = document.querySelector('[data-room]');
 const slug = root.dataset.room;
 const maxBody = Number(root.dataset.maxBody) || 4000;
 const me = currentUser();
-// The owner may delete anyone's message and read its earlier versions (data-owner is
-// only set for the owner).
-const isOwner = Boolean(root.dataset.owner);
+// The owner may delete anyone's message and read its earlier versions (data-is-owner:
+// I am the owner; data-owner names whoever is).
+const isOwner = 'isOwner' in root.dataset;
 
 const $ = (sel) => root.querySelector(sel);
 const ui = {

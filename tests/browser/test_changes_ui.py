@@ -76,6 +76,13 @@ def test_edit_delete_and_reaction_appear_live_on_the_other_page(
         "aria-pressed", "true"
     )
 
+    # Bob may neither edit nor delete Alice's message (she owns the room, he does not).
+    last_msg(page_b).hover()
+    actions_b = last_msg(page_b).get_by_role("toolbar")
+    expect(actions_b.get_by_role("button", name="Reply")).to_be_visible()
+    expect(actions_b.get_by_role("button", name="Delete")).to_have_count(0)
+    expect(actions_b.get_by_role("button", name="Edit")).to_have_count(0)
+
     # Alice deletes it, after a confirmation; both pages show the tombstone.
     last_msg(page_a).hover()
     last_msg(page_a).get_by_role("button", name="Delete").click()
