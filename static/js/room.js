@@ -221,8 +221,39 @@ function canDelete(msg) {
   return Boolean(me && !msg.deleted && (msg.user?.id === me.id || isOwner));
 }
 
+/**
+ * Where focus was inside a message before a repaint: the same button afterwards (a
+ * keyboard user who reacts keeps their place when the new state arrives).
+ */
+function focusKey(li) {
+  const active = document.activeElement;
+  if (!active || !li.contains(active) || active.tagName !== 'BUTTON') return null;
+  return active.dataset.emoji ? `[data-emoji="${CSS.escape(active.dataset.emoji)}"]`
+    : active.getAttribute('aria-label') ? `[aria-label="${CSS.escape(active.getAttribute('aria-label'))}"]`
+      : active.dataset.action ? `[data-action="${CSS.escape(active.dataset.action)}"]` : null;
+}
+
+function restoreFocus(li, key) {
+  const again = key && li.querySelector(`button${key}`);
+  if (!again) {
+    // Gone with the new state (a tombstone has no buttons): the message itself holds focus.
+    li.tabIndex = -1;
+    li.focus({ preventScroll: true });
+    return;
+  }
+  const bar = again.closest('.msg__actions');
+  if (bar) for (const b of bar.querySelectorAll('button')) b.tabIndex = b === again ? 0 : -1;
+  again.focus({ preventScroll: true });
+}
+
 /** Show a message's current state in its <li>: body or tombstone, edited, reactions, toolbar. */
 function paint(li, msg) {
+  const key = focusKey(li);
+  paintState(li, msg);
+  if (key) restoreFocus(li, key);
+}
+
+function paintState(li, msg) {
   const main = li.querySelector('.msg__main');
   const body = main.querySelector(':scope > .msg__body');
   li.classList.toggle('msg--deleted', msg.deleted === true);

@@ -67,8 +67,11 @@ def test_edit_delete_and_reaction_appear_live_on_the_other_page(
     expect(chip).to_have_count(1)
     expect(chip).to_have_attribute("title", "👍 1: bob")
     expect(chip.locator(".reaction__count")).to_have_text("1")
-    # Alice adds hers by the chip; Bob's shows two, his own pressed.
-    chip.click()
+    # Alice adds hers by the chip, from the keyboard: focus stays on it as it repaints.
+    chip.focus()
+    page_a.keyboard.press("Enter")
+    expect(chip).to_have_attribute("aria-pressed", "true")
+    expect(chip).to_be_focused()
     expect(last_msg(page_b).locator(".reaction")).to_have_attribute(
         "title", re.compile(r"^👍 2: you, alice$")
     )
