@@ -174,6 +174,26 @@ def test_typing_shows_and_clears_and_a_reply_quotes_its_original(
     say(page_a, "who has the keys?")
     expect(last_msg(page_b).locator(".msg__body")).to_have_text("who has the keys?")
 
+    # The toolbar from the keyboard: one tab stop, arrows inside, the picker a dialog.
+    toolbar = last_msg(page_b).get_by_role("toolbar", name="Message by alice")
+    toolbar.get_by_role("button").first.focus()
+    expect(toolbar).to_be_visible()  # shown while focus is inside
+    for _ in range(3):
+        page_b.keyboard.press("ArrowRight")
+    more = toolbar.get_by_role("button", name="More reactions")
+    expect(more).to_be_focused()
+    page_b.keyboard.press("Enter")
+    picker = page_b.get_by_role("dialog", name="Pick a reaction")
+    expect(picker).to_be_visible()
+    expect(picker.get_by_role("button", name="React with 👍")).to_be_focused()
+    page_b.keyboard.press("ArrowRight")
+    page_b.keyboard.press("Enter")
+    expect(picker).to_be_hidden()
+    expect(more).to_be_focused()  # back where it was, through the repaint
+    expect(last_msg(page_a).locator(".reaction")).to_have_attribute(
+        "title", "👎 1: bob"
+    )
+
     # Bob replies: the Reply action, the quote above his composer, his typing on Alice's page.
     last_msg(page_b).hover()
     last_msg(page_b).get_by_role("button", name="Reply").click()
