@@ -24,13 +24,13 @@ import { DraftStore, roomKeys } from './room/drafts.js';
 import { MentionCompleter } from './room/mentions.js';
 import { mountSettings, showRoom } from './room/settings.js';
 import { mountWhitelist } from './room/whitelist.js';
-import { confirmDelete, editInPlace, messageToolbar, versionsList } from './room/actions.js';
-import { EmojiPicker, reacted, reactionRow, validEmoji } from './room/reactions.js';
-import { plainPreview, renderBody } from './room/text.js';
-import { TypingIndicator, TypingNotifier } from './room/typing.js';
 import {
-  api, avatar, currentUser, dayLabel, el, errorText, listOf, reLogin, timeEl, toast,
-} from './ui.js';
+  applyUpdate, bodyNodes, lastOwnEditable, learnUser, mountMessages, msgs, paint, paintReply,
+  replyOf, replyTarget, setReply, startEdit,
+} from './room/messages.js';
+import { EmojiPicker } from './room/reactions.js';
+import { TypingIndicator, TypingNotifier } from './room/typing.js';
+import { api, avatar, currentUser, dayLabel, el, listOf, reLogin, timeEl } from './ui.js';
 
 const PAGE = 50; // scrollback page size
 const AROUND = 25; // messages loaded on each side of a message jumped to
@@ -93,29 +93,10 @@ const drafts = new DraftStore({ storage: pageStorage(), key: keys.draft });
 // ---- messages ------------------------------------------------------------------------
 
 const byId = new Map(); // message id -> <li>
-const msgs = new Map(); // message id -> its newest state shown
 const authors = new Set(); // usernames seen in this room, for @ completion
-const knownUsers = new Map(); // user id -> username: who reacted, in words
-
-function learnUser(user) {
-  if (!user || !Number.isInteger(user.id) || typeof user.username !== 'string') return;
-  const known = knownUsers.has(user.id);
-  knownUsers.set(user.id, user.username);
-  // A reaction shown as "user 42" before their name was known gets it now.
-  if (!known && !namesQueued && byId.size > 0) {
-    namesQueued = true;
-    queueMicrotask(() => {
-      namesQueued = false;
-      for (const [id, li] of byId) {
-        const m = msgs.get(id);
-        if (m?.reactions?.length && !m.deleted) paint(li, m);
-      }
-    });
-  }
-}
-let namesQueued = false;
-learnUser(me);
-const nameOf = (id) => knownUsers.get(id) ?? null;
+// Messages as they change (room/messages.js): painted into these <li>, one emoji picker.
+const picker = new EmojiPicker(root);
+mountMessages({ ui, client, byId, slug, me, isOwner, maxBody, archived, jumpTo, picker });
 const byClientId = new Map(); // client_id -> <li> (pending, or confirmed with that id)
 let oldestSeq = null; // smallest seq shown, for scrollback
 let reachedStart = false;
@@ -165,287 +146,13 @@ function messageEl({ user, body, ts, pending, replyTo = null }) {
         timeEl(ts, { withDay: true }),
       ),
       // A body is text made into nodes (room/text.js), never innerHTML.
-      el('div', { class: 'msg__body' }, renderBody(body, { me: me?.username })),
+      el('div', { class: 'msg__body' }, bodyNodes(body)),
     ),
   );
   li.dataset.userId = String(user?.id ?? '');
   li.dataset.ts = ts ?? new Date().toISOString();
   if (replyTo) paintReply(li, replyTo);
   return li;
-}
-
-// ---- messages that change: paint a message's current state -----------------------------
-
-/** A reply's quote of the message it answers: its current state when held here. */
-function replyPreview(reply) {
-  const held = msgs.get(reply.id);
-  const user = held?.user ?? reply.user;
-  let text;
-  if (held) text = held.deleted ? 'message deleted' : plainPreview(held.body, 100);
-  else text = reply.preview ? plainPreview(reply.preview, 100) : 'message deleted';
-  return { user, text, deleted: held?.deleted === true };
-}
-
-function paintReply(li, reply) {
-  const main = li.querySelector('.msg__main');
-  main.querySelector(':scope > .msg__reply')?.remove();
-  if (!reply || !Number.isInteger(reply.id)) {
-    delete li.dataset.replyId;
-    return;
-  }
-  li.dataset.replyId = String(reply.id);
-  const { user, text, deleted } = replyPreview(reply);
-  const name = user?.username ?? 'someone';
-  const quote = el('button', {
-    type: 'button',
-    class: `msg__reply${deleted ? ' msg__reply--deleted' : ''}`,
-    'aria-label': `In reply to ${name}: ${text}. Show that message`,
-    onclick: () => jumpTo(reply.seq),
-  },
-  el('span', { class: 'msg__reply-icon', 'aria-hidden': 'true' }, '↪'),
-  el('span', { class: 'msg__reply-name' }, name),
-  el('span', { class: 'msg__reply-text' }, text));
-  main.querySelector('.msg__head').after(quote);
-}
-
-/** An archived room is read-only: no edits, reactions or replies (a delete still goes). */
-function archived() {
-  return Boolean(room?.archived);
-}
-
-function canEdit(msg) {
-  return Boolean(me && msg.user?.id === me.id && !msg.deleted && !archived());
-}
-
-function canDelete(msg) {
-  return Boolean(me && !msg.deleted && (msg.user?.id === me.id || isOwner));
-}
-
-/**
- * Where focus was inside a message before a repaint: the same button afterwards (a
- * keyboard user who reacts keeps their place when the new state arrives).
- */
-function focusKey(li) {
-  const active = document.activeElement;
-  if (!active || !li.contains(active) || active.tagName !== 'BUTTON') return null;
-  return active.dataset.emoji ? `[data-emoji="${CSS.escape(active.dataset.emoji)}"]`
-    : active.getAttribute('aria-label') ? `[aria-label="${CSS.escape(active.getAttribute('aria-label'))}"]`
-      : active.dataset.action ? `[data-action="${CSS.escape(active.dataset.action)}"]` : null;
-}
-
-function restoreFocus(li, key) {
-  const again = key && li.querySelector(`button${key}`);
-  if (!again) {
-    // Gone with the new state (a tombstone has no buttons): the message itself holds focus.
-    li.tabIndex = -1;
-    li.focus({ preventScroll: true });
-    return;
-  }
-  const bar = again.closest('.msg__actions');
-  if (bar) for (const b of bar.querySelectorAll('button')) b.tabIndex = b === again ? 0 : -1;
-  again.focus({ preventScroll: true });
-}
-
-/** Show a message's current state in its <li>: body or tombstone, edited, reactions, toolbar. */
-function paint(li, msg) {
-  const key = focusKey(li);
-  paintState(li, msg);
-  if (key) restoreFocus(li, key);
-}
-
-function paintState(li, msg) {
-  const main = li.querySelector('.msg__main');
-  const body = main.querySelector(':scope > .msg__body');
-  li.classList.toggle('msg--deleted', msg.deleted === true);
-  if (msg.deleted) {
-    if (editing?.id === msg.id) editing.finish();
-    body.replaceChildren(el('span', { class: 'msg__tombstone' }, 'message deleted'));
-  } else {
-    body.replaceChildren(renderBody(msg.body ?? '', { me: me?.username }));
-  }
-  paintReply(li, msg.reply_to);
-  main.querySelector(':scope > .msg__edited')?.remove();
-  main.querySelector(':scope > .versions')?.remove();
-  let after = body;
-  if (msg.edited && !msg.deleted) {
-    const label = editedLabel(msg);
-    body.after(label);
-    after = label;
-  }
-  main.querySelector(':scope > .reactions')?.remove();
-  const reactions = msg.deleted ? [] : (msg.reactions ?? []);
-  if (reactions.length) {
-    after.after(reactionRow(reactions, {
-      meId: me?.id,
-      nameOf,
-      disabled: archived(),
-      onToggle: (emoji, add) => react(msg.id, emoji, add),
-    }));
-  }
-  li.querySelector(':scope > .msg__actions')?.remove();
-  if (Number.isInteger(msg.id) && !msg.deleted && me && (!archived() || canDelete(msg))) {
-    li.append(messageToolbar({
-      author: msg.user?.username ?? 'someone',
-      canReact: !archived(),
-      canEdit: canEdit(msg),
-      canDelete: canDelete(msg),
-      react: (emoji) => react(msg.id, emoji),
-      picker: (button) => picker.open(button, (emoji) => react(msg.id, emoji)),
-      reply: () => setReply(msg.id),
-      edit: () => startEdit(msg.id),
-      remove: () => removeMessage(msg.id),
-    }));
-  }
-}
-
-/** "(edited)": for the author and the owner a button that lists the earlier versions. */
-function editedLabel(msg) {
-  const when = new Date(msg.edited);
-  const title = Number.isNaN(when.getTime()) ? 'Edited' : `Edited ${when.toLocaleString()}`;
-  if (!(canEdit(msg) || isOwner)) return el('span', { class: 'msg__edited', title }, '(edited)');
-  const button = el('button', {
-    type: 'button', class: 'msg__edited link-button', title, 'aria-expanded': 'false',
-    'aria-label': 'Edited: show earlier versions',
-  }, '(edited)');
-  button.addEventListener('click', () => toggleVersions(msg.id, button));
-  return button;
-}
-
-async function toggleVersions(id, button) {
-  const main = button.closest('.msg__main');
-  const open = main.querySelector(':scope > .versions');
-  if (open) {
-    open.remove();
-    button.setAttribute('aria-expanded', 'false');
-    return;
-  }
-  button.disabled = true;
-  const res = await api('GET', `${messageUrl(id)}versions/`);
-  button.disabled = false;
-  if (!res.ok) {
-    toast({ title: 'Could not load earlier versions', body: errorText(res.data, ''), level: 'error' });
-    return;
-  }
-  const versions = Array.isArray(res.data?.versions) ? res.data.versions : listOf(res.data);
-  const current = msgs.get(id);
-  button.after(versionsList(versions, current?.body ?? ''));
-  button.setAttribute('aria-expanded', 'true');
-}
-
-function messageUrl(id) {
-  return `/api/rooms/${encodeURIComponent(slug)}/messages/${id}/`;
-}
-
-/** A REST answer that is a message: merged with what the client knows, then shown. */
-function applyAnswer(data) {
-  if (data && Number.isInteger(data.id) && Number.isInteger(data.seq)) {
-    const [newest] = client.absorb([data]);
-    applyUpdate(newest);
-  }
-}
-
-/** A new state of a message (live, resumed, or a REST answer): repaint it and its replies. */
-function applyUpdate(msg) {
-  if (!msg || !Number.isInteger(msg.id)) return;
-  const held = msgs.get(msg.id);
-  if (held && (held.rev ?? 0) > (msg.rev ?? 0)) return;
-  msgs.set(msg.id, msg);
-  learnUser(msg.user);
-  const li = byId.get(msg.id);
-  if (li) paint(li, msg);
-  for (const reply of ui.messages.querySelectorAll(`:scope > .msg[data-reply-id="${msg.id}"]`)) {
-    const m = msgs.get(Number(reply.dataset.id));
-    if (m) paintReply(reply, m.reply_to);
-  }
-  if (replyTarget === msg.id) {
-    if (msg.deleted) setReply(null);
-    else renderReplyBar();
-  }
-}
-
-async function react(id, emoji, add = null) {
-  const msg = msgs.get(id);
-  if (!msg || msg.deleted || !validEmoji(emoji)) return;
-  const mine = (msg.reactions ?? []).some((r) => r.emoji === emoji && reacted(r, me?.id));
-  const adding = add ?? !mine;
-  const res = await api(adding ? 'POST' : 'DELETE', `${messageUrl(id)}reactions/`, { emoji });
-  if (res.ok) applyAnswer(res.data);
-  else ui.composerStatus.textContent = errorText(res.data, 'Could not change that reaction.');
-}
-
-let editing = null; // {id, finish}: the message being edited in place
-
-function startEdit(id) {
-  const msg = msgs.get(id);
-  const li = byId.get(id);
-  if (!msg || !li || !canEdit(msg)) return false;
-  if (editing) editing.finish();
-  const editor = editInPlace(li, msg.body ?? '', {
-    maxBody,
-    save: async (body) => {
-      const res = await api('PATCH', messageUrl(id), { body });
-      if (!res.ok) return errorText(res.data, 'Could not save the edit.', { body: 'Message' });
-      applyAnswer(res.data);
-      return null;
-    },
-    done: () => {
-      editing = null;
-      ui.input.focus({ preventScroll: true });
-    },
-  });
-  if (editor) editing = { id, finish: editor.finish };
-  return Boolean(editor);
-}
-
-/** My newest message that I may still edit (for Up in an empty composer). */
-function lastOwnEditable() {
-  const own = [...ui.messages.querySelectorAll(':scope > .msg--own[data-id]:not(.msg--deleted)')];
-  for (let i = own.length - 1; i >= 0; i -= 1) {
-    const msg = msgs.get(Number(own[i].dataset.id));
-    if (msg && canEdit(msg)) return msg.id;
-  }
-  return null;
-}
-
-async function removeMessage(id) {
-  const msg = msgs.get(id);
-  if (!msg || !canDelete(msg)) return;
-  if (!await confirmDelete(plainPreview(msg.body, 200))) return;
-  const res = await api('DELETE', messageUrl(id));
-  if (res.ok) applyAnswer(res.data);
-  else toast({ title: 'Could not delete the message', body: errorText(res.data, ''), level: 'error' });
-}
-
-// ---- replying -----------------------------------------------------------------------------
-
-let replyTarget = null; // the id of the message the next one answers
-
-function setReply(id) {
-  replyTarget = Number.isInteger(id) ? id : null;
-  renderReplyBar();
-  if (replyTarget !== null) ui.input.focus();
-}
-
-function renderReplyBar() {
-  const msg = replyTarget === null ? null : msgs.get(replyTarget);
-  ui.reply.hidden = !msg;
-  if (!msg) {
-    replyTarget = null;
-    ui.replyText.textContent = '';
-    return;
-  }
-  ui.replyText.replaceChildren(
-    'Replying to ',
-    el('strong', {}, msg.user?.username ?? 'someone'),
-    ': ',
-    el('span', { class: 'composer__reply-preview' }, plainPreview(msg.body, 100)),
-  );
-}
-
-/** The reply_to of a pending frame, as a message's reply_to (what the page holds of it). */
-function replyOf(frame) {
-  const target = Number.isInteger(frame.reply_to) ? msgs.get(frame.reply_to) : null;
-  return target ? { id: target.id, seq: target.seq, user: target.user, preview: target.body } : null;
 }
 
 function setStatus(li, text, kind = '') {
@@ -924,6 +631,11 @@ function showArchived(archived) {
   ui.composerLabel.textContent = label;
 }
 
+/** An archived room is read-only: no edits, reactions or replies (a delete still goes). */
+function archived() {
+  return Boolean(room?.archived);
+}
+
 function applyRoom(next) {
   const wasPrivate = room.kind === 'private';
   const wasArchived = archived();
@@ -1103,9 +815,6 @@ ui.replyCancel.addEventListener('click', () => {
   setReply(null);
   ui.input.focus();
 });
-
-// One emoji picker for every message's "More reactions".
-const picker = new EmojiPicker(root);
 
 // On a touch screen (no hover), a tap on a message shows its actions.
 ui.messages.addEventListener('click', (e) => {
