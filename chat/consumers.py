@@ -90,8 +90,9 @@ class ChatConsumer(SocketConsumer):
     }
 
     room: Any = None
-    #: the room's rev as read before the welcome's rows
+    #: the room's rev as read before the welcome's rows, and the welcome's changes
     room_rev = 0
+    changes: Any = ()
     #: the highest seq this socket was sent in its welcome's history
     seen_seq = 0
     #: `?since=`, and why it was refused when it was malformed
@@ -158,7 +159,7 @@ class ChatConsumer(SocketConsumer):
         if key not in memo:
             memo[key] = selectors.room_history(room=self.room, since=self.since)
         self.history, self.complete = memo[key]
-        self.changes: Any = []
+        self.changes = []
         if self.since is not None and self.rev is not None:
             key = ("changes", self.room.pk, self.since, self.rev)
             if key not in memo:

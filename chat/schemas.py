@@ -7,7 +7,7 @@ The `*Out` models describe what a chat socket sends (ChatConsumer.outbound); the
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from django.conf import settings
 from pydantic import (
@@ -87,7 +87,8 @@ def clean_emoji(value: str) -> str:
     return value
 
 
-MessageId = Field(ge=1, le=2**63 - 1)
+#: the id of a stored message, as a client names it
+MessageId = Annotated[StrictInt, Field(ge=1, le=2**63 - 1)]
 
 
 class EditIn(BaseModel):
@@ -95,7 +96,7 @@ class EditIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     type: Literal["edit"]
-    id: StrictInt = MessageId
+    id: MessageId
     body: StrictStr
 
     @field_validator("body")
@@ -109,7 +110,7 @@ class DeleteIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     type: Literal["delete"]
-    id: StrictInt = MessageId
+    id: MessageId
 
 
 class ReactIn(BaseModel):
@@ -117,7 +118,7 @@ class ReactIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     type: Literal["react"]
-    id: StrictInt = MessageId
+    id: MessageId
     emoji: StrictStr
 
     @field_validator("emoji")

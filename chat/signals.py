@@ -10,6 +10,10 @@ from django.dispatch import Signal
 #: whose `room` and `user` are loaded.
 messages_stored = Signal()
 
+#: A stored message changed (edited, deleted, a reaction put or taken back). Argument:
+#: `frame`, the message's current state as the `message_updated` frame carries it.
+message_changed = Signal()
+
 #: A user put on or taken off a room's whitelist. Arguments: `room`, `user`, `added`.
 membership_changed = Signal()
 

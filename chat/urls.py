@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from chat.api import conversations, members, messages, presence, rooms
+from chat.api import conversations, members, messages, presence, rooms, search
 
 urlpatterns = [
     path("rooms/", rooms.RoomListView.as_view(), name="api-rooms"),
@@ -42,6 +42,12 @@ urlpatterns = [
         presence.RoomPresenceView.as_view(),
         name="api-room-presence",
     ),
+    path(
+        "rooms/<str:slug>/search/",
+        search.RoomSearchView.as_view(),
+        name="api-room-search",
+    ),
+    path("search/", search.SearchView.as_view(), name="api-search"),
     path("dms/", conversations.DirectRoomView.as_view(), name="api-dms"),
     path("me/rooms/", conversations.MyRoomsView.as_view(), name="api-me-rooms"),
     path(

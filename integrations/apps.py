@@ -14,6 +14,9 @@ class IntegrationsConfig(AppConfig):
         signals.messages_stored.connect(
             receivers.on_messages_stored, dispatch_uid="integrations.messages"
         )
+        signals.message_changed.connect(
+            receivers.on_message_changed, dispatch_uid="integrations.changes"
+        )
         signals.membership_changed.connect(
             receivers.on_membership_changed, dispatch_uid="integrations.members"
         )

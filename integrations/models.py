@@ -10,6 +10,7 @@ SCOPES = ("publish", "notify", "disconnect")
 #: the events a webhook may subscribe to
 EVENTS = (
     "message.created",
+    "message.updated",
     "member.added",
     "member.removed",
     "room.occupied",

@@ -24,6 +24,15 @@ def on_messages_stored(sender: Any, messages: list[Any], **kwargs: Any) -> None:
     services.webhook_events_enqueue(event="message.created", items=items)
 
 
+def on_message_changed(sender: Any, frame: dict[str, Any], **kwargs: Any) -> None:
+    """`message.updated`: `data` is the message's current state (an edit, a tombstone, a
+    reaction), as the `message_updated` frame carries it."""
+    if not selectors.webhooks_for(event="message.updated"):
+        return
+    data = {k: v for k, v in frame.items() if k != "type"}
+    services.webhook_events_enqueue(event="message.updated", items=[data])
+
+
 def on_membership_changed(
     sender: Any, room: Any, user: Any, added: bool, **kwargs: Any
 ) -> None:

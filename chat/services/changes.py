@@ -15,7 +15,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from chat import selectors
+from chat import selectors, signals
 from chat.errors import (
     MessageDeleted,
     MessageGone,
@@ -70,6 +70,7 @@ def _stamp(room: Room, message: Message, **fields: Any) -> Frame:
     Message.objects.filter(pk=message.pk).update(rev=room.rev, **fields)
     frame = selectors.message_state(room=room, message_id=message.pk)
     assert frame is not None  # the room is locked: the message cannot go meanwhile
+    signals.message_changed.send(sender=Message, frame=frame)
     # No seq on the event: the consumer's each-seq-once filter is for new messages.
     broadcast.publish(chat_room_group(room.pk), message_updated_frame(frame))
     return frame

@@ -223,3 +223,128 @@ async def test_refusals_of_changes_do_not_close_an_honest_socket(
     await b.send_json_to({"type": "heartbeat"})
     await receive_until(b, lambda f: f["type"] == "heartbeat")
     await b.disconnect()
+
+
+class Replica:
+    """What a client holds: every message by id, the last seq, the welcome's rev."""
+
+    def __init__(self) -> None:
+        self.messages: dict[int, dict[str, Any]] = {}
+        self.last_seq = 0
+        self.rev: int | None = None
+
+    def apply(self, message: dict[str, Any]) -> None:
+        held = self.messages.get(message["id"])
+        if held is None or message["rev"] >= held["rev"]:
+            self.messages[message["id"]] = message
+        self.last_seq = max(self.last_seq, message["seq"])
+
+    def query(self) -> str:
+        if self.rev is None:
+            return ""
+        return f"since={self.last_seq}&rev={self.rev}"
+
+    async def welcome(self, room: Any, frame: dict[str, Any], sent_rev: int) -> None:
+        from chat import selectors
+
+        for message in frame["history"] + frame["changes"]:
+            self.apply(message)
+        if not frame["complete"]:  # page the rest, as over REST
+            after = self.last_seq
+            while True:
+                page, more = await database_sync_to_async(selectors.messages_page)(
+                    room=room, after=after, limit=2
+                )
+                for message in page:
+                    self.apply(message)
+                if not more:
+                    break
+                after = page[-1]["seq"]
+            rev = frame["changes"][-1]["rev"] if frame["changes"] else sent_rev
+            while True:
+                page, more = await database_sync_to_async(selectors.changes_page)(
+                    room=room, rev=rev, limit=2
+                )
+                for message in page:
+                    self.apply(message)
+                if not more:
+                    break
+                rev = page[-1]["rev"]
+        self.rev = frame["rev"]
+
+
+async def test_a_client_that_applies_welcomes_and_live_frames_converges(
+    lobby, alice, bob, monkeypatch
+):
+    """Seeded random edits, deletes, reactions and posts while a client comes and goes;
+    after each reconnect and at the end it holds exactly the server's messages."""
+    import random
+
+    from chat import selectors
+
+    monkeypatch.setattr(selectors, "CHANGES_MAX", 3)
+    monkeypatch.setattr(selectors, "HISTORY_SINCE_MAX", 3)
+    rng = random.Random(16)
+    replica = Replica()
+    ids: list[int] = [(await post(lobby, alice, "seed")).pk]
+    comm = None
+
+    async def connect() -> Any:
+        sent_rev = replica.rev or 0
+        comm = await chat_socket(alice, "lobby", replica.query())
+        await replica.welcome(lobby, await receive(comm), sent_rev)
+        return comm
+
+    async def until(predicate: Any) -> None:
+        if comm is not None:
+            frame, before = await receive_until(comm, predicate)
+            for f in [*before, frame]:
+                if f["type"] == "message":
+                    replica.apply(f)
+                elif f["type"] == "message_updated":
+                    replica.apply(f["message"])
+
+    comm = await connect()
+    for step in range(60):
+        if rng.random() < 0.2:
+            if comm is not None:
+                await comm.disconnect()
+                comm = None
+            else:
+                comm = await connect()
+        kind = rng.choice(["post", "edit", "delete", "react", "react"])
+        target = await current(Message(pk=rng.choice(ids)))
+        author = alice if target.user_id == alice.pk else bob
+        if kind == "post":
+            message = await post(lobby, rng.choice([alice, bob]), f"p{step}")
+            ids.append(message.pk)
+            await until(lambda f, pk=message.pk: f.get("id") == pk)
+            continue
+        if target.deleted:
+            continue
+        if kind == "edit":
+            frame = await database_sync_to_async(services.message_edit)(
+                message=target, user=author, body=f"e{step}"
+            )
+        elif kind == "delete":
+            frame = await database_sync_to_async(services.message_delete)(
+                message=target, by=alice
+            )
+        else:
+            frame = await database_sync_to_async(services.reaction_toggle)(
+                message=target, user=rng.choice([alice, bob]), emoji=rng.choice("ab")
+            )
+        await until(
+            lambda f, rev=frame["rev"]: (
+                f["type"] == "message_updated" and f["message"]["rev"] == rev
+            )
+        )
+    if comm is not None:
+        await comm.disconnect()
+    comm = await connect()  # one last resume
+    await comm.disconnect()
+    server, _ = await database_sync_to_async(selectors.messages_page)(
+        room=lobby, after=0, limit=200
+    )
+    assert {m["id"]: m for m in server} == replica.messages
+    assert await database_sync_to_async(selectors.room_rev)(room_id=lobby.pk) > 20

@@ -120,6 +120,11 @@ def test_message_created_is_an_outbox_row_per_webhook_with_the_message(lobby, al
         "body": "hi",
         "ts": body["data"]["ts"],
         "client_id": None,
+        "rev": 0,
+        "edited": None,
+        "deleted": False,
+        "reactions": [],
+        "reply_to": None,
     }
 
 
@@ -330,3 +335,15 @@ def test_finished_deliveries_are_pruned_after_a_week_pending_ones_never(lobby, a
         second.pk,
         third.pk,
     }
+
+
+def test_an_edit_is_a_message_updated_event_with_the_current_state(lobby, alice):
+    hook("message.updated")
+    message, _ = chat_services.message_create(room=lobby, user=alice, body="helo")
+    assert not WebhookDelivery.objects.exists()  # not subscribed to message.created
+    chat_services.message_edit(message=message, user=alice, body="hello")
+    [row] = WebhookDelivery.objects.all()
+    body = json.loads(row.body)
+    assert body["event"] == "message.updated"
+    assert body["data"]["body"] == "hello" and body["data"]["rev"] == 1
+    assert "type" not in body["data"]

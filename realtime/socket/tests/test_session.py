@@ -138,6 +138,16 @@ def test_too_many_invalid_frames_close_4400():
     assert close == Close(CloseCode.INVALID_FRAMES, "invalid_frames")
 
 
+def test_declined_frames_are_answered_but_never_close_4400():
+    from realtime.socket.errors import Declined
+
+    s = session(max_invalid_frames=2)
+    for _ in range(5):
+        (error,) = s.refused(Declined("permission_denied", "not yours"))
+        assert error_code(error) == "permission_denied"
+    assert len(s.receive_text("{", now=0.1)) == 1  # the first invalid frame counts
+
+
 # --- the token bucket -----------------------------------------------------------------------
 
 

@@ -1,0 +1,156 @@
+"""Selectors of message search (PROTOCOL.md 10): FTS5 on SQLite, tsvector on PostgreSQL.
+
+The index is built by chat/migrations/0005_search.py and kept by the database itself
+(triggers, an expression index), so the message services know nothing of it. The
+query expressions here must match those of the migration, or the index is not used.
+
+A user's words never reach a full-text query language as written: `search_terms()`
+keeps only runs of letters and digits, and each term becomes a quoted prefix term
+(`"caf"*` for FTS5, `'caf':*` for tsquery, quoted by the database's quote_literal()).
+Quotes, `*`, `-`, NEAR, parentheses or SQL in `q` are separators, never operators.
+Words are ANDed; each matches a whole word or a word's beginning, case- and
+accent-insensitively. The rooms are filtered in the same SQL statement (the public
+ones and those whose whitelist has the user, direct rooms included), so a search
+never loads messages it may not show.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from typing import Any
+
+from django.db import connection
+
+from chat.models import Membership, Message, Reaction, Room
+from chat.schemas import Frame, message_frame, reactions_out
+from realtime.registry import sql
+
+SEARCH_LIMIT_DEFAULT = 20
+SEARCH_LIMIT_MAX = 50
+#: how many matches a search answers at most: the newest ones, ranked. Ranking reads
+#: each candidate's text (on PostgreSQL about 11 us a row: unaccent, to_tsvector,
+#: ts_rank), so a word found in 100,000 messages would cost a second; capped, a common
+#: word costs what a rare one does (`manage.py bench_search`, docs/protocol.md 8.7).
+SEARCH_RESULTS_MAX = 1000
+#: how far `offset` pages: past SEARCH_RESULTS_MAX a page is empty
+SEARCH_OFFSET_MAX = SEARCH_RESULTS_MAX
+QUERY_MAX_CHARS = 200
+#: each word is one more prefix scan of the index; a pasted paragraph is a 400
+QUERY_MAX_WORDS = 10
+
+# Letters and digits; "_" separates, as it does for both tokenizers (unicode61, and
+# PostgreSQL's default parser).
+_WORD = re.compile(r"[^\W_]+")
+
+
+class SearchQueryError(ValueError):
+    """`q` cannot be searched (no word in it, or too many); the message says why."""
+
+
+def search_terms(q: str) -> list[str]:
+    """The distinct words of `q`, in order: runs of letters and digits (NFKC).
+
+    SearchQueryError when there is none (`"*"`, `"--"`, an emoji) or more than
+    QUERY_MAX_WORDS.
+    """
+    seen: dict[str, str] = {}
+    for word in _WORD.findall(unicodedata.normalize("NFKC", q)):
+        # Kept as written (the database folds case and accents, as it did for the
+        # bodies); "Cafe cafe" is one word.
+        seen.setdefault(word.casefold(), word)
+    terms = list(seen.values())
+    if not terms:
+        raise SearchQueryError("The query has no word to search for (letters, digits).")
+    if len(terms) > QUERY_MAX_WORDS:
+        raise SearchQueryError(f"At most {QUERY_MAX_WORDS} words to search for.")
+    return terms
+
+
+def messages_search(
+    *,
+    user: Any,
+    terms: list[str],
+    room_id: int | None = None,
+    limit: int = SEARCH_LIMIT_DEFAULT,
+    offset: int = 0,
+) -> tuple[list[Frame], bool]:
+    """Messages matching every term in the rooms `user` may read (or only `room_id`).
+
+    Of the newest SEARCH_RESULTS_MAX matches, best first (bm25 on SQLite, ts_rank
+    normalized by length on PostgreSQL), then newest; deleted messages never match,
+    edited ones by their current body. Returns up to `limit` `message` frames (with
+    `room`) from `offset`, and whether more follow. `terms` come from search_terms().
+    """
+    if not terms:
+        return [], False
+    m, r, w = sql.table(Message), sql.table(Room), sql.table(Membership)
+    mid = f"{m}.{sql.column(Message, 'id')}"
+    mroom = f"{m}.{sql.column(Message, 'room')}"
+    readable = (
+        f"SELECT {r}.{sql.column(Room, 'id')} FROM {r}"
+        f" WHERE NOT {r}.{sql.column(Room, 'is_private')}"
+        f" UNION SELECT {w}.{sql.column(Membership, 'room')} FROM {w}"
+        f" WHERE {w}.{sql.column(Membership, 'user')} = %s"
+    )
+    where = [f"NOT {m}.{sql.column(Message, 'deleted')}", f"{mroom} IN ({readable})"]
+    params: list[Any] = [user.pk]
+    if room_id is not None:
+        where.append(f"{mroom} = %s")
+        params.append(room_id)
+    # The newest SEARCH_RESULTS_MAX matches (the index gives them in id order on
+    # SQLite, a top-N sort of ids on PostgreSQL), then only those are ranked.
+    if connection.vendor == "postgresql":
+        body = f"{m}.{sql.column(Message, 'body')}"
+        query = " && ".join(
+            "to_tsquery('simple'::regconfig,"
+            " quote_literal(chat_search_fold(%s)) || ':*')"
+            for _ in terms
+        )
+        statement = (
+            f"SELECT c.id FROM (SELECT {mid} AS id, {body} AS body, s.q AS q"
+            f" FROM {m} CROSS JOIN (SELECT {query} AS q) AS s"
+            f" WHERE to_tsvector('simple'::regconfig, chat_search_fold({body})) @@ s.q"
+            f" AND {' AND '.join(where)} ORDER BY {mid} DESC LIMIT %s) AS c"
+            f" ORDER BY ts_rank(to_tsvector('simple'::regconfig,"
+            f" chat_search_fold(c.body)), c.q, 1) DESC, c.id DESC LIMIT %s OFFSET %s"
+        )
+        params = [*terms, *params]
+    else:
+        statement = (
+            f"SELECT c.id FROM (SELECT {mid} AS id, bm25(chat_message_fts) AS score"
+            f" FROM chat_message_fts JOIN {m} ON {mid} = chat_message_fts.rowid"
+            f" WHERE chat_message_fts MATCH %s AND {' AND '.join(where)}"
+            f" ORDER BY chat_message_fts.rowid DESC LIMIT %s) AS c"
+            f" ORDER BY c.score, c.id DESC LIMIT %s OFFSET %s"
+        )
+        params = [fts5_query(terms), *params]
+    rows = sql.fetchall(statement, [*params, SEARCH_RESULTS_MAX, limit + 1, offset])
+    ids = [row[0] for row in rows[:limit]]
+    found = Message.objects.select_related("user", "room", "reply_to__user").in_bulk(
+        ids
+    )
+    # Reactions for the page in one query, for the messages that ever changed (every
+    # reaction stamps its message's rev), as the other pages do.
+    changed = [i for i, message in found.items() if message.rev]
+    reactions = (
+        reactions_out(
+            Reaction.objects.filter(message_id__in=changed)
+            .order_by("id")
+            .values_list("message_id", "emoji", "user_id")
+        )
+        if changed
+        else {}
+    )
+    # A message deleted (the row) since the ranking query is left out, not an error.
+    frames = [
+        message_frame(found[i], reactions=reactions.get(i, []))
+        for i in ids
+        if i in found
+    ]
+    return frames, len(rows) > limit
+
+
+def fts5_query(terms: list[str]) -> str:
+    """The FTS5 MATCH expression: every term a quoted prefix (`"caf"* "lyon"*`)."""
+    return " ".join('"' + term.replace('"', '""') + '"*' for term in terms)
