@@ -13,6 +13,7 @@ import time
 import pytest
 from playwright.sync_api import Page, expect
 
+from tests import harness
 from tests.browser.test_ui import (
     make_room,
     no_page_errors,
@@ -20,6 +21,7 @@ from tests.browser.test_ui import (
     say,
     signed_in,
     until_live,
+    watched,
 )
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e]
@@ -220,3 +222,39 @@ def test_typing_shows_and_clears_and_a_reply_quotes_its_original(
     expect(original).to_have_class(re.compile("msg--target"))
     expect(original).to_be_focused()
     no_page_errors(page_a, page_b)
+
+
+def test_at_phone_width_a_tap_shows_a_messages_actions(server_factory, new_context):
+    server = server_factory()
+    fay, _ = server.api.user("fay"), server.api.user("gus")
+    make_room(server, fay, "standup")
+    status, _ = server.api.post(
+        "/api/rooms/standup/messages/",
+        {"body": "**done**: the migration"},
+        token=fay.access,
+    )
+    assert status == 201
+    context = new_context(
+        base_url=server.url,
+        viewport={"width": 390, "height": 844},
+        has_touch=True,
+        is_mobile=True,
+    )
+    page = watched(context.new_page())
+    page.goto("/login/?next=/rooms/standup/")
+    page.get_by_label("Username").fill("gus")
+    page.get_by_label("Password").fill(harness.PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.locator("[data-conn-text]")).to_have_text("Live")
+
+    msg = last_msg(page)
+    toolbar = msg.get_by_role("toolbar")
+    expect(toolbar).to_have_css("opacity", "0")  # no hover on a touch screen
+    msg.locator(".msg__head").tap()
+    expect(toolbar).to_have_css("opacity", "1")
+    box = toolbar.bounding_box()
+    assert box["x"] >= 0 and box["x"] + box["width"] <= 390, box  # on screen
+    toolbar.get_by_role("button", name="Reply").tap()
+    expect(page.locator("[data-reply]")).to_contain_text("Replying to fay")
+    expect(page.get_by_role("searchbox", name="Search messages")).to_be_visible()
+    no_page_errors(page)
