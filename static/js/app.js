@@ -6,6 +6,7 @@
  * URL, so the notifications page shares this socket instead of opening a second one).
  */
 import { RealtimeClient } from './realtime-client.js';
+import { mountSearch } from './search.js';
 import { badgeText, Conversations, displayName, titleWithCount } from './conversations.js';
 import {
   api, avatar, currentUser, el, errorText, icon, level, listOf, markLoggingOut, paintAvatars, reLogin, relativeTime,
@@ -475,5 +476,16 @@ if (conversations && notifications) {
     const link = safeLink(n.link);
     if (!link || !/^\/rooms\/[^/]+\/\?seq=\d+$/.test(link)) return;
     desktopAlert(n.title, n.body, link, `mention-${n.id}`);
+  });
+}
+
+// The header's message search, on every signed-in page.
+const searchForm = document.querySelector('[data-search]');
+if (searchForm && user) {
+  mountSearch(searchForm, {
+    roomName: (slug) => {
+      const entry = conversations?.get(slug);
+      return entry ? `${entry.kind === 'direct' ? '@' : '#'}${displayName(entry)}` : `#${slug}`;
+    },
   });
 }

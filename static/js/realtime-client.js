@@ -16,7 +16,9 @@
  * behaviour is tested under `node --test` with fakes (see tests/fakes.mjs).
  * All durations given as options are in milliseconds.
  */
-import { ChatSequencer, httpOrigin, messagesUrl, roomFromPath } from './realtime/chat.js';
+import {
+  changesUrl, ChatSequencer, httpOrigin, messagesUrl, roomFromPath,
+} from './realtime/chat.js';
 import { Connection } from './realtime/connection.js';
 
 export { STATES } from './realtime/connection.js';
@@ -40,7 +42,7 @@ export { jwtExp } from './realtime/tokens.js';
 export class RealtimeClient extends Connection {
   /**
    * @param {string} url socket URL; relative ('/ws/chat/x/') resolves against `location`.
-   *   A `token` or `since` query parameter in it seeds the `token`/`lastSeq` options.
+   *   A `token`, `since` or `rev` query parameter in it seeds the `token`/`lastSeq`/`rev` options.
    * @param {object} [options] see static/js/README.md for the full list.
    */
   constructor(url, options = {}) {
@@ -50,17 +52,23 @@ export class RealtimeClient extends Connection {
     const room = o.room ?? roomFromPath(parsed.pathname);
     // Like the token, since lives in the client: each connect writes the latest.
     let urlSince = null;
+    let urlRev = null;
     if (room != null) {
       urlSince = parsed.searchParams.get('since');
+      urlRev = parsed.searchParams.get('rev');
       parsed.searchParams.delete('since');
+      parsed.searchParams.delete('rev');
       this._url = parsed.toString();
     }
+    const int = (v) => (v !== null && /^\d+$/.test(v) ? Number(v) : null);
     this._chat = new ChatSequencer({
       room,
-      lastSeq: o.lastSeq ?? (urlSince !== null && /^\d+$/.test(urlSince) ? Number(urlSince) : null),
+      lastSeq: o.lastSeq ?? int(urlSince),
       gapGrace: o.gapGrace ?? 300,
       backfillLimit: o.backfillLimit ?? 200,
+      rev: o.rev ?? int(urlRev),
       backfillUrl: o.backfillUrl ?? messagesUrl(o.restBase ?? httpOrigin(parsed)),
+      changesUrl: o.changesUrl ?? changesUrl(o.restBase ?? httpOrigin(parsed)),
       fetch: o.fetch ?? (globalThis.fetch ? globalThis.fetch.bind(globalThis) : null),
       later: (fn, ms) => this._later(fn, ms),
       cancel: (timer) => this._clearTimeout(timer),
@@ -77,12 +85,49 @@ export class RealtimeClient extends Connection {
   /** Highest message seq delivered for the room, or null. */
   get lastSeq() { return this._chat.lastSeq; }
 
+  /** The room's rev the held messages are current at (sent as `&rev=` on resume), or null. */
+  get rev() { return this._chat.rev; }
+
+  /** The newest state known of message `id` (a copy), or null. */
+  message(id) { return this._chat.message(id); }
+
+  /** Every message known, in seq order (copies). */
+  get messages() { return this._chat.messages(); }
+
+  /**
+   * Messages the page fetched itself (scrollback, around a seq): merged with what the
+   * client knows, so an older REST page never undoes a live edit. Returns their newest
+   * states, in the order given.
+   */
+  absorb(messages) { return this._chat.absorb(messages); }
+
+  /** Edit my message (PROTOCOL.md section 10); queued like any frame while offline. */
+  edit(id, body) { return this.send({ type: 'edit', id, body }); }
+
+  /** Delete a message (mine, or any as the room's owner or staff). */
+  deleteMessage(id) { return this.send({ type: 'delete', id }); }
+
+  /** Toggle my reaction `emoji` on a message. */
+  react(id, emoji) { return this.send({ type: 'react', id, emoji }); }
+
+  /** Say that I am typing; only while open (an old "typing" is worth nothing later). */
+  typing() {
+    if (this.state !== 'open') return false;
+    this.send({ type: 'typing' });
+    return true;
+  }
+
   _resumeParams(url) {
     this._chat.resumeParams(url);
   }
 
   _onMessageFrame(frame) {
     this._chat.ingest(frame, 'live');
+  }
+
+  _onUpdateFrame(frame) {
+    if (this._chat.room == null) super._onUpdateFrame(frame);
+    else this._chat.update(frame.message, 'live');
   }
 
   _onWelcome(welcome) {

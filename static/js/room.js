@@ -5,6 +5,13 @@
  * (room/whitelist.js) and the room's settings (room/settings.js: header, archived
  * banner, the owner's dialog) are modules of their own.
  *
+ * Messages change (PROTOCOL.md section 10): the client module keeps each one's newest
+ * state and says `message_updated`; this page repaints that message (body as safe rich
+ * text, room/text.js; "edited" with its versions; "message deleted"; reactions,
+ * room/reactions.js), and offers per-message actions (room/actions.js), replies, the
+ * typing line (room/typing.js) and jumps to a message (`?seq=`, a reply's original, a
+ * search result), loading the messages around it when they are not here yet.
+ *
  * The socket authenticates with the session cookie (same origin); REST calls carry the
  * session and the CSRF token (ui.js api()).
  */
@@ -17,9 +24,16 @@ import { DraftStore, roomKeys } from './room/drafts.js';
 import { MentionCompleter } from './room/mentions.js';
 import { mountSettings, showRoom } from './room/settings.js';
 import { mountWhitelist } from './room/whitelist.js';
+import {
+  applyUpdate, bodyNodes, lastOwnEditable, learnUser, mountMessages, msgs, paint, paintReply,
+  replyOf, replyTarget, setReply, startEdit,
+} from './room/messages.js';
+import { EmojiPicker } from './room/reactions.js';
+import { TypingIndicator, TypingNotifier } from './room/typing.js';
 import { api, avatar, currentUser, dayLabel, el, listOf, reLogin, timeEl } from './ui.js';
 
 const PAGE = 50; // scrollback page size
+const AROUND = 25; // messages loaded on each side of a message jumped to
 const GROUP_MS = 5 * 60 * 1000; // consecutive messages of one author within this are grouped
 const NEAR_BOTTOM_PX = 120;
 
@@ -27,6 +41,9 @@ const root = document.querySelector('[data-room]');
 const slug = root.dataset.room;
 const maxBody = Number(root.dataset.maxBody) || 4000;
 const me = currentUser();
+// The owner may delete anyone's message and read its earlier versions (data-is-owner:
+// I am the owner; data-owner names whoever is).
+const isOwner = 'isOwner' in root.dataset;
 
 const $ = (sel) => root.querySelector(sel);
 const ui = {
@@ -53,6 +70,10 @@ const ui = {
   onlineMore: $('[data-online-more]'),
   mentionList: $('[data-mention-list]'),
   composerLabel: $('label[for="composer-input"]'),
+  typing: $('[data-typing]'),
+  reply: $('[data-reply]'),
+  replyText: $('[data-reply-text]'),
+  replyCancel: $('[data-reply-cancel]'),
 };
 
 /** The page's localStorage, or null where storage is disabled. */
@@ -73,6 +94,9 @@ const drafts = new DraftStore({ storage: pageStorage(), key: keys.draft });
 
 const byId = new Map(); // message id -> <li>
 const authors = new Set(); // usernames seen in this room, for @ completion
+// Messages as they change (room/messages.js): painted into these <li>, one emoji picker.
+const picker = new EmojiPicker(root);
+mountMessages({ ui, client, byId, slug, me, isOwner, maxBody, archived, jumpTo, picker });
 const byClientId = new Map(); // client_id -> <li> (pending, or confirmed with that id)
 let oldestSeq = null; // smallest seq shown, for scrollback
 let reachedStart = false;
@@ -104,7 +128,7 @@ function authorEl(user, own) {
   return nameButton(user, 'msg__author');
 }
 
-function messageEl({ user, body, ts, pending }) {
+function messageEl({ user, body, ts, pending, replyTo = null }) {
   const own = me && user && user.id === me.id;
   const li = el(
     'li',
@@ -121,12 +145,13 @@ function messageEl({ user, body, ts, pending }) {
         authorEl(user, own),
         timeEl(ts, { withDay: true }),
       ),
-      // A body is text: textContent, never innerHTML.
-      el('p', { class: 'msg__body' }, body),
+      // A body is text made into nodes (room/text.js), never innerHTML.
+      el('div', { class: 'msg__body' }, bodyNodes(body)),
     ),
   );
   li.dataset.userId = String(user?.id ?? '');
   li.dataset.ts = ts ?? new Date().toISOString();
+  if (replyTo) paintReply(li, replyTo);
   return li;
 }
 
@@ -156,6 +181,9 @@ function fillConfirmed(li, msg) {
   if (gutter && msg.ts) gutter.replaceWith(timeEl(msg.ts, { short: true }));
   setStatus(li, '');
   byId.set(msg.id, li);
+  msgs.set(msg.id, msg);
+  learnUser(msg.user);
+  paint(li, msg);
 }
 
 /** Put a confirmed message in seq order; pending ones always stay below. */
@@ -281,7 +309,11 @@ function newestOnScreen() {
 
 /** Show a message from the socket, a backfill or scrollback, once. */
 function showMessage(msg, { live = false } = {}) {
-  if (!msg || !Number.isInteger(msg.id) || byId.has(msg.id)) return;
+  if (!msg || !Number.isInteger(msg.id)) return;
+  if (byId.has(msg.id)) {
+    applyUpdate(msg); // e.g. a page around a seq, overlapping what is shown
+    return;
+  }
   const stick = nearBottom();
   const mine = me && msg.user && msg.user.id === me.id;
   const waiting = typeof msg.client_id === 'string' ? byClientId.get(msg.client_id) : null;
@@ -305,7 +337,7 @@ function showMessage(msg, { live = false } = {}) {
 }
 
 function addPending(frame) {
-  const li = messageEl({ user: me, body: frame.body, ts: new Date().toISOString(), pending: true });
+  const li = messageEl({ user: me, body: frame.body, ts: new Date().toISOString(), pending: true, replyTo: replyOf(frame) });
   li.dataset.clientId = frame.client_id;
   byClientId.set(frame.client_id, li);
   ui.messages.append(li);
@@ -358,7 +390,8 @@ async function loadOlder() {
   const res = await api('GET', `/api/rooms/${encodeURIComponent(slug)}/messages/?before=${oldestSeq}&limit=${PAGE}`);
   if (res.ok) {
     olderFailed = false;
-    const page = listOf(res.data).filter((m) => Number.isInteger(m.seq)).sort((a, b) => b.seq - a.seq);
+    // Merged with what the client knows: a page older than a live edit never undoes it.
+    const page = client.absorb(listOf(res.data).filter((m) => Number.isInteger(m.seq))).sort((a, b) => b.seq - a.seq);
     const before = ui.scroll.scrollHeight;
     const top = ui.scroll.scrollTop;
     for (const msg of page) showMessage(msg);
@@ -379,7 +412,7 @@ async function loadOlder() {
 ui.loadOlder.addEventListener('click', loadOlder);
 // Reaching the top of the conversation loads the page before it (not after a failure).
 new IntersectionObserver((entries) => {
-  if (entries.some((e) => e.isIntersecting) && !olderFailed && client.state !== 'connecting') loadOlder();
+  if (entries.some((e) => e.isIntersecting) && !olderFailed && !jumping && client.state !== 'connecting') loadOlder();
 }, { root: ui.scroll, rootMargin: '200px 0px 0px 0px' }).observe(ui.loadOlder);
 
 ui.scroll.addEventListener('scroll', () => {
@@ -389,6 +422,103 @@ ui.scroll.addEventListener('scroll', () => {
 ui.jump.addEventListener('click', () => {
   scrollToBottom();
   ui.input.focus();
+});
+
+// ---- jumping to a message: ?seq=, a reply's original, a search result -------------------
+
+function seqFromUrl() {
+  const v = new URLSearchParams(location.search).get('seq');
+  return v && /^\d+$/.test(v) ? Number(v) : null;
+}
+
+const targetSeq = seqFromUrl();
+// While a jump loads and scrolls, the top of the list may show for a moment: no scrollback then.
+let jumping = targetSeq !== null;
+
+function shownAt(seq) {
+  return ui.messages.querySelector(`:scope > .msg[data-seq="${seq}"]`);
+}
+
+/** Scroll to message `seq` and mark it, loading the messages around it first if needed. */
+async function jumpTo(seq) {
+  if (!Number.isInteger(seq) || seq < 1) return;
+  jumping = true;
+  let li = shownAt(seq);
+  if (!li) {
+    ui.messages.setAttribute('aria-busy', 'true');
+    await loadAround(seq);
+    ui.messages.removeAttribute('aria-busy');
+    li = shownAt(seq);
+  }
+  jumping = false;
+  if (!li) {
+    ui.composerStatus.textContent = 'That message could not be loaded.';
+    return;
+  }
+  flushLayout();
+  for (const old of ui.messages.querySelectorAll(':scope > .msg--target')) old.classList.remove('msg--target');
+  li.classList.add('msg--target');
+  li.tabIndex = -1;
+  li.scrollIntoView({ block: 'center' });
+  li.focus({ preventScroll: true });
+  ui.jump.hidden = nearBottom();
+}
+
+/** The messages on both sides of `seq` (it included), over REST. */
+async function loadAround(seq) {
+  const base = `/api/rooms/${encodeURIComponent(slug)}/messages/`;
+  const [before, after] = await Promise.all([
+    api('GET', `${base}?before=${seq}&limit=${AROUND}`),
+    api('GET', `${base}?after=${seq - 1}&limit=${AROUND}`),
+  ]);
+  if (!before.ok || !after.ok) return false;
+  const older = listOf(before.data);
+  const page = client.absorb([...older, ...listOf(after.data)].filter((m) => Number.isInteger(m.seq)));
+  for (const msg of page) showMessage(msg);
+  if (before.data?.has_more === false || older.length < AROUND) reachedStart = true;
+  flushLayout();
+  markGaps();
+  updateHistoryEdge();
+  return true;
+}
+
+/**
+ * Between a page loaded around an old message and the newest ones, a line that loads
+ * what is missing (seq has no gaps, so any jump in it is a hole in what is shown).
+ */
+function markGaps() {
+  for (const gap of ui.messages.querySelectorAll(':scope > .msg-gap')) gap.remove();
+  let prev = null;
+  for (const li of ui.messages.querySelectorAll(':scope > .msg[data-seq]')) {
+    const seq = Number(li.dataset.seq);
+    if (prev !== null && seq > prev + 1) {
+      const after = prev;
+      const button = el('button', { type: 'button', class: 'button button--ghost button--sm' }, 'Load newer messages');
+      button.addEventListener('click', () => fillGap(after, button));
+      li.before(el('li', { class: 'msg-gap', dataset: { after: String(after), before: String(seq) } }, button));
+    }
+    prev = seq;
+  }
+}
+
+async function fillGap(after, button) {
+  button.disabled = true;
+  const res = await api('GET', `/api/rooms/${encodeURIComponent(slug)}/messages/?after=${after}&limit=${PAGE * 2}`);
+  button.disabled = false;
+  if (!res.ok) {
+    button.textContent = 'Could not load newer messages: retry';
+    return;
+  }
+  for (const msg of client.absorb(listOf(res.data).filter((m) => Number.isInteger(m.seq)))) showMessage(msg);
+  flushLayout();
+  markGaps();
+}
+
+// A search result in this room, picked on this page: no reload.
+window.addEventListener('room:jump', (e) => {
+  if (e.detail?.slug !== slug) return;
+  history.replaceState(history.state, '', `${location.pathname}?seq=${e.detail.seq}`);
+  jumpTo(e.detail.seq);
 });
 
 // ---- online list and connection badge ----------------------------------------------------
@@ -408,6 +538,8 @@ client.on('state', () => status.render());
 
 client.on('welcome', (w) => {
   online.reset(w);
+  learnUser(w.user);
+  for (const u of Array.isArray(w.online) ? w.online : []) learnUser(u);
   if (!welcomed) ui.messages.setAttribute('aria-busy', 'true');
 });
 
@@ -415,6 +547,9 @@ client.on('message', (msg, meta) => {
   // After the first welcome everything is news, resumed history included.
   showMessage(msg, { live: welcomed || meta?.source === 'live' });
 });
+
+// A message shown before changed (an edit, a delete, a reaction), live or on resume.
+client.on('message_updated', ({ message }) => applyUpdate(message));
 
 // The client confirms our own echo by client_id (it may come before the message event,
 // or be a duplicate of one already shown after a resend).
@@ -436,7 +571,9 @@ client.on('state', ({ state }) => {
   ui.messages.removeAttribute('aria-busy');
   updateHistoryEdge();
   flushLayout();
-  if (first) {
+  if (first && targetSeq !== null) {
+    jumpTo(targetSeq);
+  } else if (first) {
     const divider = ui.messages.querySelector(':scope > .new-sep');
     if (divider) divider.scrollIntoView({ block: 'center' });
     else scrollToBottom();
@@ -460,7 +597,19 @@ setTimeout(() => {
   }
 }, 5000);
 
-client.on('presence', (p) => online.apply(p));
+client.on('presence', (p) => {
+  online.apply(p);
+  for (const u of Array.isArray(p.joins) ? p.joins : []) learnUser(u);
+});
+
+// Who is typing, under the messages; nobody once the socket is down.
+const typingLine = new TypingIndicator(ui.typing, me?.id);
+client.on('typing', (f) => typingLine.apply(f));
+client.on('state', ({ state }) => {
+  if (state !== 'open') typingLine.clear();
+});
+let typingOn = true; // off if the server does not know the frame (answers unknown_type)
+const typingOut = new TypingNotifier({ send: () => typingOn && client.typing() });
 
 // ---- the room's settings: name, topic, kind, archived ---------------------------------------
 
@@ -482,11 +631,22 @@ function showArchived(archived) {
   ui.composerLabel.textContent = label;
 }
 
+/** An archived room is read-only: no edits, reactions or replies (a delete still goes). */
+function archived() {
+  return Boolean(room?.archived);
+}
+
 function applyRoom(next) {
   const wasPrivate = room.kind === 'private';
+  const wasArchived = archived();
   room = { ...room, ...next };
   showRoom(root, room);
   showArchived(Boolean(room.archived));
+  if (archived() !== wasArchived) {
+    // Read-only now (or no longer): the messages' actions follow.
+    for (const [id, li] of byId) if (msgs.has(id)) paint(li, msgs.get(id));
+    if (archived()) setReply(null);
+  }
   if ((room.kind === 'private') !== wasPrivate) whitelist?.show(room.kind === 'private');
   const members = $('[data-members-open]');
   if (members) members.hidden = room.kind !== 'private';
@@ -529,6 +689,10 @@ const ERROR_TEXT = {
 };
 
 client.on('error', (err) => {
+  if (err.code === 'unknown_type') {
+    typingOn = false; // an older server: the only frame it may not know is typing
+    return;
+  }
   ui.composerStatus.textContent = ERROR_TEXT[err.code] ?? `Error: ${err.detail ?? err.code}`;
   const pending = client.pending;
   if (err.code === 'rate_limited') {
@@ -596,7 +760,7 @@ function submit() {
   if (!checkLength()) return;
   let frame;
   try {
-    frame = client.sendMessage(body);
+    frame = client.sendMessage(body, replyTarget !== null ? { reply_to: replyTarget } : {});
   } catch (err) {
     if (err instanceof QueueFullError) {
       ui.composerStatus.textContent = 'Too many messages are waiting for the connection; try again once it is back.';
@@ -610,6 +774,8 @@ function submit() {
   ui.input.value = '';
   drafts.clear();
   autosize();
+  typingOut.sent();
+  setReply(null);
   // The echo may already be here (a fast local server): only show it pending if not.
   if (!byClientId.has(frame.client_id)) addPending(frame);
 }
@@ -629,12 +795,33 @@ ui.input.addEventListener('keydown', (e) => {
   if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) {
     e.preventDefault();
     submit();
+  } else if (e.key === 'ArrowUp' && ui.input.value === '' && !e.isComposing) {
+    // Up in an empty composer edits my last message, as in most chat apps.
+    const id = lastOwnEditable();
+    if (id !== null && startEdit(id)) e.preventDefault();
+  } else if (e.key === 'Escape' && replyTarget !== null) {
+    e.preventDefault();
+    e.stopPropagation();
+    setReply(null);
   }
 });
 ui.input.addEventListener('input', () => {
   autosize();
   checkLength();
   drafts.save(ui.input.value);
+  typingOut.input(ui.input.value);
+});
+ui.replyCancel.addEventListener('click', () => {
+  setReply(null);
+  ui.input.focus();
+});
+
+// On a touch screen (no hover), a tap on a message shows its actions.
+ui.messages.addEventListener('click', (e) => {
+  if (e.target.closest('button, a, textarea, input')) return;
+  const li = e.target.closest('.msg[data-id]');
+  for (const other of ui.messages.querySelectorAll(':scope > .msg--active')) if (other !== li) other.classList.remove('msg--active');
+  li?.classList.toggle('msg--active');
 });
 
 // Leaving with messages not yet confirmed: they are kept and go out on the next visit,

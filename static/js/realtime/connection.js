@@ -265,6 +265,8 @@ export class Connection extends Emitter {
       this._ready(frame);
     } else if (type === 'message') {
       this._onMessageFrame(frame);
+    } else if (type === 'message_updated') {
+      this._onUpdateFrame(frame);
     } else if (type !== null && !isLifecycleEvent(type)) {
       this._emit(type, frame);
     }
@@ -463,6 +465,11 @@ export class Connection extends Emitter {
   _onMessageFrame(frame) {
     this._confirm(frame);
     this._emit('message', frame, { source: 'live' });
+  }
+
+  /** A live `message_updated` frame (PROTOCOL.md section 10). */
+  _onUpdateFrame(frame) {
+    this._emit('message_updated', frame, { source: 'live' });
   }
 
   /** The welcome frame arrived; called after the `welcome` event, before the queue flushes. */

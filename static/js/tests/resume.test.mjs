@@ -183,3 +183,52 @@ test('a room option turns resume on for any URL', () => {
   assert.equal(ctx.WS.last.params.get('since'), '3');
   assert.equal(ws.params.has('since'), false);
 });
+
+test('an incomplete welcome while a backfill is in flight gets a backfill of its own', async () => {
+  // The first backfill's page was asked before the second welcome: it cannot hold 9.
+  let release;
+  const server = Array.from({ length: 9 }, (_, i) => msg(i + 1));
+  const fetch = fakeFetch(async (url) => {
+    const after = Number(new URL(url).searchParams.get('after'));
+    if (after === 2) {
+      await new Promise((r) => { release = r; });
+      return server.slice(2, 5);
+    }
+    return server.filter((m) => m.seq > after);
+  });
+  const ctx = setup({ fetch });
+  connectAndWelcome(ctx, { history: [msg(1), msg(2)], complete: false });
+  await flush();
+  reconnect(ctx);
+  ctx.WS.last.serverOpen();
+  ctx.WS.last.serverSend(welcome({ history: [msg(6), msg(7)], complete: false }));
+  release();
+  await flush();
+  await flush();
+  ctx.clock.advance(300);
+  await flush();
+  assert.deepEqual(seqs(ctx), [1, 2, 3, 4, 5, 6, 7, 8, 9]);
+});
+
+test('a gap seen after the page was asked is not given up when the page cannot fill it', async () => {
+  let release;
+  const server = Array.from({ length: 6 }, (_, i) => msg(i + 1));
+  const fetch = fakeFetch(async (url) => {
+    const after = Number(new URL(url).searchParams.get('after'));
+    if (fetch.calls.length === 1) {
+      await new Promise((r) => { release = r; });
+      return []; // asked when only 3 existed
+    }
+    return server.filter((m) => m.seq > after);
+  });
+  const ctx = setup({ fetch });
+  const ws = connectAndWelcome(ctx, { history: [msg(1), msg(2), msg(3)], complete: false });
+  await flush();
+  ws.serverSend(msg(6)); // 4 and 5 reordered behind it
+  release();
+  await flush();
+  assert.deepEqual(seqs(ctx), [1, 2, 3], '6 is still held, not released past the gap');
+  ctx.clock.advance(300);
+  await flush();
+  assert.deepEqual(seqs(ctx), [1, 2, 3, 4, 5, 6]);
+});
