@@ -87,6 +87,38 @@ class ReplyToFieldSchema(OpenApiSerializerFieldExtension):
         return {"allOf": [component.ref], "nullable": True}
 
 
+def _not_blank(value: str) -> None:
+    if not value.strip():
+        raise serializers.ValidationError("This field may not be blank.")
+
+
+class BodyField(serializers.CharField):
+    """`body`: written, some non-space character (the body is trimmed), at most
+    WS_MAX_BODY_CHARS; read, also "" (a deleted message is a tombstone). The check is
+    a plain validator, not a RegexValidator, so the schema's pattern is the request's
+    only (BodyFieldSchema)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(
+            max_length=settings.WS_MAX_BODY_CHARS,
+            validators=[_not_blank],
+            **kwargs,
+        )
+
+
+class BodyFieldSchema(OpenApiSerializerFieldExtension):
+    """In a request, a pattern that needs a non-space character; in a response, any
+    string up to the limit ("" for a tombstone)."""
+
+    target_class = BodyField
+
+    def map_serializer_field(self, auto_schema: Any, direction: str) -> Any:
+        schema = {"type": "string", "maxLength": settings.WS_MAX_BODY_CHARS}
+        if direction == "request":
+            return {**schema, "pattern": r"\S"}
+        return {**schema, "description": '"" when the message is deleted'}
+
+
 class MessageSerializer(StrictSerializer):
     """A message: the same object as the socket's `message` frame.
 
@@ -99,8 +131,7 @@ class MessageSerializer(StrictSerializer):
     seq = serializers.IntegerField(read_only=True)
     room = serializers.CharField(read_only=True)
     user = ChatUserSerializer(read_only=True)
-    # Some non-space character (the body is trimmed), at most WS_MAX_BODY_CHARS of them.
-    body = serializers.RegexField(r"\S", max_length=settings.WS_MAX_BODY_CHARS)
+    body = BodyField()
     ts = serializers.CharField(read_only=True)
     # Opaque, as on the socket: never trimmed.
     client_id = serializers.CharField(
