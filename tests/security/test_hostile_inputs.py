@@ -436,8 +436,9 @@ def test_anonymous_sockets_per_ip_are_capped_with_403(hostile, users, bystander)
 
 
 def test_a_session_cookie_with_a_nul_is_no_session_on_postgresql(
-    server_factory, pg_database, bystander
+    pg_database, server_factory, bystander
 ):
+    # pg_database first: its drop comes after the server stopped (not under it).
     # Its own server: only PostgreSQL refuses a NUL in a query (SQLite finds no row).
     server = server_factory(DATABASE_URL=pg_database)
     cookie = 'Cookie: sessionid="\\000abcdefghijk"\r\n'
