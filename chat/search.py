@@ -132,6 +132,8 @@ def messages_search(
     )
     # Reactions for the page in one query, for the messages that ever changed (every
     # reaction stamps its message's rev), as the other pages do.
+    # Deleted since the ranking query: deleted messages never match.
+    found = {i: message for i, message in found.items() if not message.deleted}
     changed = [i for i, message in found.items() if message.rev]
     reactions = (
         reactions_out(

@@ -139,11 +139,17 @@ class PublishView(ServerView):
             raise exc.api_error() from None
         except DjangoValidationError as exc:
             raise _field_errors(exc) from None
-        if not created and message.body != fields["body"]:
-            raise Conflict()
-        response = Response(
-            message_frame(message, room_slug=room.slug), status=201 if created else 200
-        )
+        if created:
+            frame = message_frame(message, room_slug=room.slug)
+        else:
+            # A resend, as on REST: matched against the body it was first posted with,
+            # answered with the message as it is now (it may have changed since).
+            if chat_selectors.original_body(message=message) != fields["body"]:
+                raise Conflict()
+            frame = chat_selectors.message_state(room=room, message_id=message.pk)
+            if frame is None:
+                raise ValidationError({"client_id": ["The original is gone."]})
+        response = Response(frame, status=201 if created else 200)
         if not created:
             response["Idempotent-Replayed"] = "true"
         return response

@@ -104,6 +104,9 @@ def message_edit(*, message: Message, user: Any, body: str) -> Frame:
         raise RoomArchived()
     if current.user_id != user.pk:
         raise NotPermitted("Only its author may edit a message.")
+    if not selectors.user_can_enter(room=room, user=user):
+        # Taken off the whitelist: no more edits, whichever process their socket is on.
+        raise NotAllowed("not on this room's whitelist")
     if current.deleted:
         raise MessageDeleted()
     if current.body == body:
@@ -127,12 +130,13 @@ def message_delete(*, message: Message, by: Any | None = None) -> Frame:
     goes into DeletedSeq so unread counts stay exact. Returns the tombstone.
     """
     room, current = _locked(message)
-    if (
-        by is not None
-        and current.user_id != by.pk
-        and not selectors.may_moderate(room=room, user=by)
-    ):
-        raise NotPermitted("Only its author, the room's owner or staff may delete it.")
+    if by is not None and not selectors.may_moderate(room=room, user=by):
+        if current.user_id != by.pk:
+            raise NotPermitted(
+                "Only its author, the room's owner or staff may delete it."
+            )
+        if not selectors.user_can_enter(room=room, user=by):
+            raise NotAllowed("not on this room's whitelist")
     if current.deleted:
         frame = selectors.message_state(room=room, message_id=current.pk)
         assert frame is not None

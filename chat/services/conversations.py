@@ -15,7 +15,7 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
-from chat.errors import NotAllowed
+from chat.errors import NotAllowed, RoomGone
 from chat.models import Joined, Membership, Room
 from chat.services.activity import activity_follow
 from chat.services.reads import read_pointer_start
@@ -69,9 +69,19 @@ def direct_room_get_or_create(*, user: Any, other: Any) -> tuple[Room, bool]:
 def room_join(*, room: Room, user: Any) -> bool:
     """`user` belongs to the public `room` from now on; whether they newly joined.
 
-    NotAllowed for private and direct rooms (they belong through the whitelist).
+    NotAllowed for private and direct rooms (they belong through the whitelist). The
+    kind is read under the room's lock: a join that races the room turning private
+    either lands first (and the change unfollows it) or is refused.
     """
-    if room.kind != Room.Kind.PUBLIC:
+    kind = (
+        Room.objects.select_for_update()
+        .filter(pk=room.pk)
+        .values_list("kind", flat=True)
+        .first()
+    )
+    if kind is None:
+        raise RoomGone(room.slug)
+    if kind != Room.Kind.PUBLIC:
         raise NotAllowed("only public rooms are joined; this one has a whitelist")
     _, created = Joined.objects.get_or_create(room=room, user=user)
     read_pointer_start(room=room, user=user)

@@ -241,8 +241,9 @@ def _originals(
         return {}
     # The unique (user, room, client_id) index answers; the IN lists may over-fetch a
     # little (another user's id in another room), and the key match below drops that.
+    # reply_to's author too: a resend's frame is built on the event loop (no query).
     rows = (
-        Message.objects.select_related("user")
+        Message.objects.select_related("user", "reply_to__user")
         .filter(
             user_id__in={k[1] for k in keys},
             room_id__in={k[0] for k in keys},

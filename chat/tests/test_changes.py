@@ -373,3 +373,16 @@ def test_an_edit_restates_mentions_notifying_only_who_is_named_anew(lobby, alice
     assert not Mention.objects.exists()
     [entry] = [e for e in selectors.my_rooms(user=bob) if e["slug"] == "lobby"]
     assert entry["mentions"] == 0
+
+
+def test_an_author_taken_off_the_whitelist_can_no_longer_edit_or_delete(secret, bob):
+    services.membership_grant(room=secret, user=bob)
+    message = post(secret, bob, "mine")
+    services.membership_revoke(room=secret, user=bob)
+    with pytest.raises(NotAllowed):
+        services.message_edit(message=message, user=bob, body="changed")
+    with pytest.raises(NotAllowed):
+        services.message_delete(message=message, by=bob)
+    # The room's owner still moderates it.
+    owner = Room.objects.get(pk=secret.pk).owner
+    assert services.message_delete(message=message, by=owner)["deleted"] is True

@@ -348,3 +348,21 @@ async def test_a_client_that_applies_welcomes_and_live_frames_converges(
     )
     assert {m["id"]: m for m in server} == replica.messages
     assert await database_sync_to_async(selectors.room_rev)(room_id=lobby.pk) > 20
+
+
+async def test_a_resent_reply_gets_its_original_back_and_the_socket_stays(
+    lobby, alice, bob
+):
+    question = await post(lobby, alice, "q?")
+    b = await chat_socket(bob, "lobby")
+    await receive(b)
+    sent = {"type": "message", "body": "a", "reply_to": question.pk, "client_id": "r1"}
+    await b.send_json_to(sent)
+    first, _ = await receive_until(b, lambda f: f["type"] == "message")
+    await b.send_json_to(sent)  # the ack was lost: the client sends it again
+    again, _ = await receive_until(b, lambda f: f["type"] == "message")
+    assert again == first and again["reply_to"]["id"] == question.pk
+    await b.send_json_to({"type": "heartbeat"})
+    assert (await receive_until(b, lambda f: f["type"] == "heartbeat"))[0]
+    assert await database_sync_to_async(Message.objects.count)() == 2
+    await b.disconnect()

@@ -9,6 +9,7 @@ from django.core.cache import caches
 from rest_framework.test import APIClient
 
 from accounts.throttling import counters
+from chat import services as chat_services
 from chat.models import Message
 from chat.topics import chat_room_group
 from integrations import services
@@ -172,6 +173,20 @@ def test_a_resend_answers_the_original_and_another_body_is_409(api_key, lobby, a
     conflict = call(PUBLISH, {**send, "body": "twice"}, key)
     assert conflict.status_code == 409
     assert Message.objects.count() == 1
+
+
+def test_a_resend_of_a_message_edited_since_answers_it_as_it_is_now(
+    api_key, lobby, alice
+):
+    key = api_key()
+    send = {"room": "lobby", "body": "once", "username": "alice", "client_id": "c-9"}
+    first = call(PUBLISH, send, key)
+    chat_services.message_edit(
+        message=Message.objects.get(pk=first.json()["id"]), user=alice, body="fixed"
+    )
+    again = call(PUBLISH, send, key)  # matched against the body first posted
+    assert again.status_code == 200
+    assert again.json()["body"] == "fixed" and again.json()["rev"] == 1
 
 
 def test_the_idempotency_key_header_is_client_ids_alias(api_key, lobby, alice):
