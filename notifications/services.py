@@ -173,6 +173,24 @@ def notification_mark_read(*, notification_id: int, user_id: int) -> int | None:
 
 
 @transaction.atomic
+def notifications_withdraw(*, user_ids: Iterable[int], link: str, title: str) -> int:
+    """Take back what these users were told with this link and title (a mention whose
+    message was deleted, or edited to no longer name them): their copy of the text goes
+    with it. Each user who lost one gets the new unread count on their sockets; how
+    many were deleted."""
+    ids = sorted(set(user_ids))
+    if not ids:
+        return 0
+    rows = Notification.objects.filter(user_id__in=ids, link=link, title=title)
+    affected = sorted(set(rows.values_list("user_id", flat=True)))
+    deleted, _ = rows.delete()
+    for user_id in affected:
+        count = notification_unread_count(user_id=user_id)
+        broadcast.publish(notify_topic(user_id), schemas.unread_frame(count))
+    return deleted
+
+
+@transaction.atomic
 def notifications_mark_all_read(*, user_id: int) -> int:
     """Mark every notification of the user read; pushes (and returns) the unread count."""
     _lock_user(user_id)

@@ -54,7 +54,8 @@ from django.contrib.auth import get_user_model
 from chat.models import Joined, Membership, Mention, Message, Room
 from chat.schemas import activity_frame, preview_of
 from chat.topics import FOLLOW, UNFOLLOW, chat_activity_topic
-from notifications.services import notifications_create_bulk
+from notifications.models import Notification
+from notifications.services import notifications_create_bulk, notifications_withdraw
 from notifications.topics import notify_topic
 from realtime.fanout import broadcast
 from realtime.fanout.events import Event
@@ -112,10 +113,32 @@ def mentions_restate(*, message: Message, room: Room) -> None:
     gone = had - set(wanted)
     if gone:
         Mention.objects.filter(message=message, user_id__in=gone).delete()
+        mentions_withdraw(message=message, room=room, user_ids=gone)
+    kept = had & set(wanted)
+    if kept:
+        # The notification's preview follows the body: an edit that took a secret out
+        # takes it out of the notification too.
+        Notification.objects.filter(
+            user_id__in=kept,
+            link=room_link(room.slug, message.seq),
+            title=_title(message),
+        ).update(body=preview_of(message.body))
     added = [row for user_id, row in wanted.items() if user_id not in had]
     if added:
         Mention.objects.bulk_create(added)
         _notify([message], added)
+
+
+def mentions_withdraw(*, message: Message, room: Room, user_ids: Iterable[int]) -> None:
+    """The mention notifications of `message` to these users, taken back (a delete, or
+    an edit that no longer names them): no copy of the text stays in their bell."""
+    notifications_withdraw(
+        user_ids=user_ids, link=room_link(room.slug, message.seq), title=_title(message)
+    )
+
+
+def _title(message: Message) -> str:
+    return f"{message.user.get_username()} mentioned you"
 
 
 def _mention_rows(
@@ -163,7 +186,7 @@ def _notify(messages: Sequence[Message], rows: Sequence[Mention]) -> None:
         if message.pk in by_message:
             notifications_create_bulk(
                 user_ids=by_message[message.pk],
-                title=f"{message.user.get_username()} mentioned you",
+                title=_title(message),
                 body=preview_of(message.body),
                 link=room_link(message.room.slug, message.seq),
             )

@@ -39,7 +39,7 @@ from chat.schemas import (
     clean_emoji,
     message_updated_frame,
 )
-from chat.services.activity import mentions_restate
+from chat.services.activity import mentions_restate, mentions_withdraw
 from chat.topics import chat_room_group
 from realtime.fanout import broadcast
 
@@ -143,7 +143,11 @@ def message_delete(*, message: Message, by: Any | None = None) -> Frame:
         return frame
     _keep_version(current)
     Reaction.objects.filter(message_id=current.pk).delete()
+    mentioned = list(
+        Mention.objects.filter(message_id=current.pk).values_list("user_id", flat=True)
+    )
     Mention.objects.filter(message_id=current.pk).delete()
+    mentions_withdraw(message=current, room=room, user_ids=mentioned)
     # Unread counts subtract the seqs of deleted messages (chat.selectors).
     DeletedSeq.objects.get_or_create(room_id=room.pk, seq=current.seq)
     return _stamp(room, current, body="", deleted=True)

@@ -386,3 +386,18 @@ def test_an_author_taken_off_the_whitelist_can_no_longer_edit_or_delete(secret, 
     # The room's owner still moderates it.
     owner = Room.objects.get(pk=secret.pk).owner
     assert services.message_delete(message=message, by=owner)["deleted"] is True
+
+
+def test_a_deleted_or_edited_mention_leaves_no_copy_of_the_text_in_the_bell(
+    lobby, alice, bob, carol
+):
+    from notifications.models import Notification
+
+    secret = post(lobby, alice, "@bob @carol the code is 1234")
+    assert Notification.objects.filter(user__in=[bob, carol]).count() == 2
+    services.message_edit(message=secret, user=alice, body="@bob the code is ****")
+    assert not Notification.objects.filter(user=carol).exists()  # no longer named
+    [kept] = Notification.objects.filter(user=bob)
+    assert "1234" not in kept.body and "****" in kept.body
+    services.message_delete(message=secret, by=alice)
+    assert not Notification.objects.filter(user__in=[bob, carol]).exists()
