@@ -38,6 +38,9 @@ SEARCH_OFFSET_MAX = SEARCH_RESULTS_MAX
 QUERY_MAX_CHARS = 200
 #: each word is one more prefix scan of the index; a pasted paragraph is a 400
 QUERY_MAX_WORDS = 10
+#: a shorter word matches whole words only: a one-letter prefix ("a*") would scan most
+#: of the index (FTS5 keeps no prefix index for it; on PostgreSQL it is most of the GIN)
+PREFIX_MIN_CHARS = 2
 
 # Letters and digits; "_" separates, as it does for both tokenizers (unicode61, and
 # PostgreSQL's default parser).
@@ -104,8 +107,9 @@ def messages_search(
         body = f"{m}.{sql.column(Message, 'body')}"
         query = " && ".join(
             "to_tsquery('simple'::regconfig,"
-            " quote_literal(chat_search_fold(%s)) || ':*')"
-            for _ in terms
+            " quote_literal(chat_search_fold(%s))"
+            + (" || ':*')" if prefix(term) else ")")
+            for term in terms
         )
         statement = (
             f"SELECT c.id FROM (SELECT {mid} AS id, {body} AS body, s.q AS q"
@@ -154,5 +158,14 @@ def messages_search(
 
 
 def fts5_query(terms: list[str]) -> str:
-    """The FTS5 MATCH expression: every term a quoted prefix (`"caf"* "lyon"*`)."""
-    return " ".join('"' + term.replace('"', '""') + '"*' for term in terms)
+    """The FTS5 MATCH expression: every term quoted, a prefix when long enough
+    (`"caf"* "lyon"* "a"`)."""
+    return " ".join(
+        '"' + term.replace('"', '""') + ('"*' if prefix(term) else '"')
+        for term in terms
+    )
+
+
+def prefix(term: str) -> bool:
+    """Whether a term matches by prefix (long enough) or only as a whole word."""
+    return len(term) >= PREFIX_MIN_CHARS

@@ -174,6 +174,9 @@ def run() -> dict[str, Any]:
         "tres": ask("TRES"),
         "rendez": ask("rendez"),
         "infix": ask("lore"),
+        # One letter: a whole word only ("a" in "a lot"), never a prefix ("around").
+        "one_letter": ask("a"),
+        "one_letter_prefix": ask("w"),
         "and": ask("café flore"),
         "lyon": ask("lyon"),
         "tied": ask("tied words"),
@@ -204,6 +207,10 @@ def check(result: dict[str, Any]) -> None:
     assert result["tres"] == ["Ça va? Très bien"]
     assert result["rendez"] == ["Rendez-vous au Café de Flore"]
     assert result["infix"] == []  # prefix of a word, never the middle
+    assert result["one_letter"] == [
+        "I took the train from lyon with a lot of other words around it"
+    ]
+    assert result["one_letter_prefix"] == []  # "whisper", "words": not by one letter
     assert result["and"] == ["Rendez-vous au Café de Flore"]
     # The short message that is all "lyon" ranks above the long one that mentions it.
     assert result["lyon"] == [
