@@ -354,16 +354,26 @@ def original_body(*, message: Message) -> str:
     return first if first is not None else message.body
 
 
-def message_versions(*, message: Message) -> list[Frame]:
-    """A message's earlier bodies, oldest first: `{"body","ts","replaced"}` each."""
+#: the most earlier bodies one versions answer holds (the newest ones)
+VERSIONS_MAX = 100
+
+
+def message_versions(
+    *, message: Message, limit: int = VERSIONS_MAX
+) -> tuple[list[Frame], bool]:
+    """A message's newest `limit` earlier bodies, oldest first (`{"body","ts",
+    "replaced"}` each), and whether older ones were left out: an edit war never makes
+    one answer unbounded."""
+    rows = list(
+        MessageVersion.objects.filter(message_id=message.pk)
+        .order_by("-id")
+        .values_list("body", "created", "replaced")[: limit + 1]
+    )
+    more = len(rows) > limit
     return [
         {"body": body, "ts": iso(created), "replaced": iso(replaced)}
-        for body, created, replaced in MessageVersion.objects.filter(
-            message_id=message.pk
-        )
-        .order_by("id")
-        .values_list("body", "created", "replaced")
-    ]
+        for body, created, replaced in reversed(rows[:limit])
+    ], more
 
 
 def room_history(*, room: Room, since: int | None) -> tuple[list[Frame], bool]:

@@ -468,14 +468,21 @@ class VersionSerializer(serializers.Serializer):
 
 
 class MessageVersionsView(APIView):
-    """`GET` a message's earlier bodies, oldest first (author, room owner, staff)."""
+    """`GET` a message's newest 100 earlier bodies, oldest first (author, room owner,
+    staff)."""
 
     @extend_schema(
         operation_id="rooms_messages_versions",
         parameters=[SLUG, MESSAGE_ID],
         responses={
             200: inline_serializer(
-                "MessageVersions", {"results": VersionSerializer(many=True)}
+                "MessageVersions",
+                {
+                    "results": VersionSerializer(many=True),
+                    "has_more": serializers.BooleanField(
+                        help_text="older versions than these 100 exist"
+                    ),
+                },
             ),
             **errors(
                 (403, "`permission_denied`: not the author, room owner or staff"),
@@ -491,7 +498,8 @@ class MessageVersionsView(APIView):
             raise NotPermitted(
                 "Only its author, the room's owner or staff."
             ).api_error()
-        return Response({"results": selectors.message_versions(message=message)})
+        versions, more = selectors.message_versions(message=message)
+        return Response({"results": versions, "has_more": more})
 
 
 class MessageReactionsView(APIView):

@@ -48,7 +48,7 @@ def test_an_edit_replaces_the_body_keeps_the_old_one_and_bumps_rev(lobby, alice)
     [version] = MessageVersion.objects.filter(message=message)
     assert version.body == "helo" and version.created == message.created
     services.message_edit(message=message, user=alice, body="hello!")
-    bodies = [v["body"] for v in selectors.message_versions(message=message)]
+    bodies = [v["body"] for v in selectors.message_versions(message=message)[0]]
     assert bodies == ["helo", "hello"]
     assert state(lobby, message)["rev"] == 2 == rev_of(lobby)
 
@@ -128,7 +128,7 @@ def test_a_delete_leaves_a_tombstone_with_the_same_id_and_seq(lobby, alice, bob)
     assert frame["rev"] == 2 == rev_of(lobby)
     assert state(lobby, message) == frame
     # The body is kept for the moderation trail (author, owner, staff).
-    assert [v["body"] for v in selectors.message_versions(message=message)] == [
+    assert [v["body"] for v in selectors.message_versions(message=message)[0]] == [
         "@bob look"
     ]
 
@@ -401,3 +401,13 @@ def test_a_deleted_or_edited_mention_leaves_no_copy_of_the_text_in_the_bell(
     assert "1234" not in kept.body and "****" in kept.body
     services.message_delete(message=secret, by=alice)
     assert not Notification.objects.filter(user__in=[bob, carol]).exists()
+
+
+def test_versions_answer_the_newest_hundred_and_say_older_ones_exist(lobby, alice):
+    message = post(lobby, alice, "v0")
+    for i in range(1, 6):
+        services.message_edit(message=message, user=alice, body=f"v{i}")
+    versions, more = selectors.message_versions(message=message, limit=3)
+    assert [v["body"] for v in versions] == ["v2", "v3", "v4"] and more
+    versions, more = selectors.message_versions(message=message)
+    assert len(versions) == 5 and not more
