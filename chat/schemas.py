@@ -6,6 +6,7 @@ The `*Out` models describe what a chat socket sends (ChatConsumer.outbound); the
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Iterable
 from typing import Annotated, Any, Literal
 
@@ -78,12 +79,28 @@ REACTIONS_MAX = 20
 REACTION_USERS_MAX = 100
 
 
+#: invisible characters an emoji may hold: the zero-width joiner of sequences (👩‍💻) and
+#: the variation selectors (❤️); any other format or control character is refused
+_EMOJI_INVISIBLE_OK = frozenset("\u200d\ufe0e\ufe0f")
+
+
 def clean_emoji(value: str) -> str:
-    """An emoji as given: 1 to 16 characters, no whitespace (ValueError otherwise)."""
-    if not isinstance(value, str) or not 1 <= len(value) <= EMOJI_MAX:
+    """An emoji, NFC: 1 to 16 characters, no whitespace, no invisible or control
+    characters but those sequences use (ValueError otherwise): a reaction reads as what
+    it shows, never as a blank or a right-to-left override."""
+    if not isinstance(value, str):
         raise ValueError(f"1 to {EMOJI_MAX} characters")
-    if "\x00" in value or any(c.isspace() for c in value):
+    value = unicodedata.normalize("NFC", value)
+    if not 1 <= len(value) <= EMOJI_MAX:
+        raise ValueError(f"1 to {EMOJI_MAX} characters")
+    if any(c.isspace() for c in value):
         raise ValueError("no whitespace")
+    if any(
+        unicodedata.category(c) in ("Cc", "Cf", "Cs", "Co", "Cn")
+        and c not in _EMOJI_INVISIBLE_OK
+        for c in value
+    ):
+        raise ValueError("no invisible or control characters")
     return value
 
 

@@ -411,3 +411,19 @@ def test_versions_answer_the_newest_hundred_and_say_older_ones_exist(lobby, alic
     assert [v["body"] for v in versions] == ["v2", "v3", "v4"] and more
     versions, more = selectors.message_versions(message=message)
     assert len(versions) == 5 and not more
+
+
+@pytest.mark.parametrize("emoji", ["\u200b", "a\u202eb", "x\x07", "\u2066ok"])
+def test_a_reaction_that_would_show_blank_or_reorder_text_is_refused(
+    lobby, alice, emoji
+):
+    message = post(lobby, alice)
+    with pytest.raises(ValidationError):
+        services.reaction_toggle(message=message, user=alice, emoji=emoji)
+
+
+@pytest.mark.parametrize("emoji", ["❤️", "👩\u200d💻", "👍🏽", "+1"])
+def test_emoji_sequences_with_joiners_and_selectors_are_reactions(lobby, alice, emoji):
+    message = post(lobby, alice)
+    frame = services.reaction_toggle(message=message, user=alice, emoji=emoji)
+    assert frame["reactions"][0]["emoji"] == emoji
