@@ -432,17 +432,18 @@ def message_updated_frame(message: Frame) -> Frame:
     return {"type": "message_updated", "message": message}
 
 
-def reactions_out(rows: Iterable[tuple[int, str, int]]) -> dict[int, list[Frame]]:
-    """(message id, emoji, user id) rows, oldest reaction first, as each message's
-    `reactions`: emoji in the order they were first put on it, users likewise (at most
-    REACTION_USERS_MAX listed, all counted)."""
+def reactions_out(rows: Iterable[tuple[Any, ...]]) -> dict[int, list[Frame]]:
+    """(message id, emoji, user id[, total]) rows, oldest reaction first, as each
+    message's `reactions`: emoji in the order they were first put on it, users likewise
+    (at most REACTION_USERS_MAX listed). With `total` (the database counted, and sent
+    only the first users of each emoji) the count is it; without, the rows are counted."""
     out: dict[int, dict[str, Frame]] = {}
-    for message_id, emoji, user_id in rows:
+    for message_id, emoji, user_id, *total in rows:
         entry = out.setdefault(message_id, {}).get(emoji)
         if entry is None:
             entry = {"emoji": emoji, "count": 0, "users": []}
             out[message_id][emoji] = entry
-        entry["count"] += 1
+        entry["count"] = total[0] if total else entry["count"] + 1
         if len(entry["users"]) < REACTION_USERS_MAX:
             entry["users"].append(int(user_id))
     return {mid: list(by_emoji.values()) for mid, by_emoji in out.items()}

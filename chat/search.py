@@ -22,8 +22,9 @@ from typing import Any
 
 from django.db import connection
 
-from chat.models import Membership, Message, Reaction, Room
-from chat.schemas import Frame, message_frame, reactions_out
+from chat.models import Membership, Message, Room
+from chat.schemas import Frame, message_frame
+from chat.selectors import reactions_of
 from realtime.registry import sql
 
 SEARCH_LIMIT_DEFAULT = 20
@@ -139,15 +140,7 @@ def messages_search(
     # Deleted since the ranking query: deleted messages never match.
     found = {i: message for i, message in found.items() if not message.deleted}
     changed = [i for i, message in found.items() if message.rev]
-    reactions = (
-        reactions_out(
-            Reaction.objects.filter(message_id__in=changed)
-            .order_by("id")
-            .values_list("message_id", "emoji", "user_id")
-        )
-        if changed
-        else {}
-    )
+    reactions = reactions_of(changed)
     # A message deleted (the row) since the ranking query is left out, not an error.
     frames = [
         message_frame(found[i], reactions=reactions.get(i, []))
