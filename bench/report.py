@@ -421,6 +421,14 @@ def target_checks(records: list[dict]) -> list[tuple[str, str]]:
                     ),
                 )
             )
+    for rec in [r for r in records if r.get("kind") == "search"]:
+        p95 = rec["p95_ms"]
+        out.append(
+            (
+                f"search ({rec['vendor']}, {rec['messages']:,} messages): p95 < 50 ms",
+                verdict(p95 < 50 and rec["messages"] >= 1_000_000, f"{_fmt(p95)} ms"),
+            )
+        )
     soak = _last(records, kind="soak", target="project")
     if soak:
         g = soak["rss_growth_pct"]
@@ -499,6 +507,30 @@ def _storm_table(records: list[dict]) -> list[str]:
             f"{_fmt(r['back_per_s'])} | {r['stored']:,} | "
             f"{r['lost']:,} | {r['duplicated']:,} | "
             f"{_fmt(sum(r['unexpected_drops'].values()))} |"
+        )
+    return lines
+
+
+def _search_table(records: list[dict]) -> list[str]:
+    """Issue 16's search: typical queries of one user through the views."""
+    found = [r for r in records if r.get("kind") == "search"]
+    if not found:
+        return []
+    lines = [
+        "",
+        "### search",
+        "",
+        "`manage.py bench_search`: one user, 100 rooms (60 public, 25 theirs private or "
+        "direct, 15 others'), whole words, prefixes, accents left out, two words, a rare "
+        "word, through the views (JSON rendered), after two warm-up runs.",
+        "",
+        "| database | messages | seeded s | p50 ms | p95 ms | max ms |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for r in found:
+        lines.append(
+            f"| {r['vendor']} | {r['messages']:,} | {_fmt(r['seeded_s'])} | "
+            f"{_fmt(r['p50_ms'])} | {_fmt(r['p95_ms'])} | {_fmt(r['max_ms'])} |"
         )
     return lines
 
@@ -641,6 +673,7 @@ def render(
                     f"{s['fds_left']} | {_fmt(s['presence_rows_after_close'])} |"
                 )
         out += _storm_table(records)
+        out += _search_table(records)
         out.append("")
     if commands:
         out += ["## Every load generator command", "", "```"] + commands + ["```", ""]

@@ -45,9 +45,16 @@ SCENARIOS = (
     "rooms",
     "soak",
     "storm",
+    "search",
 )
 #: scenarios only the project serves (the peers have no notify socket)
-PROJECT_ONLY = ("fanout_activity", "fanout_updates", "storm")
+PROJECT_ONLY = ("fanout_activity", "fanout_updates", "storm", "search")
+#: Issue 16: message search through the views (`manage.py bench_search`), on the
+#: mode's database (embedded: SQLite FTS5; cluster: PostgreSQL full-text)
+SEARCH_ARGS = {
+    "full": "--messages 1000000 --runs 20",
+    "quick": "--messages 2000 --runs 3",
+}
 # The project under the other ASGI servers (servers.PROJECT_SERVERS): the same app, env,
 # database and load (loadgen --target project); only the server differs, so the choice
 # of server is a measurement. Run when named in --targets.
@@ -106,6 +113,7 @@ TIMEOUT = {
     "rooms": 1800,
     "soak": 900,
     "storm": 900,
+    "search": 1800,
 }
 
 
@@ -228,7 +236,10 @@ def run_mode(
         plan = [(t, [s for s in args.scenarios if runs(t, s)]) for t in args.targets]
     else:
         plan = [(t, [s]) for s in args.scenarios for t in args.targets if runs(t, s)]
-    plan = [(t, [s for s in scenarios if s != "storm"]) for t, scenarios in plan]
+    plan = [
+        (t, [s for s in scenarios if s not in ("storm", "search")])
+        for t, scenarios in plan
+    ]
     plan = [(t, scenarios) for t, scenarios in plan if scenarios]
     for target, scenarios in plan:
         server_log = out.parent / f"{target}-{'-'.join(scenarios)}.log"
@@ -244,12 +255,45 @@ def run_mode(
                 ok = run_one(mode, args, scenario, target, server, out, commands) and ok
         finally:
             server.stop()
+    if "search" in args.scenarios and "project" in args.targets:
+        ok = run_search(mode, args, out, commands) and ok
     if "storm" in args.scenarios and "project" in args.targets:
         if mode.name == "cluster":
             ok = run_storm(mode, args, out, commands) and ok
         else:
             log(f"{mode.name}: storm skipped (two processes need cluster mode)")
     return ok
+
+
+def run_search(
+    mode: Mode, args: argparse.Namespace, out: Path, commands: list[str]
+) -> bool:
+    """`manage.py bench_search` on the mode's database (it rolls its seed back)."""
+    assert mode.project_env is not None
+    cmd = [
+        sys.executable,
+        "manage.py",
+        "bench_search",
+        *SEARCH_ARGS["quick" if args.quick else "full"].split(),
+        *("--json", str(out), "--label", mode.name),
+    ]
+    commands.append(
+        shlex.join(cmd).replace(sys.executable, "python").replace(f"{out}", "RESULTS")
+    )
+    log(f"{mode.name}: search (manage.py bench_search)")
+    try:
+        rc = subprocess.run(
+            servers.pinned(cmd, args.server_cpu),
+            cwd=servers.PROJECT_ROOT,
+            env=mode.project_env,
+            stdin=subprocess.DEVNULL,
+            timeout=TIMEOUT["search"],
+        ).returncode
+    except subprocess.TimeoutExpired:
+        rc = -1
+    if rc != 0:
+        log(f"bench_search failed ({rc})")
+    return rc == 0
 
 
 def run_storm(

@@ -140,7 +140,7 @@ def test_run_all_quick_with_the_project(tmp_path: Path) -> None:
     # fanout_activity and fanout_updates have quick tests of their own (above).
     proc = run_all_quick(
         tmp_path,
-        *("--targets", "project", "--scenarios", "capacity,fanout,rooms,soak"),
+        *("--targets", "project", "--scenarios", "capacity,fanout,rooms,soak,search"),
         timeout=580,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -150,7 +150,16 @@ def test_run_all_quick_with_the_project(tmp_path: Path) -> None:
         orjson.loads(line)
         for line in (tmp_path / "embedded" / "results.jsonl").read_bytes().splitlines()
     ]
-    assert {r["kind"] for r in recs} == {"capacity", "point", "sweep", "soak"}
+    assert {r["kind"] for r in recs} == {
+        "capacity",
+        "point",
+        "sweep",
+        "soak",
+        "search",
+    }
+    (search,) = [r for r in recs if r["kind"] == "search"]
+    assert search["vendor"] == "sqlite" and search["messages"] == 2000
+    assert "### search" in text
     # Every scenario against the project, counted by seq: nothing lost, repeated or
     # stored twice at the quick rates; each rate of a sweep is its own point.
     points = [r for r in recs if r["kind"] == "point"]

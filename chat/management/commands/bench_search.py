@@ -13,6 +13,7 @@ table analyzed before timing, as autovacuum would have done on a live database.
 
 from __future__ import annotations
 
+import json
 import random
 import statistics
 import time
@@ -55,6 +56,12 @@ class Command(BaseCommand):
         parser.add_argument(
             "--quick", action="store_true", help="a smoke run: 2,000 messages, 3 runs"
         )
+        parser.add_argument(
+            "--json",
+            metavar="PATH",
+            help="also append the figures as one JSON line (bench/run_all.py reads it)",
+        )
+        parser.add_argument("--label", default="", help="--json: the record's label")
 
     def handle(self, *args: Any, **options: Any) -> None:
         messages, runs = options["messages"], options["runs"]
@@ -62,12 +69,16 @@ class Command(BaseCommand):
             messages, runs = 2_000, 3
         try:
             with transaction.atomic():
-                self._run(messages, runs)
+                record = self._run(messages, runs)
                 raise _Rollback
         except _Rollback:
             pass
+        if options["json"]:
+            record["label"] = options["label"]
+            with open(options["json"], "a") as out:
+                out.write(json.dumps(record) + "\n")
 
-    def _run(self, n_messages: int, runs: int) -> None:
+    def _run(self, n_messages: int, runs: int) -> dict[str, Any]:
         rng = random.Random(16)
         tag = uuid.uuid4().hex[:8]
         users = get_user_model().objects
@@ -137,6 +148,7 @@ class Command(BaseCommand):
         )
         every: list[float] = []
         lines = []
+        per_query: dict[str, dict[str, float]] = {}
         for path, q, view, kwargs in cases:
             timings = []
             for _ in range(runs + 2):
@@ -149,6 +161,10 @@ class Command(BaseCommand):
                 assert response.status_code == 200, response.content
             timings = sorted(timings[2:])  # the first ones warm caches
             every.extend(timings)
+            per_query[f"{'room' if kwargs else 'all'}:{q}"] = {
+                "p50_ms": round(statistics.median(timings), 2),
+                "p95_ms": round(p95(timings), 2),
+            }
             lines.append(
                 f"  {path.replace(rooms[0].slug, '<slug>')}?q={q}: "
                 f"p50 {statistics.median(timings):.1f} ms, p95 {p95(timings):.1f} ms"
@@ -162,6 +178,19 @@ class Command(BaseCommand):
         )
         for line in lines:
             self.stdout.write(line)
+        return {
+            "kind": "search",
+            "scenario": "search",
+            "target": "project",
+            "vendor": connection.vendor,
+            "messages": n_messages,
+            "runs": runs,
+            "seeded_s": round(seeded, 1),
+            "p50_ms": round(statistics.median(every), 2),
+            "p95_ms": round(p95(every), 2),
+            "max_ms": round(every[-1], 2),
+            "queries": per_query,
+        }
 
 
 def p95(sorted_ms: list[float]) -> float:
