@@ -427,3 +427,24 @@ def test_emoji_sequences_with_joiners_and_selectors_are_reactions(lobby, alice, 
     message = post(lobby, alice)
     frame = services.reaction_toggle(message=message, user=alice, emoji=emoji)
     assert frame["reactions"][0]["emoji"] == emoji
+
+
+def test_an_operator_shows_and_deletes_a_message_by_seq_through_the_service(
+    lobby, alice, published, django_capture_on_commit_callbacks
+):
+    from io import StringIO
+
+    from django.core.management import CommandError, call_command
+
+    message = post(lobby, alice, "oops")
+    services.message_edit(message=message, user=alice, body="oops!")
+    out = StringIO()
+    call_command("message", "show", "lobby", str(message.seq), stdout=out)
+    assert "'oops!'" in out.getvalue() and "was 'oops'" in out.getvalue()
+    with django_capture_on_commit_callbacks(execute=True):
+        call_command("message", "delete", "lobby", str(message.seq), stdout=StringIO())
+    assert state(lobby, message)["deleted"] is True
+    updated = published.frames(chat_room_group(lobby.pk))[-1]
+    assert updated["type"] == "message_updated" and updated["message"]["body"] == ""
+    with pytest.raises(CommandError, match="no message #99"):
+        call_command("message", "delete", "lobby", "99")
