@@ -1,5 +1,5 @@
 /** rooms.js: the room list (GET /api/rooms/) and the create-room form (POST /api/rooms/). */
-import { api, el, errorText, fieldErrors, icon, listOf, samePath } from './ui.js';
+import { api, el, errorText, fieldErrors, icon, listOf, samePath, showFieldErrors } from './ui.js';
 
 const list = document.querySelector('[data-rooms]');
 const status = document.querySelector('[data-rooms-status]');
@@ -78,25 +78,9 @@ function showError(text) {
 
 /** Say what is wrong under each field at once ({field: sentence}); '' is the form's own. */
 function showErrors(errors) {
-  let first = null;
-  for (const [field, { input }] of Object.entries(FIELDS)) {
-    const node = form.querySelector(`[data-error-for="${field}"]`);
-    const text = errors[field] ?? '';
-    node.textContent = text;
-    node.hidden = !text;
-    const describedBy = (input.getAttribute('aria-describedby') ?? '').split(' ').filter((id) => id && id !== node.id);
-    if (text) {
-      input.setAttribute('aria-invalid', 'true');
-      describedBy.unshift(node.id);
-      first ??= input;
-    } else {
-      input.removeAttribute('aria-invalid');
-    }
-    if (describedBy.length) input.setAttribute('aria-describedby', describedBy.join(' '));
-    else input.removeAttribute('aria-describedby');
-  }
+  const inputs = Object.fromEntries(Object.entries(FIELDS).map(([f, { input }]) => [f, input]));
+  const { others, first } = showFieldErrors(form, inputs, errors);
   const fieldCount = Object.keys(errors).filter((f) => f && FIELDS[f]).length;
-  const others = Object.entries(errors).filter(([f]) => !FIELDS[f]).map(([, t]) => t);
   if (fieldCount > 1) others.unshift(`Please fix the ${fieldCount} fields marked below.`);
   showError(others.join(' '));
   first?.focus();

@@ -152,6 +152,34 @@ export function fieldErrors(data) {
 }
 
 /**
+ * Say what is wrong under each field of a form at once. `inputs`: {field: input} (the
+ * input gets aria-invalid and aria-describedby its `[data-error-for=field]` node);
+ * `errors`: {field: sentence}. Returns the errors of no listed field (for the form's own
+ * line) and the first input at fault (to focus).
+ */
+export function showFieldErrors(form, inputs, errors) {
+  let first = null;
+  for (const [field, input] of Object.entries(inputs)) {
+    const node = form.querySelector(`[data-error-for="${field}"]`);
+    const text = errors[field] ?? '';
+    node.textContent = text;
+    node.hidden = !text;
+    const describedBy = (input.getAttribute('aria-describedby') ?? '').split(' ').filter((id) => id && id !== node.id);
+    if (text) {
+      input.setAttribute('aria-invalid', 'true');
+      describedBy.unshift(node.id);
+      first ??= input;
+    } else {
+      input.removeAttribute('aria-invalid');
+    }
+    if (describedBy.length) input.setAttribute('aria-describedby', describedBy.join(' '));
+    else input.removeAttribute('aria-describedby');
+  }
+  const others = Object.entries(errors).filter(([f]) => !inputs[f]).map(([, t]) => t);
+  return { others, first };
+}
+
+/**
  * A readable message out of a REST error body, in words: the field errors, each led by
  * the field's label from `labels` (never a raw field name), or else its `detail`.
  */

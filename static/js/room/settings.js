@@ -5,7 +5,7 @@
  * renders it for the owner only): PATCH /api/rooms/<slug>/ with what changed, and the
  * server's refusals said in words under each field.
  */
-import { api, errorText, fieldErrors } from '../ui.js';
+import { api, errorText, fieldErrors, showFieldErrors } from '../ui.js';
 
 const KIND_TEXT = { public: 'Public', private: 'Private', direct: 'Direct message' };
 const KIND_TAG = { public: 'tag--public', private: 'tag--private', direct: 'tag--info' };
@@ -69,24 +69,7 @@ export function mountSettings(root, slug, { current, saved }) {
   const fields = fieldsOf(form);
 
   function showErrors(errors) {
-    let first = null;
-    for (const [field, input] of Object.entries(fields)) {
-      const node = form.querySelector(`[data-error-for="${field}"]`);
-      const text = errors[field] ?? '';
-      node.textContent = text;
-      node.hidden = !text;
-      const describedBy = (input.getAttribute('aria-describedby') ?? '').split(' ').filter((id) => id && id !== node.id);
-      if (text) {
-        input.setAttribute('aria-invalid', 'true');
-        describedBy.unshift(node.id);
-        first ??= input;
-      } else {
-        input.removeAttribute('aria-invalid');
-      }
-      if (describedBy.length) input.setAttribute('aria-describedby', describedBy.join(' '));
-      else input.removeAttribute('aria-describedby');
-    }
-    const others = Object.entries(errors).filter(([f]) => !fields[f]).map(([, t]) => t);
+    const { others, first } = showFieldErrors(form, fields, errors);
     formError.textContent = others.join(' ');
     formError.hidden = others.length === 0;
     first?.focus();
