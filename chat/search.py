@@ -123,22 +123,23 @@ def messages_search(
         params = [*terms, *params]
     else:
         statement = (
-            f"SELECT c.id FROM (SELECT {mid} AS id, bm25(chat_message_fts) AS score"
+            f"SELECT c.id FROM (SELECT {mid} AS id,"
+            f" bm25(chat_message_fts, 1.0, 0.0) AS score"
             f" FROM chat_message_fts JOIN {m} ON {mid} = chat_message_fts.rowid"
             f" WHERE chat_message_fts MATCH %s AND {' AND '.join(where)}"
             f" ORDER BY chat_message_fts.rowid DESC LIMIT %s) AS c"
             f" ORDER BY c.score, c.id DESC LIMIT %s OFFSET %s"
         )
-        params = [fts5_query(terms), *params]
+        params = [fts5_query(terms, room_id=room_id), *params]
     rows = sql.fetchall(statement, [*params, SEARCH_RESULTS_MAX, limit + 1, offset])
     ids = [row[0] for row in rows[:limit]]
     found = Message.objects.select_related("user", "room", "reply_to__user").in_bulk(
         ids
     )
-    # Reactions for the page in one query, for the messages that ever changed (every
-    # reaction stamps its message's rev), as the other pages do.
     # Deleted since the ranking query: deleted messages never match.
     found = {i: message for i, message in found.items() if not message.deleted}
+    # Reactions for the page in one query, for the messages that ever changed (every
+    # reaction stamps its message's rev), as the other pages do.
     changed = [i for i, message in found.items() if message.rev]
     reactions = reactions_of(changed)
     # A message deleted (the row) since the ranking query is left out, not an error.
@@ -150,13 +151,18 @@ def messages_search(
     return frames, len(rows) > limit
 
 
-def fts5_query(terms: list[str]) -> str:
-    """The FTS5 MATCH expression: every term quoted, a prefix when long enough
-    (`"caf"* "lyon"* "a"`)."""
-    return " ".join(
+def fts5_query(terms: list[str], *, room_id: int | None = None) -> str:
+    """The FTS5 MATCH expression: every term quoted, a prefix when long enough, in the
+    body (`body : ("caf"* "lyon"* "a")`); in one room, also its id in the indexed
+    room_id column, so the index intersects the two."""
+    words = " ".join(
         '"' + term.replace('"', '""') + ('"*' if prefix(term) else '"')
         for term in terms
     )
+    query = f"body : ({words})"
+    if room_id is not None:
+        query += f' AND room_id : "{int(room_id)}"'
+    return query
 
 
 def prefix(term: str) -> bool:

@@ -326,3 +326,14 @@ def test_a_result_is_the_message_as_it_is_now_reactions_and_reply_included(
     assert by_id[answer.pk] == selectors.message_state(room=lobby, message_id=answer.pk)
     assert by_id[answer.pk]["reactions"][0]["users"] == [alice.pk]
     assert by_id[answer.pk]["reply_to"]["id"] == asked.pk
+
+
+@pytest.mark.django_db
+def test_a_room_id_is_never_a_word_of_its_messages(lobby, alice):
+    # The SQLite index holds each message's room id (for searches in one room): it is
+    # searched for the room, never as a word of the body.
+    services.message_create(room=lobby, user=alice, body="nothing numeric here")
+    answer = client_for(alice).get("/api/search/", {"q": str(lobby.pk)}).json()
+    assert answer["results"] == []
+    inside = client_for(alice).get("/api/rooms/lobby/search/", {"q": "numeric"}).json()
+    assert [m["body"] for m in inside["results"]] == ["nothing numeric here"]
