@@ -162,7 +162,20 @@ def run() -> dict[str, Any]:
         newest_one = ask("lyon", limit=5)
     finally:
         search.SEARCH_RESULTS_MAX = capped
+    # PostgreSQL walks the newest RECENT_ROWS first, then the older ones by the index:
+    # with a window of a few rows, every answer comes through both reads, unchanged.
+    narrow_queries = ("caf", "lyon", "tied words", "whisper", "page", "newword")
+    wide = {q: ask(q) for q in narrow_queries}
+    window = getattr(search, "RECENT_ROWS", None)
+    if window is not None:
+        search.RECENT_ROWS = 3
+    try:
+        narrow = {q: ask(q) for q in narrow_queries}
+    finally:
+        if window is not None:
+            search.RECENT_ROWS = window
     return {
+        "narrow_window_same": narrow == wide,
         "vendor": connection.vendor,
         "fuzz_errors": fuzz_errors,
         "newest_three": newest_three,
@@ -199,6 +212,7 @@ def run() -> dict[str, Any]:
 
 def check(result: dict[str, Any]) -> None:
     """What run() must have found, on either database."""
+    assert result["narrow_window_same"] is True
     cafes = {"Rendez-vous au Café de Flore", "the CAFETERIA is closed"}
     assert set(result["caf"]) == cafes
     assert set(result["cafe"]) == cafes
