@@ -18,9 +18,11 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
-from django.db import connection
+from django.db import connection, transaction
 
 from chat.models import Membership, Message, Room
 from chat.schemas import Frame, message_frame
@@ -30,9 +32,9 @@ from realtime.registry import sql
 SEARCH_LIMIT_DEFAULT = 20
 SEARCH_LIMIT_MAX = 50
 #: how many matches a search answers at most: the newest ones, ranked. Ranking reads
-#: each candidate's text (on PostgreSQL about 11 us a row: unaccent, to_tsvector,
-#: ts_rank), so a word found in 100,000 messages would cost a second; capped, a common
-#: word costs what a rare one does (`manage.py bench_search`, docs/protocol.md 8.7).
+#: each candidate (bm25 over FTS5's postings; ts_rank over the stored vector), so a word
+#: found in 100,000 messages would cost that many; capped, a common word costs what a
+#: rare one does (`manage.py bench_search`, docs/protocol.md 8.7).
 SEARCH_RESULTS_MAX = 1000
 #: how far `offset` pages: past SEARCH_RESULTS_MAX a page is empty
 SEARCH_OFFSET_MAX = SEARCH_RESULTS_MAX
@@ -105,7 +107,9 @@ def messages_search(
     # The newest SEARCH_RESULTS_MAX matches (the index gives them in id order on
     # SQLite, a top-N sort of ids on PostgreSQL), then only those are ranked.
     if connection.vendor == "postgresql":
-        rows = _postgresql_matches(terms, where, params, limit=limit, offset=offset)
+        rows = _postgresql_matches(
+            terms, where, params, room_id=room_id, limit=limit, offset=offset
+        )
     else:
         statement = (
             f"SELECT c.id FROM (SELECT {mid} AS id,"
@@ -142,20 +146,27 @@ RECENT_ROWS = 20_000
 
 
 def _postgresql_matches(
-    terms: list[str], where: list[str], params: list[Any], *, limit: int, offset: int
+    terms: list[str],
+    where: list[str],
+    params: list[Any],
+    *,
+    room_id: int | None,
+    limit: int,
+    offset: int,
 ) -> list[tuple[Any, ...]]:
     """The page of the newest SEARCH_RESULTS_MAX matches, ranked, on PostgreSQL.
 
     Two reads, because no one plan suits both kinds of word: the newest RECENT_ROWS
     messages walked backwards by id, each checked against its stored vector (a common
     word fills the 1,000 there in milliseconds), and only when they fall short, the
-    older ones through the GIN index (a rare word: few postings), materialized so the
-    planner cannot turn it into a backward walk of the whole table. Then the candidates
-    alone are ranked (ts_rank on the stored vector). The query is inline, constants the
-    planner can see.
+    older ones through the GIN index (a rare word: few postings). In one room the walk
+    is of the room's newest RECENT_ROWS, by its (room, seq) index. Then the candidates
+    alone are ranked (ts_rank on the stored vector).
     """
     m = sql.table(Message)
     mid = f"{m}.{sql.column(Message, 'id')}"
+    # The walk's key: ids overall; a room's seqs (its index) in one room.
+    key = mid if room_id is None else f"{m}.{sql.column(Message, 'seq')}"
     tsquery = " && ".join(
         "to_tsquery('simple'::regconfig, quote_literal(chat_search_fold(%s))"
         + (" || ':*')" if prefix(term) else ")")
@@ -163,27 +174,31 @@ def _postgresql_matches(
     )
     match = f"{m}.search_vector @@ ({tsquery})"
     conditions = " AND ".join(where)
-    newest = sql.fetchall(f"SELECT max({mid}) FROM {m}", [])[0][0] or 0
+    if room_id is None:
+        newest = sql.fetchall(f"SELECT max({mid}) FROM {m}", [])[0][0] or 0
+    else:
+        newest = Room.objects.filter(pk=room_id).values_list("last_seq", flat=True)
+        newest = newest.first() or 0
     floor = max(0, newest - RECENT_ROWS)
-    found = [
-        row[0]
-        for row in sql.fetchall(
-            f"SELECT {mid} FROM {m} WHERE {mid} > %s AND {match} AND {conditions}"
-            f" ORDER BY {mid} DESC LIMIT %s",
-            [floor, *terms, *params, SEARCH_RESULTS_MAX],
-        )
-    ]
-    if len(found) < SEARCH_RESULTS_MAX and floor > 0:
-        found += [
+    with transaction.atomic(), _planner_without("enable_bitmapscan"):
+        found = [
             row[0]
             for row in sql.fetchall(
-                f"WITH hits AS MATERIALIZED (SELECT {mid} AS id FROM {m}"
-                f" WHERE {match} AND {mid} <= %s)"
-                f" SELECT hits.id FROM hits JOIN {m} ON {mid} = hits.id"
-                f" WHERE {conditions} ORDER BY hits.id DESC LIMIT %s",
-                [*terms, floor, *params, SEARCH_RESULTS_MAX - len(found)],
+                f"SELECT {mid} FROM {m} WHERE {key} > %s AND {match}"
+                f" AND {conditions} ORDER BY {key} DESC LIMIT %s",
+                [floor, *terms, *params, SEARCH_RESULTS_MAX],
             )
         ]
+    if len(found) < SEARCH_RESULTS_MAX and floor > 0:
+        with transaction.atomic(), _planner_without("enable_indexscan"):
+            found += [
+                row[0]
+                for row in sql.fetchall(
+                    f"SELECT {mid} FROM {m} WHERE {key} <= %s AND {match}"
+                    f" AND {conditions} ORDER BY {key} DESC LIMIT %s",
+                    [floor, *terms, *params, SEARCH_RESULTS_MAX - len(found)],
+                )
+            ]
     if not found:
         return []
     return sql.fetchall(
@@ -192,6 +207,34 @@ def _postgresql_matches(
         f" LIMIT %s OFFSET %s",
         [found, *terms, limit + 1, offset],
     )
+
+
+@contextmanager
+def _planner_without(scan: str) -> Iterator[None]:
+    """For the statements inside (in a transaction): the planner without `scan` and
+    sequential scans, so each read takes the one plan it is for, whatever the planner
+    guesses of a word (it cannot tell a rare one from a common one): without bitmap
+    scans, the newest rows walked backwards by id; without plain index scans, the
+    older matches from the GIN index's postings (ANDed with the room's index for a
+    search in one room). The settings are put back as they were, even inside an outer
+    transaction."""
+    # jit too: the disabled scans' huge costs would otherwise buy a JIT compile (about
+    # 190 ms) for a query that takes one.
+    names = (scan, "enable_seqscan", "jit")
+    before = sql.fetchall(
+        "SELECT " + ", ".join(["current_setting(%s)"] * len(names)), list(names)
+    )[0]
+    sql.fetchall(
+        "SELECT " + ", ".join(["set_config(%s, 'off', true)"] * len(names)),
+        list(names),
+    )
+    try:
+        yield
+    finally:
+        sql.fetchall(
+            "SELECT " + ", ".join(["set_config(%s, %s, true)"] * len(names)),
+            [v for pair in zip(names, before, strict=True) for v in pair],
+        )
 
 
 def fts5_query(terms: list[str], *, room_id: int | None = None) -> str:
