@@ -19,8 +19,12 @@ run: venv
 
 ## test: install what the tests need (dev packages, headless Chromium) and run all of them
 test: dev-venv browser-deps asyncapi-deps
-	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
-	node --test static/js/tests/
+	@# The client's node tests run beside pytest (they take a few seconds of one core);
+	@# either one failing fails the target.
+	node --test static/js/tests/ > .node-test.log 2>&1 & node=$$!; \
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS); py=$$?; \
+	wait $$node; js=$$?; cat .node-test.log; rm -f .node-test.log; \
+	test $$py -eq 0 && test $$js -eq 0
 
 $(VENV)/.runtime: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)

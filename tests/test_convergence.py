@@ -156,7 +156,7 @@ def same(held: dict[str, Any] | None, server: dict[str, Any]) -> bool:
     return held is not None and all(held.get(k) == v for k, v in server.items())
 
 
-@pytest.mark.parametrize("seed", [1, 2, 3])
+@pytest.mark.parametrize("seed", [1, 2])
 async def test_a_client_that_keeps_dropping_holds_the_servers_state(server, seed):
     await play(seed, server.url, [server.url], server.api)
 
