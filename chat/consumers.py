@@ -10,7 +10,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 
 from chat import selectors, services
-from chat.errors import ChatError, MessageGone, MessageRefusal, NotAllowed, RoomGone
+from chat.errors import ChatError, MessageGone, NotAllowed, RoomGone
 from chat.models import Room
 from chat.presence_batcher import batcher
 from chat.room_ids import room_ids
@@ -285,10 +285,9 @@ class ChatConsumer(SocketConsumer):
             await database_sync_to_async(change_message)(
                 service, room=self.room, message_id=message_id, **kwargs
             )
-        except MessageRefusal as exc:
-            raise exc.declined() from None
         except ChatError as exc:
-            # An archived room: an error frame; access lost meanwhile: the close.
+            # A refusal naming the message, or an archived room: an error frame; room
+            # access lost meanwhile: the close (each refusal says which: socket_error).
             raise exc.socket_error() from None
         except ValidationError as exc:
             raise invalid("change refused", exc) from None

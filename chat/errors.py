@@ -74,7 +74,7 @@ class MessageRefusal(ChatError):
         super().__init__(detail or self.api_detail)
         self.detail = detail or self.api_detail
 
-    def declined(self) -> Declined:
+    def socket_error(self) -> Declined:
         """The error frame that answers this refusal (the socket stays open)."""
         errors = {self.field: self.detail} if self.field else None
         return Declined(self.frame_code, self.detail, errors=errors)
