@@ -35,19 +35,13 @@ import orjson
 
 from bench import plot as plot_mod
 from bench import report, servers
+from bench.loadgen import SCENARIOS as LOADGEN_SCENARIOS
 from bench.loadgen import check_url
 
-SCENARIOS = (
-    "capacity",
-    "fanout",
-    "fanout_activity",
-    "fanout_updates",
-    "rooms",
-    "soak",
-    "storm",
-    "search",
-)
-#: scenarios only the project serves (the peers have no notify socket)
+#: the load generator's scenarios, and search (manage.py bench_search, no sockets)
+SCENARIOS = (*LOADGEN_SCENARIOS, "search")
+#: scenarios only the project serves (the peers have no notify socket, no edits, no
+#: search)
 PROJECT_ONLY = ("fanout_activity", "fanout_updates", "storm", "search")
 #: Issue 16: message search through the views (`manage.py bench_search`), on the
 #: mode's database (embedded: SQLite FTS5; cluster: PostgreSQL full-text)
