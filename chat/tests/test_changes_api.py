@@ -198,3 +198,41 @@ def test_a_resend_of_a_message_edited_since_replays_its_current_state(lobby, ali
     api_error(
         client.post("/api/rooms/lobby/messages/", other, format="json"), 409, "conflict"
     )
+
+
+@pytest.mark.parametrize(
+    ("method", "tail", "data"),
+    [
+        ("get", "", None),
+        ("patch", "", {"body": "x"}),
+        ("delete", "", None),
+        ("get", "versions/", None),
+        ("post", "reactions/", {"emoji": "ok"}),
+        ("delete", "reactions/", {"emoji": "ok"}),
+    ],
+)
+def test_an_anonymous_client_gets_401_and_changes_nothing(
+    lobby, alice, method, tail, data
+):
+    message = post(lobby, alice, "hi")
+    answer = getattr(APIClient(), method)(url(message, tail), data, format="json")
+    api_error(answer, 401, "not_authenticated")
+    assert Message.objects.get(pk=message.pk).rev == 0
+    changes = APIClient().get("/api/rooms/lobby/changes/", {"rev": 0})
+    api_error(changes, 401, "not_authenticated")
+
+
+def test_staff_off_a_private_rooms_whitelist_may_not_change_its_messages(secret, alice):
+    # Staff moderate (delete, read versions) where they may read; a private room they
+    # are not on refuses them like anyone else: a 403, never a 5xx.
+    message = post(secret, alice, "hi")
+    staff = type(alice).objects.create_user(username="root2", is_staff=True)
+    for method, tail, data in [
+        ("patch", "", {"body": "x"}),
+        ("post", "reactions/", {"emoji": "ok"}),
+    ]:
+        answer = getattr(client_for(staff), method)(
+            url(message, tail), data, format="json"
+        )
+        assert answer.status_code == 403, answer.content
+    assert Message.objects.get(pk=message.pk).rev == 0
