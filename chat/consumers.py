@@ -131,9 +131,15 @@ class ChatConsumer(SocketConsumer):
     def room_key(self) -> str:
         return self.room.slug
 
-    def admit(self) -> None:
+    @classmethod
+    def before_admit(cls, sockets: list[ChatConsumer], memo: dict[Any, Any]) -> None:
+        memo["chat.access"] = selectors.rooms_access(
+            requests=[(s.room.slug, s.user.pk) for s in sockets]
+        )
+
+    def admit(self, memo: dict[Any, Any]) -> None:
         """The room still is (with this id) and lets this user in."""
-        access = selectors.room_access(slug=self.room.slug, user=self.user)
+        access = memo["chat.access"][self.room.slug, self.user.pk]
         if access.room is None:
             room_ids.forget(self.room.slug)
             raise RoomGone.refused()
@@ -146,19 +152,26 @@ class ChatConsumer(SocketConsumer):
             raise NotAllowed.refused()
         self.room = access.room
 
+    @classmethod
+    def before_prepare(cls, sockets: list[ChatConsumer], memo: dict[Any, Any]) -> None:
+        """Every room's rev, history and who is online, for the whole batch at once.
+
+        The revs first, then the rows (PROTOCOL.md 10): a change committed in between
+        is in the rows and after this rev (seen twice, harmless), never in neither.
+        """
+        memo["chat.rev"] = selectors.room_revs(room_ids=[s.room.pk for s in sockets])
+        memo["chat.history"] = selectors.rooms_history(
+            wants=[(s.room, s.since) for s in sockets]
+        )
+        memo["chat.online"] = selectors.online_summaries(
+            room_slugs=[s.room.slug for s in sockets]
+        )
+
     def prepare(self, memo: dict[Any, Any]) -> None:
-        """History, changes and who is online, once per room, `since` and `rev` in a
-        batch."""
-        # The rev first, then the rows (PROTOCOL.md 10): a change committed in between
-        # is in the rows and after this rev (seen twice, harmless), never in neither.
-        key = ("rev", self.room.pk)
-        if key not in memo:
-            memo[key] = selectors.room_rev(room_id=self.room.pk)
-        self.room_rev = memo[key]
-        key = ("history", self.room.pk, self.since)
-        if key not in memo:
-            memo[key] = selectors.room_history(room=self.room, since=self.since)
-        self.history, self.complete = memo[key]
+        """This socket's welcome rows, from the batch's (changes once per room, `since`
+        and `rev` in a batch: a resume with `rev` is rare)."""
+        self.room_rev = memo["chat.rev"].get(self.room.pk, 0)
+        self.history, self.complete = memo["chat.history"][self.room.pk, self.since]
         self.changes = []
         if self.since is not None and self.rev is not None:
             key = ("changes", self.room.pk, self.since, self.rev)
@@ -168,10 +181,9 @@ class ChatConsumer(SocketConsumer):
                 )
             self.changes, changes_complete = memo[key]
             self.complete = self.complete and changes_complete
-        key = ("online", self.room.pk)
-        if key not in memo:
-            memo[key] = selectors.online_summary(room_slug=self.room.slug)
-        self.online, self.online_count = memo[key]
+        self.online, self.online_count = memo["chat.online"].get(
+            self.room.slug, ([], 0)
+        )
         # Each seq once per socket: a live frame of a message the history holds is
         # not sent again (PROTOCOL.md 4).
         self.seen_seq = self.history[-1]["seq"] if self.history else 0

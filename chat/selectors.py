@@ -143,6 +143,49 @@ def room_access(*, slug: str, user: Any) -> RoomAccess:
     return RoomAccess(room, user_can_enter(room=room, user=user))
 
 
+def rooms_access(*, requests: list[tuple[str, int]]) -> dict[tuple[str, int], RoomAccess]:
+    """room_access() of many (slug, user id) pairs in two queries: a handshake batch's.
+
+    One query for the rooms, one for the whitelist rows of the private ones among them;
+    the sockets of one room in a batch share its Room instance.
+    """
+    slugs = sorted({slug for slug, _ in requests})
+    if not slugs:
+        return {}
+    rows = sql.fetchall(
+        f"SELECT {sql.columns(Room, ACCESS_FIELDS)} FROM {sql.table(Room)}"
+        f" WHERE {sql.column(Room, 'slug')} IN ({sql.placeholders(len(slugs))})",
+        slugs,
+    )
+    rooms = {
+        room.slug: room for room in (sql.instance(Room, ACCESS_FIELDS, r) for r in rows)
+    }
+    private = sorted({room.pk for room in rooms.values() if room.is_private})
+    users = sorted({user_id for slug, user_id in requests if slug in rooms})
+    members: set[tuple[int, int]] = set()
+    if private and users:
+        members = {
+            (room_id, user_id)
+            for room_id, user_id in sql.fetchall(
+                f"SELECT {sql.column(Membership, 'room')}, {sql.column(Membership, 'user')}"
+                f" FROM {sql.table(Membership)}"
+                f" WHERE {sql.column(Membership, 'room')}"
+                f" IN ({sql.placeholders(len(private))})"
+                f" AND {sql.column(Membership, 'user')} IN ({sql.placeholders(len(users))})",
+                [*private, *users],
+            )
+        }
+    found: dict[tuple[str, int], RoomAccess] = {}
+    for slug, user_id in requests:
+        room = rooms.get(slug)
+        found[slug, user_id] = (
+            RoomAccess(None, False)
+            if room is None
+            else RoomAccess(room, not room.is_private or (room.pk, user_id) in members)
+        )
+    return found
+
+
 def rooms_for_user(*, user: Any) -> QuerySet[Room]:
     """Rooms the user may enter: public ones and private ones whitelisting them."""
     member = Membership.objects.filter(room=OuterRef("pk"), user_id=user.pk)
@@ -404,6 +447,128 @@ def room_history(*, room: Room, since: int | None) -> tuple[list[Frame], bool]:
         return history, True
     history, more = messages_page(room=room, after=since, limit=HISTORY_SINCE_MAX)
     return history, not more
+
+
+def room_revs(*, room_ids: list[int]) -> dict[int, int]:
+    """room_rev() of many rooms in one query (a room that is gone is left out)."""
+    ids = sorted(set(room_ids))
+    if not ids:
+        return {}
+    rows = sql.fetchall(
+        f"SELECT {sql.column(Room, 'id')}, {sql.column(Room, 'rev')} FROM {sql.table(Room)}"
+        f" WHERE {sql.column(Room, 'id')} IN ({sql.placeholders(len(ids))})",
+        ids,
+    )
+    return {room_id: int(rev) for room_id, rev in rows}
+
+
+def rooms_history(
+    *, wants: list[tuple[Room, int | None]]
+) -> dict[tuple[int, int | None], tuple[list[Frame], bool]]:
+    """room_history() of many (room, since) pairs, by (room id, since), in one query.
+
+    A reconnect storm brings a batch of handshakes to many rooms, each with its own
+    `since`: one statement reads, per room, the last 50 (when some socket has no
+    `since`) and the page after the lowest `since`; a higher `since` of the same room is
+    a slice of that page. Only when that page stops short of the present and a higher
+    `since` would need rows past it does that socket get a query of its own.
+    """
+    sinces: dict[int, set[int | None]] = {}
+    rooms: dict[int, Room] = {}
+    for room, since in wants:
+        rooms[room.pk] = room
+        sinces.setdefault(room.pk, set()).add(since)
+    m = sql.table(Message)
+    seq = f"{m}.{sql.column(Message, 'seq')}"
+    select, joined = _message_select()
+    parts: list[str] = []
+    params: list[Any] = []
+    keys: list[tuple[int, int | None]] = []
+    for room_id, room_sinces in sinces.items():
+        lowest = min((s for s in room_sinces if s is not None), default=None)
+        for since in ([None] if None in room_sinces else []) + (
+            [lowest] if lowest is not None else []
+        ):
+            where, limit = f"{m}.{sql.column(Message, 'room')} = %s", HISTORY_LAST
+            part_params: list[Any] = [len(keys), room_id]
+            if since is not None:
+                where += f" AND {seq} > %s"
+                part_params.append(since)
+                limit = HISTORY_SINCE_MAX
+            parts.append(
+                f"SELECT * FROM (SELECT %s AS part, {select} FROM {joined}"
+                f" WHERE {where} ORDER BY {seq} {'ASC' if since is not None else 'DESC'}"
+                f" LIMIT %s) AS p{len(keys)}"
+            )
+            params += [*part_params, limit + 1]
+            keys.append((room_id, since))
+    rows = sql.fetchall(" UNION ALL ".join(parts), params) if parts else []
+    by_part: list[list[tuple[Any, ...]]] = [[] for _ in keys]
+    for row in rows:
+        by_part[row[0]].append(row[1:])
+    pages: dict[tuple[int, int | None], tuple[list[tuple[Any, ...]], bool]] = {}
+    for (room_id, since), part in zip(keys, by_part, strict=True):
+        # Each part was ordered and limited in its subquery; UNION ALL promises no order.
+        part.sort(key=lambda row: row[1], reverse=since is None)
+        limit = HISTORY_LAST if since is None else HISTORY_SINCE_MAX
+        page = part[:limit] if since is not None else part[:limit][::-1]
+        pages[room_id, since] = (_converted(page), len(part) > limit)
+    reactions, replies = decorations([r for page, _ in pages.values() for r in page])
+
+    def framed(room_id: int, page: list[tuple[Any, ...]]) -> list[Frame]:
+        slug = rooms[room_id].slug
+        return [
+            message_row_frame(r, room_slug=slug, reactions=reactions, replies=replies)
+            for r in page
+        ]
+
+    found: dict[tuple[int, int | None], tuple[list[Frame], bool]] = {}
+    for room_id, room_sinces in sinces.items():
+        if None in room_sinces:
+            page, _older = pages[room_id, None]
+            found[room_id, None] = framed(room_id, page), True
+        lowest = min((s for s in room_sinces if s is not None), default=None)
+        if lowest is None:
+            continue
+        page, more = pages[room_id, lowest]
+        frames = framed(room_id, page)
+        for since in sorted(s for s in room_sinces if s is not None):
+            after = [f for f in frames if f["seq"] > since]
+            if since == lowest or not more:
+                found[room_id, since] = after, not more
+            else:  # the page ends before the present: this since reads its own
+                found[room_id, since] = room_history(room=rooms[room_id], since=since)
+    return found
+
+
+def online_summaries(
+    *, room_slugs: list[str], limit: int = ONLINE_LIST_MAX
+) -> dict[str, tuple[list[Frame], int]]:
+    """online_summary() of many rooms in one query (a room nobody is in is left out)."""
+    slugs = sorted(set(room_slugs))
+    if not slugs:
+        return {}
+    user_model = get_user_model()
+    name = sql.column(user_model, user_model.USERNAME_FIELD)
+    pk = sql.column(user_model, user_model._meta.pk.name)
+    key, user = sql.column(Connection, "room_key"), sql.column(Connection, "user")
+    rows = sql.fetchall(
+        f"SELECT room_key, user_id, username, n FROM ("
+        f"SELECT o.room_key AS room_key, u.{pk} AS user_id, u.{name} AS username,"
+        f" ROW_NUMBER() OVER (PARTITION BY o.room_key ORDER BY u.{name}) AS r,"
+        f" COUNT(*) OVER (PARTITION BY o.room_key) AS n"
+        f" FROM (SELECT DISTINCT {key} AS room_key, {user} AS user_id"
+        f" FROM {sql.table(Connection)} WHERE {sql.column(Connection, 'route')} = %s"
+        f" AND {key} IN ({sql.placeholders(len(slugs))})) AS o"
+        f" INNER JOIN {sql.table(user_model)} AS u ON u.{pk} = o.user_id"
+        f") AS w WHERE r <= %s ORDER BY room_key, r",
+        [ROUTE, *slugs, limit],
+    )
+    found: dict[str, tuple[list[Frame], int]] = {}
+    for room_key, user_id, username, n in rows:
+        listed, _ = found.setdefault(room_key, ([], int(n)))
+        listed.append(user_out(user_id, username))
+    return found
 
 
 def room_changes(*, room: Room, since: int, rev: int) -> tuple[list[Frame], bool]:

@@ -527,7 +527,7 @@ async def test_the_welcome_is_first_even_when_an_event_races_the_handshake(
     from chat import selectors
     from realtime.fanout.hub import hub
 
-    original = selectors.room_history
+    original = selectors.rooms_history
 
     def racing_history(**kwargs: Any) -> Any:
         # A frame for the room commits while the welcome is being read.
@@ -537,7 +537,7 @@ async def test_the_welcome_is_first_even_when_an_event_races_the_handshake(
         assert delivered.wait(5)
         return original(**kwargs)
 
-    monkeypatch.setattr(selectors, "room_history", racing_history)
+    monkeypatch.setattr(selectors, "rooms_history", racing_history)
     comm = await chat_socket(alice, "lobby")
     assert (await receive(comm))["type"] == "welcome"
     frame, _ = await receive_until(comm, lambda f: f["type"] == "system")

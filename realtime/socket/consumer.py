@@ -307,12 +307,24 @@ class SocketConsumer:
         `self.credentials.user_id` is known.
         """
 
-    def admit(self) -> None:
+    @classmethod
+    def before_admit(cls, sockets: list[Any], memo: dict[Any, Any]) -> None:
+        """In the database thread, before admit(): read what the admit() of these
+        sockets (this route's of one batch) needs, in one go, into `memo`."""
+
+    def admit(self, memo: dict[Any, Any]) -> None:
         """In the database thread, before the registry row: raise Refused to refuse.
 
         Runs in the handshake's one trip to the database, batched with others
-        (realtime.socket.door); `self.user` is loaded.
+        (realtime.socket.door); `self.user` is loaded; `memo` holds what
+        before_admit() read for the batch.
         """
+
+    @classmethod
+    def before_prepare(cls, sockets: list[Any], memo: dict[Any, Any]) -> None:
+        """In the database thread, after the registry rows, before prepare(): read
+        what the welcomes of these sockets need, in one go, into `memo` (a query per
+        batch instead of one per socket: a reconnect storm's batch spans many rooms)."""
 
     def prepare(self, memo: dict[Any, Any]) -> None:
         """In the database thread, after the registry row: read what welcome() needs.

@@ -7,8 +7,10 @@ the one database thread, with a commit of its own; under a reconnect storm the t
 queued and handshakes/s was bound by them. Here the first handshake of a quiet moment
 goes at once, as a batch of one, and every handshake that arrives meanwhile waits for it
 and goes next, in one batch: one transaction, one query for all the users, one GROUP BY
-for all the caps, one executemany for all the rows, and the route's welcome work shared
-within the batch (`memo`). Closes are batched the same way. Nothing waits on a timer.
+for all the caps, one executemany for all the rows, and each route's reads made once
+for all its sockets of the batch (`before_admit`, `before_prepare`: a storm's batch
+spans many rooms, each socket with its own `since`). Closes are batched the same way.
+Nothing waits on a timer.
 """
 
 from __future__ import annotations
@@ -45,7 +47,13 @@ class Entering(Protocol):
 
     def room_key(self) -> str: ...
 
-    def admit(self) -> None: ...
+    @classmethod
+    def before_admit(cls, sockets: list[Any], memo: dict[Any, Any]) -> None: ...
+
+    def admit(self, memo: dict[Any, Any]) -> None: ...
+
+    @classmethod
+    def before_prepare(cls, sockets: list[Any], memo: dict[Any, Any]) -> None: ...
 
     def prepare(self, memo: dict[Any, Any]) -> None: ...
 
@@ -65,10 +73,12 @@ Outcome = bool | BadCredentials | Refused | BaseException
 def open_batch(sockets: list[Entering]) -> list[Outcome]:
     """The database work of many handshakes, in one transaction (a sync call).
 
-    In order: load the users of token credentials (one query), let each route admit its
-    socket (`admit`: raise Refused), register the admitted ones with their per-user cap
-    (4429 past it), then let each route prepare its welcome (`prepare(memo)`, the memo
-    shared by the batch). A refusal is that socket's outcome and leaves the others alone.
+    In order: load the users of token credentials (one query), let each route read for
+    all its sockets at once (`before_admit`) and admit each (`admit(memo)`: raise
+    Refused), register the admitted ones with their per-user cap (4429 past it), then
+    let each route read its welcomes for all its sockets (`before_prepare`) and prepare
+    each (`prepare(memo)`), the memo shared by the batch. A refusal is that socket's
+    outcome and leaves the others alone.
     """
     outcomes: list[Outcome | None] = [None] * len(sockets)
     with transaction.atomic():
@@ -84,10 +94,12 @@ def open_batch(sockets: list[Entering]) -> list[Outcome]:
             else:
                 sockets[i].credentials = answer
                 sockets[i].user = answer.user
+        memo: dict[Any, Any] = {}
+        _before(sockets, outcomes, "before_admit", memo)
         for i, sock in enumerate(sockets):
             if outcomes[i] is None:
                 try:
-                    sock.admit()
+                    sock.admit(memo)
                 except Refused as refusal:
                     outcomes[i] = refusal
         registering = [
@@ -116,7 +128,7 @@ def open_batch(sockets: list[Entering]) -> list[Outcome]:
                 outcomes[i] = Refused(
                     CloseCode.RATE_LIMITED, "too many sockets for this user"
                 )
-        memo: dict[Any, Any] = {}
+        _before(sockets, outcomes, "before_prepare", memo)
         for i, sock in enumerate(sockets):
             if outcomes[i] is None:
                 try:
@@ -131,6 +143,19 @@ def open_batch(sockets: list[Entering]) -> list[Outcome]:
                 else:
                     outcomes[i] = True
     return outcomes  # type: ignore[return-value]
+
+
+def _before(
+    sockets: list[Entering], outcomes: list[Any], hook: str, memo: dict[Any, Any]
+) -> None:
+    """Run a route's batch read (before_admit, before_prepare) once per route, with
+    its sockets still in the running; it may raise (the whole batch fails: 1011)."""
+    by_class: dict[type, list[Entering]] = {}
+    for sock, outcome in zip(sockets, outcomes, strict=True):
+        if outcome is None:
+            by_class.setdefault(type(sock), []).append(sock)
+    for cls, group in by_class.items():
+        getattr(cls, hook)(group, memo)
 
 
 class Door:

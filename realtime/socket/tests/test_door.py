@@ -30,9 +30,17 @@ class Anonymous:
     def room_key(self) -> str:
         return ""
 
-    def admit(self) -> None:
+    @classmethod
+    def before_admit(cls, sockets: list[Any], memo: dict[Any, Any]) -> None:
+        pass
+
+    def admit(self, memo: dict[Any, Any]) -> None:
         if self._admit is not None:
             raise self._admit
+
+    @classmethod
+    def before_prepare(cls, sockets: list[Any], memo: dict[Any, Any]) -> None:
+        pass
 
     def prepare(self, memo: dict[Any, Any]) -> None:
         if self._prepare is not None:
