@@ -143,7 +143,9 @@ def room_access(*, slug: str, user: Any) -> RoomAccess:
     return RoomAccess(room, user_can_enter(room=room, user=user))
 
 
-def rooms_access(*, requests: list[tuple[str, int]]) -> dict[tuple[str, int], RoomAccess]:
+def rooms_access(
+    *, requests: list[tuple[str, int]]
+) -> dict[tuple[str, int], RoomAccess]:
     """room_access() of many (slug, user id) pairs in two queries: a handshake batch's.
 
     One query for the rooms, one for the whitelist rows of the private ones among them;

@@ -56,7 +56,13 @@ def run() -> dict[str, Any]:
             openings=[
                 registry.Opening(f"c{i}-{tag}", user.pk, ROUTE, room.slug)
                 for i, (user, room) in enumerate(
-                    [(alice, big), (bob, big), (bob, big), (carol, small), (bob, secret)]
+                    [
+                        (alice, big),
+                        (bob, big),
+                        (bob, big),
+                        (carol, small),
+                        (bob, secret),
+                    ]
                 )
             ],
             process_id=f"probe-{tag}",
@@ -138,7 +144,8 @@ def check(result: dict[str, Any]) -> None:
     assert result["big_since_10_complete"] is False  # the page of 500 stops short
     assert result["online_big_count"] == 2  # alice and bob (twice): distinct users
     secret = [v[0][1] for k, v in result["access"].items() if k.startswith("secret")]
-    assert secret[1:] == [True, False, False]  # bob is on the whitelist, carol and dave not
+    # bob is on the whitelist, carol and dave are not
+    assert secret[1:] == [True, False, False]
 
 
 if __name__ == "__main__":
