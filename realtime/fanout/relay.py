@@ -20,6 +20,7 @@ from typing import Any
 from channels.layers import get_channel_layer
 
 from realtime.fanout.events import Event
+from realtime.fanout.layer import groups_add, groups_discard
 from realtime.registry.process import PROCESS_ID
 from realtime.socket.frames import system_frame
 from realtime.web import metrics
@@ -39,6 +40,12 @@ RECOVER_MAX_DELAY = 4.0
 RELAY_BATCH = 200  # events per relay batch at most
 RELAY_BATCH_BYTES = 256 * 1024  # and about this many bytes of frames
 RELAY_QUEUE_MAX = 100_000
+
+
+def _retrieved(future: asyncio.Future[None]) -> None:
+    """Mark a batch's failure as seen: its callers may all have gone meanwhile."""
+    if not future.cancelled():
+        future.exception()
 
 
 def probe_group() -> str:
@@ -72,6 +79,11 @@ class Relay:
         self._stale: set[str] = set()
         self._queue: asyncio.Queue[tuple[str, dict[str, Any]]] | None = None
         self._tasks: list[asyncio.Task[None]] = []
+        # joins (True) and leaves asked while a batch of them is under way, and the
+        # future of their batch (see _membership)
+        self._asked: list[tuple[bool, str]] = []
+        self._next: asyncio.Future[None] | None = None
+        self._memberships: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         """Open the process channel, join the groups, start the relay loops."""
@@ -112,7 +124,7 @@ class Relay:
         self._stale.discard(topic)
         if self.layer is not None and not self.degraded and self.channel is not None:
             # While degraded the recovery loop joins every topic held here.
-            await self._layer_call(self.layer.group_add(topic, self.channel))
+            await self._layer_call(self._membership(True, topic))
 
     async def left(self, topic: str) -> None:
         """The last local socket left `topic`: leave its group."""
@@ -120,8 +132,47 @@ class Relay:
             return
         if self.degraded:
             self._stale.add(topic)
-        elif not await self._layer_call(self.layer.group_discard(topic, self.channel)):
+        elif not await self._layer_call(self._membership(False, topic)):
             self._stale.add(topic)
+
+    async def _membership(self, join: bool, topic: str) -> None:
+        """Join or leave `topic`'s group, with every join and leave asked meanwhile.
+
+        As the door does with handshakes: the first goes at once, those that come while
+        it is under way wait for it and go next, together, in the order asked (a leave
+        never overtakes the join before it); a run of joins is one SUBSCRIBE per Redis
+        shard (realtime.fanout.layer). Each caller gets its batch's outcome.
+        """
+        if self._next is None:
+            self._next = asyncio.get_running_loop().create_future()
+            self._next.add_done_callback(_retrieved)
+        done = self._next
+        self._asked.append((join, topic))
+        if self._memberships is None or self._memberships.done():
+            self._memberships = asyncio.get_running_loop().create_task(
+                self._change_memberships()
+            )
+        # Shielded: a handshake given up on must not cancel the others' batch.
+        await asyncio.shield(done)
+
+    async def _change_memberships(self) -> None:
+        while self._asked:
+            asked, done = self._asked, self._next
+            self._asked, self._next = [], None
+            try:
+                start = 0
+                for end in range(1, len(asked) + 1):  # runs of joins, runs of leaves
+                    if end == len(asked) or asked[end][0] != asked[start][0]:
+                        change = groups_add if asked[start][0] else groups_discard
+                        topics = [topic for _, topic in asked[start:end]]
+                        await change(self.layer, topics, self.channel)
+                        start = end
+            except Exception as exc:
+                assert done is not None
+                done.set_exception(exc)
+            else:
+                assert done is not None
+                done.set_result(None)
 
     # --- the cross-process relay -------------------------------------------------------------
     async def _send_loop(self) -> None:
