@@ -13,6 +13,7 @@ from chat import selectors, services
 from chat.errors import ChatError, MessageGone, NotAllowed, RoomGone
 from chat.models import Room
 from chat.presence_batcher import batcher
+from chat.repair import repair
 from chat.room_ids import room_ids
 from chat.schemas import (
     CHAT_EVENT_KINDS,
@@ -228,6 +229,9 @@ class ChatConsumer(SocketConsumer):
                 kind="error",
             )
         batcher.mark(self.room.slug)
+        # Subscribed before admit() read the room: every seq up to that read's last is
+        # in this welcome's history, every later one comes live (or is repaired).
+        repair.baseline(self.room.pk, self.room.last_seq)
         typists = typing_coalescer.current(self.room.pk)
         if typists is not None:  # someone types already: say so now, not at a change
             self.send_text(typists, kind="typing")

@@ -464,6 +464,42 @@ def room_revs(*, room_ids: list[int]) -> dict[int, int]:
     return {room_id: int(rev) for room_id, rev in rows}
 
 
+def rooms_last_seq(*, room_ids: list[int]) -> dict[int, int]:
+    """The last seq of each of these rooms, as committed now (gone rooms left out)."""
+    ids = sorted(set(room_ids))
+    if not ids:
+        return {}
+    rows = sql.fetchall(
+        f"SELECT {sql.column(Room, 'id')}, {sql.column(Room, 'last_seq')}"
+        f" FROM {sql.table(Room)}"
+        f" WHERE {sql.column(Room, 'id')} IN ({sql.placeholders(len(ids))})",
+        ids,
+    )
+    return {room_id: int(last) for room_id, last in rows}
+
+
+def messages_at(*, room_id: int, seqs: list[int]) -> list[Frame]:
+    """The messages of these seqs in a room, as they are now, by seq (a seq whose room
+    is gone is left out)."""
+    wanted = sorted(set(seqs))
+    slug = sql.fetchone(
+        f"SELECT {sql.column(Room, 'slug')} FROM {sql.table(Room)}"
+        f" WHERE {sql.column(Room, 'id')} = %s",
+        [room_id],
+    )
+    if not wanted or slug is None:
+        return []
+    m = sql.table(Message)
+    select, joined = _message_select()
+    rows = sql.fetchall(
+        f"SELECT {select} FROM {joined} WHERE {m}.{sql.column(Message, 'room')} = %s"
+        f" AND {m}.{sql.column(Message, 'seq')} IN ({sql.placeholders(len(wanted))})"
+        f" ORDER BY {m}.{sql.column(Message, 'seq')}",
+        [room_id, *wanted],
+    )
+    return message_frames(_converted(rows), room_slug=slug[0])
+
+
 def rooms_history(
     *, wants: list[tuple[Room, int | None]]
 ) -> dict[tuple[int, int | None], tuple[list[Frame], bool]]:

@@ -10,6 +10,7 @@ django_asgi_app = get_asgi_application()  # set up Django before importing consu
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
 from chat.presence_batcher import batcher  # noqa: E402
+from chat.repair import repair  # noqa: E402
 from chat.typing import coalescer as typing_coalescer  # noqa: E402
 from integrations.delivery import deliverer  # noqa: E402
 from realtime.fanout.hub import hub  # noqa: E402
@@ -22,9 +23,17 @@ from realtime.socket.gate import socket_gate  # noqa: E402
 #: Every background part of the serving process, started in this order, stopped in
 #: reverse: the process's registry row first up and last down; the webhook deliverer
 #: (off the socket path, on its own database thread) last up, first down; the typing
-#: coalescer after the hub, whose taps it sets.
+#: coalescer and the seq repair after the hub, whose taps and guards they set.
 lifecycle = Lifecycle(
-    [ProcessLease(), hub, OutboxPoller(hub), batcher, typing_coalescer, deliverer]
+    [
+        ProcessLease(),
+        hub,
+        repair,
+        OutboxPoller(hub),
+        batcher,
+        typing_coalescer,
+        deliverer,
+    ]
 )
 
 application = LifespanApp(

@@ -45,6 +45,9 @@ class Hub:
         self._joining: dict[str, asyncio.Future[None]] = {}
         #: event kind -> its tap (an app's per-process state fed by ephemeral events)
         self.taps: dict[str, Tap] = {}
+        #: event kind -> its guard: before any tap, whether the event goes on at all
+        #: (chat.repair drops a seq delivered here already)
+        self.guards: dict[str, Tap] = {}
         #: drop()'s group leaves under way (held: a task nobody holds may be collected)
         self._leaving: set[asyncio.Task[None]] = set()
 
@@ -173,11 +176,25 @@ class Hub:
         """Undo tap()."""
         self.taps.pop(kind, None)
 
+    def guard(self, kind: str, guard: Tap) -> None:
+        """Let `guard` decide, first, whether each event of `kind` on a topic held here
+        is delivered at all (one per kind; called as a tap is)."""
+        if self.guards.get(kind, guard) != guard:
+            raise ValueError(f"events of kind {kind!r} are guarded already")
+        self.guards[kind] = guard
+
+    def unguard(self, kind: str) -> None:
+        """Undo guard()."""
+        self.guards.pop(kind, None)
+
     # --- publishing ------------------------------------------------------------------------
     def deliver_local(self, topic: str, event: Event) -> int:
         """Hand `event` to every local subscriber of `topic`; returns how many."""
         subs = self.topics.get(topic)
         if not subs:
+            return 0
+        guard = self.guards.get(event.kind)
+        if guard is not None and not guard(topic, event):
             return 0
         tap = self.taps.get(event.kind)
         if tap is not None:
