@@ -5,6 +5,7 @@ These assert that the tools run and count correctly, never a timing.
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
 from pathlib import Path
@@ -13,7 +14,7 @@ import orjson
 import pytest
 
 from bench import loadgen, plot, report, run_all, servers, stats
-from bench.client import encode_frame, parse_frames
+from bench.client import WSClient, encode_frame, open_client, parse_frames
 from bench.tests.conftest import run_all_quick, run_loadgen
 
 PEERS = pytest.mark.parametrize("peer", ["ws", "picows", "stock"], indirect=True)
@@ -279,6 +280,39 @@ def test_soak_runs_the_requested_cycles(peer: servers.Server, tmp_path: Path) ->
     assert soak["samples"] and soak["samples"][-1]["cycles"] == 80
     assert soak["fds_left"] == 0
     assert soak["presence_rows_after_close"] is None  # peers have no presence table
+
+
+@pytest.mark.parametrize("peer", ["ws", "picows"], indirect=True)
+@pytest.mark.timeout(30)
+async def test_a_bare_peer_relays_a_fragmented_message_whole_to_its_path_only(
+    peer: servers.Server,
+) -> None:
+    # picows hands frames to the peer as they come; websockets gathers messages. The
+    # picows peer must relay what the ws peer relays: the whole message, one frame.
+    got: dict[int, list[bytes]] = {0: [], 1: [], 2: []}
+
+    def on_text(client: WSClient, data: bytes, now: int) -> None:
+        got[client.index].append(bytes(data))
+
+    paths = ["/ws/chat/a/", "/ws/chat/a/?x=1", "/ws/chat/b/"]  # the query is no room
+    clients = [
+        await open_client(f"{peer.url}{path}", "127.0.0.1", peer.port, i, 0, on_text)
+        for i, path in enumerate(paths)
+    ]
+    assert all(c.opened.result() for c in clients)
+    first = encode_frame(1, b'{"body":')  # text, then its continuation
+    clients[0].transport.write(bytes([first[0] & 0x7F]) + first[1:])
+    clients[0].transport.write(encode_frame(0, b'"x"}'))
+    clients[0].send(b'{"body":"y"}')
+    for _ in range(100):
+        if len(got[0]) == len(got[1]) == 2:
+            break
+        await asyncio.sleep(0.02)
+    assert got[0] == got[1] == [b'{"body":"x"}', b'{"body":"y"}']
+    assert got[2] == []
+    for c in clients:
+        await c.close()
+        assert c.close_code in (None, 1000) and c.error is None
 
 
 @pytest.mark.timeout(120)
