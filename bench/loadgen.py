@@ -38,7 +38,9 @@ import orjson
 from bench import procstat, stats
 from bench.client import WSClient, open_client, perf_ns
 
-TARGETS = ("project", "stock", "ws")
+#: how to talk to the server: the project's protocol, or a peer's bare broadcast (the
+#: peers differ only in what serves it)
+TARGETS = ("project", "stock", "ws", "picows")
 SCENARIOS = (
     "capacity",
     "fanout",

@@ -16,6 +16,7 @@ COLORS = {
     "project": "tab:blue",
     "stock": "tab:red",
     "ws": "tab:green",
+    "picows": "tab:olive",
     "project-daphne": "tab:purple",
     "project-hypercorn": "tab:orange",
     "project-granian": "tab:brown",

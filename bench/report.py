@@ -8,7 +8,9 @@ import sys
 from importlib import metadata
 from pathlib import Path
 
-TARGETS = ("project", "stock", "ws")
+TARGETS = ("project", "stock", "ws", "picows")
+#: the peers the project is held to, one column and one ratio each in the summary
+PEERS = TARGETS[1:]
 PACKAGES = (
     "Django",
     "channels",
@@ -16,6 +18,7 @@ PACKAGES = (
     "channels-redis",
     "redis",
     "websockets",
+    "picows",
     "uvloop",
     "orjson",
     "uvicorn",
@@ -322,7 +325,8 @@ def asgi_server_rows(records: list[dict]) -> list[tuple[str, list[object]]]:
 
 
 def target_checks(records: list[dict]) -> list[tuple[str, str]]:
-    """Issue 7's targets for the project, each with its verdict."""
+    """Issue 7's targets for the project (and the later issues'), each with its
+    verdict."""
     out: list[tuple[str, str]] = []
 
     def verdict(ok: bool | None, detail: str) -> str:
@@ -338,6 +342,14 @@ def target_checks(records: list[dict]) -> list[tuple[str, str]]:
             (
                 "fanout: delivered frames/s (< 1% lost) >= 10x stock",
                 verdict(None if not (p and s) else p >= 10 * s, _ratio(p, s)),
+            )
+        )
+        # Issue 13: the Cython ceiling on the same machine, in the same run.
+        c = f["picows"].get("max_clean_delivered_per_s")
+        out.append(
+            (
+                "fanout: delivered frames/s >= 60% of picows (< 1% lost)",
+                verdict(None if not (p and c) else p >= 0.6 * c, _ratio(p, c)),
             )
         )
         p99 = f["project"].get("p99_at_half_saturation_ms")
@@ -571,7 +583,8 @@ def render(
     out += [
         "Targets: `project` is this project (`manage.py serve`), `stock` the Channels "
         "tutorial consumer on daphne (`bench/peers/stock_channels/`), `ws` a bare "
-        "`websockets` broadcast server (`bench/peers/ws_broadcast.py`). Ratios are "
+        "`websockets` broadcast server (`bench/peers/ws_broadcast.py`), `picows` the "
+        "same on picows (`bench/peers/picows_broadcast.py`). Ratios are "
         "project / peer. Saturation: the highest offered rate whose delivered frames "
         "were at least 99% of sent x members with p99 under the bound.",
         "",
@@ -587,16 +600,18 @@ def render(
             "",
             "### Summary",
             "",
-            "| figure | project | stock | ws | project/stock | project/ws |",
-            "|---|---:|---:|---:|---:|---:|",
+            "| figure | project | "
+            + " | ".join(PEERS)
+            + " | "
+            + " | ".join(f"project/{t}" for t in PEERS)
+            + " |",
+            "|---|" + "---:|" * (1 + 2 * len(PEERS)),
         ]
         for name, vals, _higher in summary_rows(records):
             pv = vals.get("project")
-            out.append(
-                f"| {name} | {_fmt(vals.get('project'))} | {_fmt(vals.get('stock'))} | "
-                f"{_fmt(vals.get('ws'))} | {_ratio(pv, vals.get('stock'))} | "
-                f"{_ratio(pv, vals.get('ws'))} |"  # type: ignore[arg-type]
-            )
+            figures = [_fmt(vals.get(t)) for t in TARGETS]
+            ratios = [_ratio(pv, vals.get(t)) for t in PEERS]  # type: ignore[arg-type]
+            out.append(f"| {name} | " + " | ".join(figures + ratios) + " |")
         by_server = asgi_server_rows(records)
         if by_server:
             out += [

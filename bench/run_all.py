@@ -1,8 +1,9 @@
-"""Run every scenario against the project and both peers, then write BENCHMARKS.md.
+"""Run every scenario against the project and its peers, then write BENCHMARKS.md.
 
     python bench/run_all.py                       # embedded mode, full size
     python bench/run_all.py --mode both           # embedded, then cluster (Redis + PG)
     python bench/run_all.py --quick --targets stock,ws --outdir /tmp/b   # seconds
+    python bench/run_all.py --targets project,picows --scenarios fanout  # issue 13
     python bench/run_all.py --scenarios fanout,capacity \\
         --targets project,project-daphne,project-hypercorn,project-granian
     python bench/run_all.py --mode cluster --targets project --scenarios storm
@@ -55,8 +56,12 @@ SEARCH_ARGS = {
 PROJECT_VARIANTS = tuple(
     f"project-{name}" for name in servers.PROJECT_SERVERS if name != "uvicorn"
 )
-TARGETS = ("project", "stock", "ws", *PROJECT_VARIANTS)
-DEFAULT_TARGETS = ("project", "stock", "ws")
+#: The peers: `stock` (Channels' tutorial on daphne), `ws` (bare websockets), `picows`
+#: (bare picows, issue 13's yardstick for fanout). Each serves the same bare broadcast
+#: and takes part in every scenario that is not PROJECT_ONLY.
+PEERS = ("stock", "ws", "picows")
+TARGETS = ("project", *PEERS, *PROJECT_VARIANTS)
+DEFAULT_TARGETS = ("project", *PEERS)
 VARIANT_SCENARIOS = ("capacity", "fanout", "rooms")
 
 # Scenario arguments, full size (issue 7's anchors) and quick (CI smoke, seconds).
@@ -174,6 +179,8 @@ class Mode:
             return servers.start_stock_peer(
                 cpu=cpu, redis_url=self.redis_url, log_path=log_path
             )
+        if target == "picows":
+            return servers.start_picows_peer(cpu=cpu, log_path=log_path)
         return servers.start_ws_peer(cpu=cpu, log_path=log_path)
 
 

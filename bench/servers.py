@@ -1,9 +1,10 @@
 """Start and stop the servers under test: the project (under uvicorn or another ASGI
-server), the stock peer, the ws peer."""
+server), the stock peer, the ws peer, the picows peer."""
 
 from __future__ import annotations
 
 import http.client
+import importlib.util
 import os
 import resource
 import secrets
@@ -20,6 +21,7 @@ from typing import IO
 BENCH_DIR = Path(__file__).resolve().parent
 PROJECT_ROOT = BENCH_DIR.parent
 WS_PEER = BENCH_DIR / "peers" / "ws_broadcast.py"
+PICOWS_PEER = BENCH_DIR / "peers" / "picows_broadcast.py"
 STOCK_PEER = BENCH_DIR / "peers" / "stock_channels" / "run.py"
 
 # The project's limits, raised or turned off so the bench measures the socket path,
@@ -173,6 +175,23 @@ def start_ws_peer(
     port = port or free_port()
     cmd = [sys.executable, str(WS_PEER), "--port", str(port)]
     server = _start("ws", cmd, port, env=base_env(), cpu=cpu, log_path=log_path)
+    wait_ready(server)
+    return server
+
+
+def start_picows_peer(
+    port: int | None = None, *, cpu: int | None = None, log_path: Path | None = None
+) -> Server:
+    """The bare picows broadcast server (a dev requirement, as the other ASGI servers)."""
+    # Said here rather than as an ImportError at the end of a server log.
+    if importlib.util.find_spec("picows") is None:
+        raise ServerError(
+            "picows is not installed in this Python "
+            f"({sys.executable}): pip install -r requirements-dev.txt"
+        )
+    port = port or free_port()
+    cmd = [sys.executable, str(PICOWS_PEER), "--port", str(port)]
+    server = _start("picows", cmd, port, env=base_env(), cpu=cpu, log_path=log_path)
     wait_ready(server)
     return server
 

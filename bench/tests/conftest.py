@@ -1,4 +1,4 @@
-"""Fixtures of the bench tests: the two peers, started once per session on free ports."""
+"""Fixtures of the bench tests: the peers, started once per session on free ports."""
 
 from __future__ import annotations
 
@@ -24,6 +24,16 @@ def pytest_configure(config: pytest.Config) -> None:
 def ws_peer(tmp_path_factory: pytest.TempPathFactory) -> Iterator[servers.Server]:
     log = tmp_path_factory.mktemp("ws") / "server.log"
     server = servers.start_ws_peer(log_path=log)
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def picows_peer(tmp_path_factory: pytest.TempPathFactory) -> Iterator[servers.Server]:
+    # No skip when picows is missing: start_picows_peer fails, saying what to install
+    # (it is in requirements-dev.txt, which `make test` installs).
+    log = tmp_path_factory.mktemp("picows") / "server.log"
+    server = servers.start_picows_peer(log_path=log)
     yield server
     server.stop()
 

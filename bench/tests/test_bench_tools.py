@@ -1,10 +1,11 @@
-"""The bench tools against the two peers (small N, low rate, seconds), and their counting.
+"""The bench tools against the peers (small N, low rate, seconds), and their counting.
 
 These assert that the tools run and count correctly, never a timing.
 """
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
 from pathlib import Path
@@ -12,11 +13,11 @@ from pathlib import Path
 import orjson
 import pytest
 
-from bench import loadgen, plot, report, servers, stats
-from bench.client import encode_frame, parse_frames
+from bench import loadgen, plot, report, run_all, servers, stats
+from bench.client import WSClient, encode_frame, open_client, parse_frames
 from bench.tests.conftest import run_all_quick, run_loadgen
 
-PEERS = pytest.mark.parametrize("peer", ["ws", "stock"], indirect=True)
+PEERS = pytest.mark.parametrize("peer", ["ws", "picows", "stock"], indirect=True)
 
 
 # Counting functions
@@ -281,6 +282,39 @@ def test_soak_runs_the_requested_cycles(peer: servers.Server, tmp_path: Path) ->
     assert soak["presence_rows_after_close"] is None  # peers have no presence table
 
 
+@pytest.mark.parametrize("peer", ["ws", "picows"], indirect=True)
+@pytest.mark.timeout(30)
+async def test_a_bare_peer_relays_a_fragmented_message_whole_to_its_path_only(
+    peer: servers.Server,
+) -> None:
+    # picows hands frames to the peer as they come; websockets gathers messages. The
+    # picows peer must relay what the ws peer relays: the whole message, one frame.
+    got: dict[int, list[bytes]] = {0: [], 1: [], 2: []}
+
+    def on_text(client: WSClient, data: bytes, now: int) -> None:
+        got[client.index].append(bytes(data))
+
+    paths = ["/ws/chat/a/", "/ws/chat/a/?x=1", "/ws/chat/b/"]  # the query is no room
+    clients = [
+        await open_client(f"{peer.url}{path}", "127.0.0.1", peer.port, i, 0, on_text)
+        for i, path in enumerate(paths)
+    ]
+    assert all(c.opened.result() for c in clients)
+    first = encode_frame(1, b'{"body":')  # text, then its continuation
+    clients[0].transport.write(bytes([first[0] & 0x7F]) + first[1:])
+    clients[0].transport.write(encode_frame(0, b'"x"}'))
+    clients[0].send(b'{"body":"y"}')
+    for _ in range(100):
+        if len(got[0]) == len(got[1]) == 2:
+            break
+        await asyncio.sleep(0.02)
+    assert got[0] == got[1] == [b'{"body":"x"}', b'{"body":"y"}']
+    assert got[2] == []
+    for c in clients:
+        await c.close()
+        assert c.close_code in (None, 1000) and c.error is None
+
+
 @pytest.mark.timeout(120)
 def test_sweep_records_each_rate_and_the_saturation_point(
     ws_peer: servers.Server, tmp_path: Path
@@ -372,10 +406,15 @@ def _sample_records() -> list[dict]:
 
     recs = [
         point(t, r, r * 10, 5.0 * k)
-        for k, t in enumerate(["project", "stock", "ws"], 1)
+        for k, t in enumerate(["project", "stock", "ws", "picows"], 1)
         for r in (1, 2, 4)
     ]
-    for t, sat in (("project", 400.0), ("stock", 40.0), ("ws", 800.0)):
+    for t, sat in (
+        ("project", 400.0),
+        ("stock", 40.0),
+        ("ws", 800.0),
+        ("picows", 500.0),
+    ):
         recs.append(
             {
                 "kind": "sweep",
@@ -402,7 +441,7 @@ def test_plot_writes_a_png(tmp_path: Path) -> None:
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-def test_report_gives_figures_and_ratios_to_both_peers() -> None:
+def test_report_gives_figures_and_ratios_to_every_peer() -> None:
     text = report.render(
         {"embedded": _sample_records()},
         command="python bench/run_all.py",
@@ -414,17 +453,58 @@ def test_report_gives_figures_and_ratios_to_both_peers() -> None:
         for line in text.splitlines()
         if line.startswith("| fanout (1 room(s) of 10): delivered frames/s")
     )
-    assert row.split("|")[2:7] == [
+    header = next(x for x in text.splitlines() if x.startswith("| figure |"))
+    assert header.split("|")[2:9] == [
+        " project ",
+        " stock ",
+        " ws ",
+        " picows ",
+        " project/stock ",
+        " project/ws ",
+        " project/picows ",
+    ]
+    assert row.split("|")[2:9] == [
         " 400.0 ",
         " 40.0 ",
         " 800.0 ",
+        " 500.0 ",
         " 10.00x ",
         " 0.50x ",
+        " 0.80x ",
     ]
     assert (
         "| fanout: delivered frames/s (< 1% lost) >= 10x stock | met (10.00x) |" in text
     )
     assert "## Machine" in text and "Python 3." in text
+
+
+@pytest.mark.parametrize(
+    ("picows", "verdict"),
+    [(500.0, "met (0.80x)"), (666.0, "met (0.60x)"), (700.0, "MISSED (0.57x)")],
+)
+def test_report_holds_fanout_to_sixty_percent_of_picows(
+    picows: float, verdict: str
+) -> None:
+    recs = [
+        {**r, "max_clean_delivered_per_s": picows} if r["target"] == "picows" else r
+        for r in _sample_records()
+        if r["kind"] == "sweep"
+    ]  # the project's fanout delivers 400 frames/s with < 1% lost
+    text = report.render(
+        {"embedded": recs}, command="x", machine=report.machine_info(), plot=None
+    )
+    line = f"| fanout: delivered frames/s >= 60% of picows (< 1% lost) | {verdict}"
+    assert line in text
+
+
+def test_report_says_n_a_to_picows_when_it_did_not_run() -> None:
+    recs = [r for r in _sample_records() if r["target"] != "picows"]
+    text = report.render(
+        {"embedded": recs}, command="x", machine=report.machine_info(), plot=None
+    )
+    assert (
+        "| fanout: delivered frames/s >= 60% of picows (< 1% lost) | n/a (-) |" in text
+    )
 
 
 @pytest.mark.parametrize(("rate", "verdict"), [(20.0, "met (0.50x)"), (19.0, "MISSED")])
@@ -448,13 +528,38 @@ def test_report_holds_fanout_activity_to_half_of_fanouts_saturation(
 
 @pytest.mark.timeout(300)
 def test_run_all_quick_writes_the_report(tmp_path: Path) -> None:
-    proc = run_all_quick(tmp_path, "--targets", "ws")
+    proc = run_all_quick(tmp_path, "--targets", "ws,picows")
     assert proc.returncode == 0, proc.stderr[-3000:]
     text = (tmp_path / "BENCHMARKS.md").read_text()
-    assert "Quick run" in text and "loadgen.py soak --target ws" in text
-    kinds = {
-        orjson.loads(line)["kind"]
+    assert "Quick run" in text
+    assert "loadgen.py soak --target ws" in text
+    assert "loadgen.py soak --target picows" in text
+    recs = [
+        orjson.loads(line)
         for line in (tmp_path / "embedded" / "results.jsonl").read_bytes().splitlines()
-    }
-    assert kinds == {"capacity", "point", "sweep", "soak"}
+    ]
+    for target in ("ws", "picows"):
+        kinds = {r["kind"] for r in recs if r["target"] == target}
+        assert kinds == {"capacity", "point", "sweep", "soak"}, target
+    for p in (r for r in recs if r["kind"] == "point"):
+        assert p["delivered"] == p["expected"] > 0 and (p["lost"], p["dup"]) == (0, 0)
     assert (tmp_path / "latency.png").exists()
+
+
+def test_run_all_runs_picows_by_default_beside_ws() -> None:
+    assert {"ws", "picows"} <= set(run_all.DEFAULT_TARGETS)
+
+
+def test_a_missing_picows_fails_the_start_saying_what_to_install(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    real = servers.importlib.util.find_spec
+    monkeypatch.setattr(
+        servers.importlib.util,
+        "find_spec",
+        lambda name, *a: None if name == "picows" else real(name, *a),
+    )
+    with pytest.raises(
+        servers.ServerError, match="pip install -r requirements-dev.txt"
+    ):
+        servers.start_picows_peer()
