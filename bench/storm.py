@@ -284,7 +284,8 @@ class Storm:
         task.add_done_callback(self.tasks.discard)
 
     async def reconnect(self, m: Member) -> None:
-        """Full-jitter backoff, `since` the last seq seen, the other server first."""
+        """Full-jitter backoff, `since` the last seq seen, the other server first
+        (restart: the one server, started again)."""
         o = self.o
         m.reconnecting = True
         server = (m.server + 1) % self.n_servers
