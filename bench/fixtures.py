@@ -165,6 +165,20 @@ def online_usernames(slugs: list[str]) -> dict[str, list[str]]:
     return out
 
 
+def announced_usernames(slugs: list[str]) -> dict[str, list[str]]:
+    """Per room slug, the users its sockets were last told are online (the presence
+    frames' state, chat.AnnouncedPresence: one row a user)."""
+    from chat.models import AnnouncedPresence
+
+    rows = AnnouncedPresence.objects.filter(room__slug__in=slugs).values_list(
+        "room__slug", "user__username"
+    )
+    out: dict[str, list[str]] = {s: [] for s in slugs}
+    for slug, name in rows:
+        out[slug].append(name)
+    return out
+
+
 def room_last_seq(slugs: list[str]) -> dict[str, int] | None:
     """The highest `seq` given per room (0 when none); None if it cannot be read."""
     from django.db.models import Max

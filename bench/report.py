@@ -470,11 +470,13 @@ def storm_checks(records: list[dict]) -> list[tuple[str, str]]:
             out.append(
                 (
                     f"storm ({sig}): presence exact once all are back and the stopped "
-                    "process's rows are gone (registry = open sockets, welcome counts)",
+                    "process's rows are gone (registry = open sockets; welcome counts "
+                    "and announced users agree)",
                     _verdict(
                         r["presence_exact"],
                         f"{r['presence_mismatched_rooms']} of {r['rooms']} rooms "
                         f"wrong, {r['welcome_online_mismatched_rooms']} welcome counts "
+                        f"wrong, {_fmt(r.get('announced_mismatched_rooms'))} announced "
                         f"wrong, {r['stopped_process_rows_left']} rows left",
                     ),
                 )
@@ -540,7 +542,8 @@ def _storm_table(records: list[dict]) -> list[str]:
         "twice: by seq, per socket, history and live together, no dedup. Presence: "
         "once all are back and the stopped process's rows are gone (swept, after a "
         "SIGKILL), the registry's users of every room = its members with a socket "
-        "open, and a fresh welcome's `online_count` counts them.",
+        "open, a fresh welcome's `online_count` counts them, and the presence frames "
+        "last announced them (chat.AnnouncedPresence).",
         "",
         "| signal | sockets | rooms | msg/s | its clients | back | all back | "
         "time to welcome p50 / p99 / max ms | back / s to all back | stored | lost | "

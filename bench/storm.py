@@ -25,8 +25,10 @@ Then presence, once every client is back and the stopped process's registry rows
 gone (a killed one's go at the survivor's lease sweep: waited for, at most a lease and a
 renewal period past the kill, plus PRESENCE_MARGIN): in every room the registry's rows
 must be exactly the open sockets (the same users, one row each: a stale row of a user
-who came back would leave the set of users right), and a fresh welcome's
-`online_count` (one probe socket per room, a member's second) must count them.
+who came back would leave the set of users right), a fresh welcome's `online_count`
+(one probe socket per room, a member's second) must count them, and what the presence
+frames last announced (chat.AnnouncedPresence, one row a user; polled for at most
+PRESENCE_MARGIN while the batcher flushes the sweep's leaves) must be those users.
 
 Pure pieces (backoff, the per-socket tally) are functions here, tested without a server.
 """
@@ -496,6 +498,15 @@ class Storm:
         }
         online = await asyncio.to_thread(fixtures.online_usernames, slugs)
         wrong = presence_mismatches(online, open_members)
+        # Announced: one row a user, so compared with the open members' distinct users.
+        users = {slug: sorted(set(names)) for slug, names in open_members.items()}
+        t_announced = time.perf_counter() + PRESENCE_MARGIN
+        while True:
+            announced = await asyncio.to_thread(fixtures.announced_usernames, slugs)
+            wrong_announced = presence_mismatches(announced, users)
+            if not wrong_announced or time.perf_counter() > t_announced:
+                break
+            await asyncio.sleep(0.25)
         counts = await self.welcome_counts()
         wrong_count = [
             {"room": slugs[k], "online_count": n, "open": len(open_members[slugs[k]])}
@@ -503,7 +514,7 @@ class Storm:
             if n != len(open_members[slugs[k]])
         ]
         return {
-            "presence_exact": not left and not wrong and not wrong_count,
+            "presence_exact": not (left or wrong or wrong_count or wrong_announced),
             "lease_seconds": lease,
             "stopped_process_rows_left": left,
             "presence_wait_s": round(waited, 3),
@@ -511,6 +522,8 @@ class Storm:
             "presence_sample": wrong[:PRESENCE_SAMPLE],
             "welcome_online_mismatched_rooms": len(wrong_count),
             "welcome_online_sample": wrong_count[:PRESENCE_SAMPLE],
+            "announced_mismatched_rooms": len(wrong_announced),
+            "announced_sample": wrong_announced[:PRESENCE_SAMPLE],
         }
 
     async def welcome_counts(self) -> list[int | None]:

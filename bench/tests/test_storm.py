@@ -220,6 +220,7 @@ def assert_all_back_nothing_lost_or_twice_presence_exact(rec: dict) -> None:
     assert rec["stopped_process_rows_left"] == 0
     assert rec["presence_mismatched_rooms"] == 0, rec["presence_sample"]
     assert rec["welcome_online_mismatched_rooms"] == 0, rec["welcome_online_sample"]
+    assert rec["announced_mismatched_rooms"] == 0, rec["announced_sample"]
     assert rec["presence_exact"]
 
 
@@ -399,6 +400,7 @@ def test_report_gives_presence_and_the_restart_target_a_verdict_each() -> None:
             "presence_exact": exact,
             "presence_mismatched_rooms": wrong,
             "welcome_online_mismatched_rooms": 0,
+            "announced_mismatched_rooms": 0,
             "stopped_process_rows_left": 0,
         }
 
@@ -412,8 +414,9 @@ def test_report_gives_presence_and_the_restart_target_a_verdict_each() -> None:
     assert "| 0 | yes |" in met  # no unexpected drop, presence exact
     assert (
         "| storm (RESTART): presence exact once all are back and the stopped "
-        "process's rows are gone (registry = open sockets, welcome counts) | met (0 of "
-        "200 rooms wrong, 0 welcome counts wrong, 0 rows left) |"
+        "process's rows are gone (registry = open sockets; welcome counts and announced "
+        "users agree) | met (0 of 200 rooms wrong, 0 welcome counts wrong, 0 announced "
+        "wrong, 0 rows left) |"
     ) in met
     assert (
         "| storm (RESTART): all back within 15 s (p99) of the SIGTERM, nothing lost or "
