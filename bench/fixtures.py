@@ -1,7 +1,8 @@
 """Everything the bench knows about the project's models, in one small module.
 
-Users, rooms and tokens for the `project` target, and the two read-outs the reports
-need (presence rows left, a room's last `seq`). If the models change, adapt this file
+Users, rooms and tokens for the `project` target, and the read-outs the reports need
+(presence rows left, who the registry says is online in each room, whether a stopped
+process's rows are still there, a room's last `seq`). If the models change, adapt this file
 only: the load generator calls nothing else of the app.
 """
 
@@ -127,6 +128,55 @@ def presence_rows() -> int | None:
     """Presence rows left in all presence tables; None when there is no such table."""
     counts = presence_counts()
     return sum(counts.values()) if counts else None
+
+
+def lease_seconds() -> float:
+    """The registry lease of the servers (the bench runs with their env)."""
+    from django.conf import settings
+
+    return float(settings.WS_PROCESS_LEASE_SECONDS)
+
+
+def process_rows(pid: int) -> int:
+    """Registry rows (the process and its sockets) of the serving process with this pid.
+
+    One machine runs the bench and its servers, so the pid alone names the process.
+    """
+    from realtime.registry.models import Connection, ServerProcess
+
+    return (
+        ServerProcess.objects.filter(pid=pid).count()
+        + Connection.objects.filter(process__pid=pid).count()
+    )
+
+
+def online_usernames(slugs: list[str]) -> dict[str, list[str]]:
+    """Per room slug, the user of each registry row (chat presence's source): a user
+    with two sockets there is named twice."""
+    from chat.topics import ROUTE
+    from realtime.registry.models import Connection
+
+    rows = Connection.objects.filter(route=ROUTE, room_key__in=slugs).values_list(
+        "room_key", "user__username"
+    )
+    out: dict[str, list[str]] = {s: [] for s in slugs}
+    for slug, name in rows:
+        out[slug].append(name)
+    return out
+
+
+def announced_usernames(slugs: list[str]) -> dict[str, list[str]]:
+    """Per room slug, the users its sockets were last told are online (the presence
+    frames' state, chat.AnnouncedPresence: one row a user)."""
+    from chat.models import AnnouncedPresence
+
+    rows = AnnouncedPresence.objects.filter(room__slug__in=slugs).values_list(
+        "room__slug", "user__username"
+    )
+    out: dict[str, list[str]] = {s: [] for s in slugs}
+    for slug, name in rows:
+        out[slug].append(name)
+    return out
 
 
 def room_last_seq(slugs: list[str]) -> dict[str, int] | None:

@@ -166,7 +166,13 @@ def add_arguments(
         type=int,
         help="storm: the pid to signal; must listen on --url (default: its listener)",
     )
-    a("--kill-signal", choices=("KILL", "TERM"), default="KILL", help="storm")
+    a(
+        "--kill-signal",
+        choices=("KILL", "TERM", "RESTART"),
+        default="KILL",
+        help="storm: KILL or TERM the first of two processes; RESTART: TERM the only "
+        "one, which the bench starts again on the same port (no --peer-url)",
+    )
     a("--kill-after", type=float, default=3.0, help="storm: seconds of flow, then kill")
     a("--tail", type=float, default=2.0, help="storm: seconds of flow after all back")
     a(
@@ -241,15 +247,23 @@ def validate(o: dict[str, Any]) -> None:
 
 
 def validate_storm(o: dict[str, Any]) -> None:
-    """The storm's own bounds: two loopback servers, rooms with members on both."""
+    """The storm's own bounds: two loopback servers, rooms with members on both (or, to
+    restart, one server, every member on it)."""
     if o["target"] != "project":
         raise BenchError("storm runs against the project only (welcome, seq, since)")
-    if not o.get("peer_url"):
+    restart = o["kill_signal"] == "RESTART"
+    if restart and (o.get("peer_url") or o["publish_via"] != "both"):
+        raise BenchError("storm RESTART has one server: no --peer-url, no survivor")
+    if not restart and not o.get("peer_url"):
         raise BenchError("storm needs --peer-url (the survivor)")
-    if check_url(o["peer_url"]) == check_url(o["url"]):
+    if not restart and check_url(o["peer_url"]) == check_url(o["url"]):
         raise BenchError("--url and --peer-url must be two servers")
+    per_room = 1 if restart else 2
     checks = [
-        (1 <= o["rooms"] and 2 * o["rooms"] <= o["sockets"], "storm: 2 sockets a room"),
+        (
+            1 <= o["rooms"] and per_room * o["rooms"] <= o["sockets"],
+            f"storm: {per_room} socket(s) a room",
+        ),
         (0 <= o["kill_after"] <= MAX_PHASE_SECONDS, "--kill-after out of range"),
         (0 <= o["tail"] <= MAX_PHASE_SECONDS, "--tail out of range"),
         (0 < o["reconnect_timeout"] <= MAX_PHASE_SECONDS, "--reconnect-timeout"),

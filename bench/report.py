@@ -324,13 +324,15 @@ def asgi_server_rows(records: list[dict]) -> list[tuple[str, list[object]]]:
     return rows
 
 
+def _verdict(ok: bool | None, detail: str) -> str:
+    return ("n/a" if ok is None else ("met" if ok else "MISSED")) + f" ({detail})"
+
+
 def target_checks(records: list[dict]) -> list[tuple[str, str]]:
     """Issue 7's targets for the project (and the later issues'), each with its
     verdict."""
     out: list[tuple[str, str]] = []
-
-    def verdict(ok: bool | None, detail: str) -> str:
-        return ("n/a" if ok is None else ("met" if ok else "MISSED")) + f" ({detail})"
+    verdict = _verdict
 
     f = {t: _chat_figures(records, "fanout", t) for t in TARGETS}
     p, s = (
@@ -441,6 +443,7 @@ def target_checks(records: list[dict]) -> list[tuple[str, str]]:
                 verdict(p95 < 50 and rec["messages"] >= 1_000_000, f"{_fmt(p95)} ms"),
             )
         )
+    out += storm_checks(records)
     soak = _last(records, kind="soak", target="project")
     if soak:
         g = soak["rss_growth_pct"]
@@ -463,6 +466,50 @@ def target_checks(records: list[dict]) -> list[tuple[str, str]]:
                 ),
             )
         )
+    return out
+
+
+#: Issue 13: after the embedded process's restart, every client back within this (p99).
+RESTART_P99_TARGET_MS = 15_000.0
+
+
+def storm_checks(records: list[dict]) -> list[tuple[str, str]]:
+    """Issue 13's storm: presence exact after the sweep; the restart's time to return."""
+    out: list[tuple[str, str]] = []
+    for r in (r for r in records if r.get("kind") == "storm"):
+        sig = r["kill_signal"]
+        if "presence_exact" in r:  # records from before the check have no verdict
+            out.append(
+                (
+                    f"storm ({sig}): presence exact once all are back and the stopped "
+                    "process's rows are gone (registry = open sockets; welcome counts "
+                    "and announced users agree)",
+                    _verdict(
+                        r["presence_exact"],
+                        f"{r['presence_mismatched_rooms']} of {r['rooms']} rooms "
+                        f"wrong, {r['welcome_online_mismatched_rooms']} welcome counts "
+                        f"wrong, {_fmt(r.get('announced_mismatched_rooms'))} announced "
+                        f"wrong, {r['stopped_process_rows_left']} rows left",
+                    ),
+                )
+            )
+        if sig == "RESTART":
+            p99 = r["time_to_welcome"]["p99_ms"]
+            out.append(
+                (
+                    "storm (RESTART): all back within 15 s (p99) of the SIGTERM, "
+                    "nothing lost or twice",
+                    _verdict(
+                        None
+                        if p99 is None
+                        else r["all_back"]
+                        and p99 <= RESTART_P99_TARGET_MS
+                        and r["lost"] == r["duplicated"] == 0,
+                        f"p99 {_fmt(p99)} ms, {r['back']:,} of {r['victims']:,} back, "
+                        f"lost {r['lost']:,}, twice {r['duplicated']:,}",
+                    ),
+                )
+            )
     return out
 
 
@@ -498,16 +545,22 @@ def _storm_table(records: list[dict]) -> list[str]:
         "",
         "### storm",
         "",
-        "Two processes of one cluster, both on the server core; the first stopped "
-        "mid-flow (SIGKILL, or SIGTERM: its drain, 1012); its clients reconnect with "
-        "full-jitter backoff and `since` to the survivor. Time to welcome: from the "
-        "signal to each of its clients' new welcome. Lost and twice: by seq, per socket, "
-        "history and live together, no dedup.",
+        "Cluster: two processes of one cluster, both on the server core; the first "
+        "stopped mid-flow (SIGKILL, or SIGTERM: its drain, 1012); its clients reconnect "
+        "with full-jitter backoff and `since` to the survivor. Embedded (RESTART): the "
+        "one process gets SIGTERM (drain, 1012), exits and is started again on the same "
+        "port with the same database; its clients reconnect to it the same way. Time "
+        "to welcome: from the signal to each of its clients' new welcome. Lost and "
+        "twice: by seq, per socket, history and live together, no dedup. Presence: "
+        "once all are back and the stopped process's rows are gone (swept, after a "
+        "SIGKILL), the registry's users of every room = its members with a socket "
+        "open, a fresh welcome's `online_count` counts them, and the presence frames "
+        "last announced them (chat.AnnouncedPresence).",
         "",
         "| signal | sockets | rooms | msg/s | its clients | back | all back | "
         "time to welcome p50 / p99 / max ms | back / s to all back | stored | lost | "
-        "twice | unexpected drops |",
-        "|---|---:|---:|---:|---:|---:|---|---|---:|---:|---:|---:|---|",
+        "twice | unexpected drops | presence exact |",
+        "|---|---:|---:|---:|---:|---:|---|---|---:|---:|---:|---:|---|---|",
     ]
     for r in storms:
         t = r["time_to_welcome"]
@@ -518,9 +571,14 @@ def _storm_table(records: list[dict]) -> list[str]:
             f"{_fmt(t['p99_ms'])} / {_fmt(t['max_ms'])} | "
             f"{_fmt(r['back_per_s'])} | {r['stored']:,} | "
             f"{r['lost']:,} | {r['duplicated']:,} | "
-            f"{_fmt(sum(r['unexpected_drops'].values()))} |"
+            f"{_fmt(sum(r['unexpected_drops'].values()))} | "
+            f"{_yes(r.get('presence_exact'))} |"
         )
     return lines
+
+
+def _yes(v: bool | None) -> str:
+    return "-" if v is None else ("yes" if v else "no")
 
 
 def _search_table(records: list[dict]) -> list[str]:

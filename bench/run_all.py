@@ -10,8 +10,10 @@
 
 The last one runs the project under each ASGI server it can run under (same app, env,
 database and load; `project` is uvicorn, as `manage.py serve`) for the report to compare.
-The `storm` scenario runs in cluster mode against `project` only: two processes, both on
+The `storm` scenario runs against `project` only. Cluster mode: two processes, both on
 the server core, the first SIGKILLed mid-flow, then again with SIGTERM (its drain, 1012).
+Embedded mode: its restart variant (RESTART): the one process gets SIGTERM, exits, and is
+started again here on the same port with the same database, as `make run` would be.
 
 Each server is started fresh for each scenario and pinned to core 0; the load generator
 runs pinned to core 1. The project gets a throwaway database (SQLite in a temp dir, or a
@@ -101,8 +103,15 @@ QUICK = {
     " --kill-after 1.5 --tail 1 --drain 5 --backoff-base 0.3 --backoff-cap 2"
     " --reconnect-timeout 30",
 }
-#: The signals the storm is run with, each against a fresh pair of processes.
-STORM_SIGNALS = ("KILL", "TERM")
+#: The signals the storm is run with in each mode, each against fresh processes: a pair
+#: in cluster mode; in embedded mode the one process, started again after its SIGTERM.
+STORM_MODE_SIGNALS = {"cluster": ("KILL", "TERM"), "embedded": ("RESTART",)}
+STORM_SIGNALS = (*STORM_MODE_SIGNALS["cluster"], *STORM_MODE_SIGNALS["embedded"])
+#: The storm's servers (and load generator, which reads it) run with a short registry
+#: lease: the presence check waits for a killed process's rows to be swept, up to a
+#: lease and a renewal past the kill (30 s by default). Long enough that a survivor
+#: busy with 10,000 welcomes still renews in time (every third of it).
+STORM_ENV = {"WS_PROCESS_LEASE_SECONDS": "10"}
 # Wall-clock bound of one load generator run (it also bounds itself).
 TIMEOUT = {
     "capacity": 900,
@@ -167,13 +176,24 @@ class Mode:
                 conn.execute(f'DROP DATABASE IF EXISTS "{self.pg_db}" WITH (FORCE)')
             log(f"{self.name}: dropped database {self.pg_db}")
 
-    def start(self, target: str, log_path: Path) -> servers.Server:
+    def start(
+        self,
+        target: str,
+        log_path: Path,
+        port: int | None = None,
+        env: dict[str, str] | None = None,
+    ) -> servers.Server:
+        """Start a target; a project target with the mode's env (plus `env`)."""
         cpu = self.args.server_cpu
         server = project_server(target)
         if server is not None:
             assert self.project_env is not None
             return servers.start_project(
-                self.project_env, cpu=cpu, log_path=log_path, server=server
+                {**self.project_env, **(env or {})},
+                port,
+                cpu=cpu,
+                log_path=log_path,
+                server=server,
             )
         if target == "stock":
             return servers.start_stock_peer(
@@ -259,10 +279,7 @@ def run_mode(
     if "search" in args.scenarios and "project" in args.targets:
         ok = run_search(mode, args, out, commands) and ok
     if "storm" in args.scenarios and "project" in args.targets:
-        if mode.name == "cluster":
-            ok = run_storm(mode, args, out, commands) and ok
-        else:
-            log(f"{mode.name}: storm skipped (two processes need cluster mode)")
+        ok = run_storm(mode, args, out, commands) and ok
     return ok
 
 
@@ -300,14 +317,22 @@ def run_search(
 def run_storm(
     mode: Mode, args: argparse.Namespace, out: Path, commands: list[str]
 ) -> bool:
-    """Two project processes per signal; the load generator signals the first."""
+    """The storm with each of the mode's signals (--storm-signals picks among them)."""
     ok = True
-    for sig in args.storm_signals:
+    signals = [s for s in args.storm_signals if s in STORM_MODE_SIGNALS[mode.name]]
+    if not signals:
+        log(
+            f"{mode.name}: storm skipped (its signals: {STORM_MODE_SIGNALS[mode.name]})"
+        )
+    for sig in signals:
+        if sig == "RESTART":
+            ok = run_storm_restart(mode, args, out, commands) and ok
+            continue
         pair: list[servers.Server] = []
         try:
             for k in range(2):
                 log_path = out.parent / f"project-storm-{sig.lower()}-{k}.log"
-                pair.append(mode.start("project", log_path))
+                pair.append(mode.start("project", log_path, env=STORM_ENV))
         except servers.ServerError as exc:
             log(f"storm ({sig}): a project process did not start: {exc}")
             for server in pair:
@@ -322,12 +347,54 @@ def run_storm(
         log(f"{mode.name}: storm ({sig}) against project")
         try:
             ok = (
-                run_one(mode, args, "storm", "project", victim, out, commands, extra)
+                run_one(
+                    mode,
+                    args,
+                    "storm",
+                    "project",
+                    victim,
+                    out,
+                    commands,
+                    extra,
+                    STORM_ENV,
+                )
                 and ok
             )
         finally:
             for server in pair:
                 server.stop()
+    return ok
+
+
+def run_storm_restart(
+    mode: Mode, args: argparse.Namespace, out: Path, commands: list[str]
+) -> bool:
+    """One project process; the load generator TERMs it, a Restarter starts it again
+    on its port exactly as mode.start started it, and its clients come back to it."""
+    try:
+        first = mode.start(
+            "project", out.parent / "project-storm-restart-0.log", env=STORM_ENV
+        )
+    except servers.ServerError as exc:
+        log(f"storm (RESTART): the project did not start: {exc}")
+        return False
+    restarter = servers.Restarter(
+        first,
+        lambda port: mode.start(
+            "project", out.parent / "project-storm-restart-1.log", port, STORM_ENV
+        ),
+    )
+    extra = ("--kill-pid", str(first.pid), "--kill-signal", "RESTART")
+    log(f"{mode.name}: storm (RESTART) against project")
+    try:
+        ok = run_one(
+            mode, args, "storm", "project", first, out, commands, extra, STORM_ENV
+        )
+    finally:
+        restarter.stop()
+    if restarter.error is not None:
+        log(f"storm (RESTART): the project did not start again: {restarter.error}")
+        ok = False
     return ok
 
 
@@ -340,6 +407,7 @@ def run_one(
     out: Path,
     commands: list[str],
     extra: tuple[str, ...] = (),
+    env_extra: dict[str, str] | None = None,
 ) -> bool:
     """One load generator run, pinned, bounded in time."""
     cmd = loadgen_cmd(
@@ -351,7 +419,10 @@ def run_one(
         .replace(f"{servers.PROJECT_ROOT}/", "")
     )
     commands.append(shown)
-    env = mode.project_env if project_server(target) else servers.base_env()
+    env = servers.base_env()
+    if project_server(target):
+        assert mode.project_env is not None
+        env = {**mode.project_env, **(env_extra or {})}
     try:
         rc = subprocess.run(
             cmd,
@@ -384,7 +455,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--storm-signals",
         default=",".join(STORM_SIGNALS),
-        help="storm: the signals to stop a process with, each on a fresh pair",
+        help="storm: the signals to stop a process with, each on fresh processes; "
+        "cluster mode runs KILL and TERM of these, embedded mode RESTART",
     )
     parser.add_argument(
         "--report",

@@ -13,7 +13,9 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
@@ -304,3 +306,40 @@ def start_project(
     started = _start(name, cmd, port, env=env, cpu=cpu, log_path=log_path)
     wait_ready(started, timeout=120, http_path="/healthz")
     return started
+
+
+class Restarter:
+    """Starts a server again on its port once its process exits (the storm's restart).
+
+    What a user's `make run` restart does, done by the bench: the load generator only
+    signals the process; this thread sees it exit and calls `start(port)`, which must
+    start it exactly as the first time (same function, env and database). `stop()`
+    (always, in a finally) keeps it from restarting a server the bench stops itself,
+    and stops the one it started.
+    """
+
+    def __init__(self, server: Server, start: Callable[[int], Server]) -> None:
+        self.server = server
+        self.restarted: Server | None = None
+        self.error: BaseException | None = None
+        self._start = start
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        self.server.proc.wait()
+        if self._stopping.is_set():
+            return
+        try:
+            self.restarted = self._start(self.server.port)
+        except BaseException as exc:  # noqa: BLE001 (reported by stop())
+            self.error = exc
+
+    def stop(self) -> None:
+        """Stop the first server if it still runs, then the restarted one."""
+        self._stopping.set()
+        self.server.stop()
+        self._thread.join(180)  # a restart under way finishes (wait_ready bounds it)
+        if self.restarted is not None:
+            self.restarted.stop()

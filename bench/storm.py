@@ -9,11 +9,26 @@ flow of `--rate` messages/s goes to the rooms in turn, each sent by a random ope
 backoff (`--backoff-base`, `--backoff-cap`), `?since=<last seq it saw>`, to the other
 server (and back and forth while one refuses).
 
+The restart variant (`--kill-signal RESTART`, embedded mode): one process holds every
+socket; it gets SIGTERM (its drain, 1012 to all), exits, and whoever runs the bench
+starts it again on the same port with the same database (run_all: servers.Restarter,
+as a user's `make run` restart would); every client reconnects to that same address,
+with the same backoff and `since`.
+
 Each socket keeps every `message` it gets, in its welcome's `history` and live, and does
 not deduplicate: at the end, with the rooms' last `seq` read from the database, every
 seq after the run's start must have come exactly once to every socket of its room.
 Recorded: time from the kill to each dropped client's new welcome (p50/p99/max), lost
 and duplicated messages (counts, sockets, a sample), all back (every socket open again).
+
+Then presence, once every client is back and the stopped process's registry rows are
+gone (a killed one's go at the survivor's lease sweep: waited for, at most a lease and a
+renewal period past the kill, plus PRESENCE_MARGIN): in every room the registry's rows
+must be exactly the open sockets (the same users, one row each: a stale row of a user
+who came back would leave the set of users right), a fresh welcome's `online_count`
+(one probe socket per room, a member's second) must count them, and what the presence
+frames last announced (chat.AnnouncedPresence, one row a user; polled for at most
+PRESENCE_MARGIN while the batcher flushes the sweep's leaves) must be those users.
 
 Pure pieces (backoff, the per-socket tally) are functions here, tested without a server.
 """
@@ -37,9 +52,15 @@ from bench.client import WSClient, open_client, perf_ns
 if TYPE_CHECKING:
     from bench.loadgen import Runner
 
-SIGNALS = {"KILL": signal.SIGKILL, "TERM": signal.SIGTERM}
+#: RESTART: SIGTERM to the only process, which the bench's runner starts again.
+SIGNALS = {"KILL": signal.SIGKILL, "TERM": signal.SIGTERM, "RESTART": signal.SIGTERM}
 PUBLISH_VIA = ("both", "survivor")
 SAMPLE = 20  # (room, seq) pairs kept of what was lost or repeated
+PRESENCE_SAMPLE = 5  # rooms kept of those whose presence is wrong
+#: Seconds past the latest moment the survivor's sweep can remove a killed process's
+#: rows (its lease, plus one renewal period: the sweep runs at each renewal), for a
+#: survivor busy with a storm of welcomes.
+PRESENCE_MARGIN = 5.0
 
 
 def full_jitter(attempt: int, base: float, cap: float, rng: random.Random) -> float:
@@ -47,9 +68,31 @@ def full_jitter(attempt: int, base: float, cap: float, rng: random.Random) -> fl
     return rng.uniform(0.0, min(cap, base * (2 ** min(attempt, 30))))
 
 
-def member_placement(i: int, rooms: int) -> tuple[int, int]:
+def member_placement(i: int, rooms: int, servers: int = 2) -> tuple[int, int]:
     """(room, server) of socket i: rooms in turn, servers alternating per round of rooms."""
-    return i % rooms, (i // rooms) % 2
+    return i % rooms, (i // rooms) % servers
+
+
+def presence_mismatches(
+    rows: dict[str, list[str]], open_members: dict[str, list[str]]
+) -> list[dict]:
+    """Rooms whose registry rows (a user each) are not their open sockets (a member
+    each): users extra or missing, or as many users but more rows (a stale row of a
+    user who came back)."""
+    out = []
+    for slug, want in open_members.items():
+        have = rows.get(slug, [])
+        if len(have) != len(want) or set(have) != set(want):
+            out.append(
+                {
+                    "room": slug,
+                    "rows": len(have),
+                    "open": len(want),
+                    "extra": sorted(set(have) - set(want))[:PRESENCE_SAMPLE],
+                    "missing": sorted(set(want) - set(have))[:PRESENCE_SAMPLE],
+                }
+            )
+    return out
 
 
 class Member:
@@ -112,7 +155,7 @@ class Member:
         return [self.base + 1 + k for k, v in enumerate(self.seen) if v > 1]
 
 
-def check_kill_target(pid: int, victim_port: int, peer_port: int) -> None:
+def check_kill_target(pid: int, victim_port: int, peer_port: int | None) -> None:
     """Refuse to signal anything but the process serving the victim's loopback port."""
     from bench.loadgen import BenchError
 
@@ -121,7 +164,7 @@ def check_kill_target(pid: int, victim_port: int, peer_port: int) -> None:
     tree = set(procstat.process_tree(pid))
     if not tree & set(procstat.listening_pids(victim_port)):
         raise BenchError(f"pid {pid} does not listen on port {victim_port}")
-    if tree & set(procstat.listening_pids(peer_port)):
+    if peer_port is not None and tree & set(procstat.listening_pids(peer_port)):
         raise BenchError(f"pid {pid} also serves the survivor's port {peer_port}")
 
 
@@ -133,9 +176,13 @@ class Storm:
 
         self.r = runner
         o = self.o = runner.o
-        self.urls = [o["url"].rstrip("/"), o["peer_url"].rstrip("/")]
+        self.restart = o["kill_signal"] == "RESTART"
+        # Restart: one address, the process behind it stopped and started again.
+        peer = o["url"] if self.restart else o["peer_url"]
+        self.urls = [o["url"].rstrip("/"), peer.rstrip("/")]
         self.addrs = [check_url(u) for u in self.urls]
-        if self.addrs[0] == self.addrs[1]:
+        self.n_servers = 1 if self.restart else 2
+        if not self.restart and self.addrs[0] == self.addrs[1]:
             raise BenchError("--url and --peer-url must be two servers")
         self.rng = random.Random(o.get("seed", 0))
         self.members: list[Member] = []
@@ -150,11 +197,11 @@ class Storm:
         self.connect_failures: Counter[str] = Counter()
         self.tasks: set[asyncio.Task] = set()
         self.victim_pid = o.get("kill_pid") or self._listener(0)
-        self.peer_pids = (
-            procstat.process_tree(o["peer_pid"])
-            if o.get("peer_pid")
-            else procstat.listening_pids(self.addrs[1][1])
-        )
+        self.peer_pids: list[int] = []
+        if o.get("peer_pid"):
+            self.peer_pids = procstat.process_tree(o["peer_pid"])
+        elif not self.restart:
+            self.peer_pids = procstat.listening_pids(self.addrs[1][1])
 
     def _listener(self, k: int) -> int:
         from bench.loadgen import BenchError
@@ -239,10 +286,11 @@ class Storm:
         task.add_done_callback(self.tasks.discard)
 
     async def reconnect(self, m: Member) -> None:
-        """Full-jitter backoff, `since` the last seq seen, the other server first."""
+        """Full-jitter backoff, `since` the last seq seen, the other server first
+        (restart: the one server, started again)."""
         o = self.o
         m.reconnecting = True
-        server = 1 - m.server
+        server = (m.server + 1) % self.n_servers
         attempt = 0
         deadline = time.perf_counter() + o["reconnect_timeout"]
         while not self.stopping and time.perf_counter() < deadline:
@@ -256,7 +304,7 @@ class Storm:
                 m.t_back = perf_ns()
                 return
             attempt += 1
-            server = 1 - server
+            server = (server + 1) % self.n_servers
 
     async def fill(self) -> int:
         """Every member's first socket, bounded concurrency; how many opened."""
@@ -333,14 +381,18 @@ class Storm:
         from bench.loadgen import BenchError
 
         o, r = self.o, self.r
-        check_kill_target(self.victim_pid, self.addrs[0][1], self.addrs[1][1])
+        check_kill_target(
+            self.victim_pid,
+            self.addrs[0][1],
+            None if self.restart else self.addrs[1][1],
+        )
         base = await r.seq_base()
         if base is None:
             raise BenchError("storm needs the rooms' last seq (the project target)")
         n_rooms = len(r.slugs)
         self.base = base
         for i in range(o["sockets"]):
-            room, server = member_placement(i, n_rooms)
+            room, server = member_placement(i, n_rooms, self.n_servers)
             self.members.append(Member(i, room, server, base[room]))
         self.by_room = [[] for _ in range(n_rooms)]
         for m in self.members:
@@ -381,6 +433,9 @@ class Storm:
         finally:
             prog.cancel()
         all_back_s = time.perf_counter() - t_kill_s
+        if self.restart:  # the survivor is the process started again: its RSS now
+            self.peer_pids = procstat.listening_pids(self.addrs[0][1])
+            peer0 = {**procstat.snapshot(self.peer_pids), "cpu_s": None}
         peer1 = procstat.snapshot(self.peer_pids)
         await asyncio.sleep(o["tail"])
         self.flow_stop = True
@@ -404,6 +459,7 @@ class Storm:
                 progress_at, got_before = now, got
             await asyncio.sleep(0.05)
 
+        exact = await self.presence(t_kill_s)
         self.stopping = True
         r.stop_heartbeats()
         still_open = sum(1 for m in self.members if m.client and m.client.is_open)
@@ -412,8 +468,105 @@ class Storm:
             t.cancel()
         await r.close_many([m.client for m in self.members if m.client is not None])
         self.report(
-            opened, victims, want, all_back_s, still_open, presence, peer0, peer1
+            opened, victims, want, all_back_s, still_open, presence, peer0, peer1, exact
         )
+
+    # Presence after the sweep
+
+    async def presence(self, t_kill_s: float) -> dict[str, Any]:
+        """Wait for the stopped process's rows to go, then compare presence with the
+        sockets open: the registry's users per room, and a fresh welcome's count."""
+        from bench import fixtures
+
+        lease = await asyncio.to_thread(fixtures.lease_seconds)
+        deadline = t_kill_s + lease * 4 / 3 + PRESENCE_MARGIN
+        t_wait = time.perf_counter()
+        while True:
+            left = await asyncio.to_thread(fixtures.process_rows, self.victim_pid)
+            if not left or time.perf_counter() > deadline:
+                break
+            await asyncio.sleep(0.25)
+        waited = time.perf_counter() - t_wait
+        slugs = self.r.slugs
+        open_members = {
+            slugs[k]: [
+                fixtures.username(m.index)
+                for m in ms
+                if m.client is not None and m.client.is_open
+            ]
+            for k, ms in enumerate(self.by_room)
+        }
+        online = await asyncio.to_thread(fixtures.online_usernames, slugs)
+        wrong = presence_mismatches(online, open_members)
+        # Announced: one row a user, so compared with the open members' distinct users.
+        users = {slug: sorted(set(names)) for slug, names in open_members.items()}
+        t_announced = time.perf_counter() + PRESENCE_MARGIN
+        while True:
+            announced = await asyncio.to_thread(fixtures.announced_usernames, slugs)
+            wrong_announced = presence_mismatches(announced, users)
+            if not wrong_announced or time.perf_counter() > t_announced:
+                break
+            await asyncio.sleep(0.25)
+        counts = await self.welcome_counts()
+        wrong_count = [
+            {"room": slugs[k], "online_count": n, "open": len(open_members[slugs[k]])}
+            for k, n in enumerate(counts)
+            if n != len(open_members[slugs[k]])
+        ]
+        return {
+            "presence_exact": not (left or wrong or wrong_count or wrong_announced),
+            "lease_seconds": lease,
+            "stopped_process_rows_left": left,
+            "presence_wait_s": round(waited, 3),
+            "presence_mismatched_rooms": len(wrong),
+            "presence_sample": wrong[:PRESENCE_SAMPLE],
+            "welcome_online_mismatched_rooms": len(wrong_count),
+            "welcome_online_sample": wrong_count[:PRESENCE_SAMPLE],
+            "announced_mismatched_rooms": len(wrong_announced),
+            "announced_sample": wrong_announced[:PRESENCE_SAMPLE],
+        }
+
+    async def welcome_counts(self) -> list[int | None]:
+        """Each room's `online_count` in a new welcome: a probe socket per room, with
+        the token of one of its open members (a second socket: presence unchanged)."""
+        sem = asyncio.Semaphore(min(20, self.o["concurrency"]))
+
+        def on_text(client: WSClient, data: bytes, now: int) -> None:
+            try:
+                d = orjson.loads(data)
+            except orjson.JSONDecodeError:
+                return
+            if isinstance(d, dict) and d.get("type") == "welcome":
+                client.welcome = {"online_count": d.get("online_count")}
+                client.mark_ready()
+
+        async def probe(k: int) -> int | None:
+            member = next(
+                (m for m in self.by_room[k] if m.client and m.client.is_open), None
+            )
+            if member is None:
+                return None
+            host, port = self.addrs[member.server]
+            timeout = self.o["handshake_timeout"]
+            async with sem:
+                c = await open_client(
+                    self.url(member, member.server, None),
+                    host,
+                    port,
+                    member.index,
+                    k,
+                    on_text,
+                    local_addr=self.r.local_addr(member.index),
+                    handshake_timeout=timeout,
+                )
+                try:
+                    ok = await asyncio.wait_for(asyncio.shield(c.ready), timeout)
+                except TimeoutError:
+                    ok = False
+                await self.r.close_many([c])
+            return c.welcome["online_count"] if ok and c.welcome else None
+
+        return list(await asyncio.gather(*(probe(k) for k in range(len(self.by_room)))))
 
     def report(
         self,
@@ -425,6 +578,7 @@ class Storm:
         presence: int | None,
         peer0: dict,
         peer1: dict,
+        exact: dict[str, Any],
     ) -> None:
         o, r = self.o, self.r
         lost = dup = lost_sockets = dup_sockets = 0
@@ -446,7 +600,7 @@ class Storm:
         back_ns = [m.t_back - self.t_kill for m in victims if m.t_back]
         attempts = [m.attempts for m in victims if m.t_back]
         stored = sum(w - b for w, b in zip(want, self.base, strict=True))
-        cpu = peer1["cpu_s"] - peer0["cpu_s"]
+        cpu = None if peer0["cpu_s"] is None else peer1["cpu_s"] - peer0["cpu_s"]
         rec = r.record(
             "storm",
             sockets=len(self.members),
@@ -479,12 +633,14 @@ class Storm:
             victim_drops=dict(Counter(m.drops[0] for m in victims if m.drops)),
             unexpected_drops=dict(self.unexpected),
             connect_failures=dict(self.connect_failures),
-            survivor_cpu_s=round(cpu, 3),
+            # Restart: None (the process started again has no figure before the signal).
+            survivor_cpu_s=None if cpu is None else round(cpu, 3),
             back_per_s=(
                 round(len(back_ns) / all_back_s, 1) if back_ns and all_back_s else None
             ),
             survivor_rss_kb=peer1["rss_kb"],
             presence_rows_end=presence,
+            **exact,
             errors=dict(r.errors),
         )
         if not o["quiet"]:
@@ -492,7 +648,8 @@ class Storm:
             print(
                 f"[storm] {rec['back']}/{rec['victims']} back, all back {rec['all_back']};"
                 f" time to welcome p50 {t['p50_ms']} p99 {t['p99_ms']} max {t['max_ms']}"
-                f" ms; stored {stored} lost {lost} duplicated {dup}",
+                f" ms; stored {stored} lost {lost} duplicated {dup};"
+                f" presence exact {rec['presence_exact']}",
                 file=sys.stderr,
                 flush=True,
             )

@@ -1,7 +1,8 @@
-"""The storm scenario: its pure parts, its guards, and a quick run on a real cluster.
+"""The storm scenario: its pure parts, its guards, and quick runs on a real cluster
+and on an embedded process that is restarted.
 
-The quick run asserts counts only (nothing lost, nothing twice on a socket, everyone
-back), never a timing.
+The quick runs assert counts only (nothing lost, nothing twice on a socket, everyone
+back, presence exact), never a timing.
 """
 
 from __future__ import annotations
@@ -18,7 +19,13 @@ from pathlib import Path
 import pytest
 
 from bench import loadgen, servers
-from bench.storm import Member, check_kill_target, full_jitter, member_placement
+from bench.storm import (
+    Member,
+    check_kill_target,
+    full_jitter,
+    member_placement,
+    presence_mismatches,
+)
 from bench.tests.conftest import run_loadgen
 from tests import harness
 
@@ -38,6 +45,24 @@ def test_every_room_has_members_on_both_servers() -> None:
     for room in range(4):
         assert {server for r, server in placed if r == room} == {0, 1}
     assert sum(server for _, server in placed) == 8  # half on each
+
+
+def test_a_restart_puts_every_member_on_the_one_server() -> None:
+    assert {member_placement(i, 4, servers=1)[1] for i in range(16)} == {0}
+
+
+def test_presence_mismatches_name_each_room_whose_rows_are_not_its_open_sockets() -> (
+    None
+):
+    rows = {"a": ["u1", "u2"], "b": ["u3", "ghost"], "c": [], "d": ["u6", "u6"]}
+    open_members = {"a": ["u1", "u2"], "b": ["u3", "u4"], "c": ["u5"], "d": ["u6"]}
+    assert presence_mismatches(rows, open_members) == [
+        {"room": "b", "rows": 2, "open": 2, "extra": ["ghost"], "missing": ["u4"]},
+        {"room": "c", "rows": 0, "open": 1, "extra": [], "missing": ["u5"]},
+        # The same users, but a stale row of one who came back.
+        {"room": "d", "rows": 2, "open": 1, "extra": [], "missing": []},
+    ]
+    assert presence_mismatches(open_members, open_members) == []
 
 
 def test_a_socket_counts_history_and_live_alike_and_never_dedupes() -> None:
@@ -74,6 +99,9 @@ def _options(**over: object) -> dict:
         {"peer_url": "ws://10.0.0.2:9002"},  # not this machine
         {"target": "ws"},  # no welcome, seq or since to count by
         {"rooms": 40},  # fewer than two sockets a room
+        {"kill_signal": "RESTART"},  # one server: a peer has nothing to do
+        {"kill_signal": "RESTART", "peer_url": None, "publish_via": "survivor"},
+        {"kill_signal": "RESTART", "peer_url": None, "rooms": 61},
     ],
 )
 def test_storm_refuses_a_bad_configuration(over: dict) -> None:
@@ -83,6 +111,10 @@ def test_storm_refuses_a_bad_configuration(over: dict) -> None:
 
 def test_storm_accepts_two_loopback_servers() -> None:
     loadgen.validate(_options())
+
+
+def test_storm_restart_accepts_one_server_and_a_room_per_socket() -> None:
+    loadgen.validate(_options(kill_signal="RESTART", peer_url=None, rooms=60))
 
 
 def test_only_the_process_listening_on_the_victim_port_may_be_signalled() -> None:
@@ -99,6 +131,45 @@ def test_only_the_process_listening_on_the_victim_port_may_be_signalled() -> Non
         idle.wait()
 
 
+def _sleeper(port: int) -> servers.Server:
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "import time; time.sleep(60)"], start_new_session=True
+    )
+    return servers.Server("sleeper", proc, port)
+
+
+def test_the_restarter_starts_a_server_again_on_its_port_once_it_exits() -> None:
+    first = _sleeper(4321)
+    started: list[int] = []
+
+    def start(port: int) -> servers.Server:
+        started.append(port)
+        return _sleeper(port)
+
+    restarter = servers.Restarter(first, start)
+    try:
+        first.proc.terminate()  # as the load generator's SIGTERM
+        first.proc.wait(10)
+        restarter._thread.join(10)
+        assert started == [4321] and restarter.restarted is not None
+        assert restarter.restarted.proc.poll() is None
+    finally:
+        restarter.stop()
+    assert restarter.restarted.proc.poll() is not None  # stop() stops the new one too
+
+
+def test_the_restarter_does_not_start_again_a_server_the_bench_stops() -> None:
+    started: list[int] = []
+
+    def start(port: int) -> servers.Server:
+        started.append(port)
+        return _sleeper(port)
+
+    restarter = servers.Restarter(_sleeper(4321), start)
+    restarter.stop()  # the load generator failed before its signal: the bench stops
+    assert started == [] and restarter.restarted is None
+
+
 # A quick run on two real processes of one cluster (PostgreSQL + Redis)
 
 
@@ -108,7 +179,10 @@ def two_processes(
 ) -> Iterator[tuple[list[servers.Server], dict[str, str]]]:
     harness.migrate(harness.base_env(DATABASE_URL=pg_database))
     env = servers.project_env(database_url=pg_database, redis_url=own_redis.url)
-    env.update(DRAIN_TIMEOUT="3", DRAIN_LINGER_SECONDS="0.2")
+    # A short lease: the presence check waits for the killed process's rows to be swept.
+    env.update(
+        DRAIN_TIMEOUT="3", DRAIN_LINGER_SECONDS="0.2", WS_PROCESS_LEASE_SECONDS="3"
+    )
     # Both start at once (each waits on its own /healthz): a few seconds less.
     with ThreadPoolExecutor(2) as pool:
         starting = [
@@ -128,8 +202,26 @@ def two_processes(
 QUICK_STORM = (
     "--sockets 60 --rooms 4 --rate 20 --concurrency 20 --settle 0.5 --kill-after 1.5"
     " --tail 1 --drain 5 --backoff-base 0.3 --backoff-cap 2 --reconnect-timeout 30"
-    " --publish-via survivor"
 ).split()
+
+
+def assert_all_back_nothing_lost_or_twice_presence_exact(rec: dict) -> None:
+    """The counts every storm must show, whatever stopped the process."""
+    assert rec["opened"] == rec["still_open"] == 60
+    assert rec["back"] == rec["victims"] and rec["all_back"]
+    assert rec["stored"] > 0 and rec["sent"] >= rec["stored"]
+    assert (rec["lost"], rec["duplicated"]) == (0, 0), (
+        rec["lost_sample"],
+        rec["duplicated_sample"],
+    )
+    assert rec["incomplete_welcomes"] == 0 and rec["unexpected_drops"] == {}
+    # Presence, once the stopped process's rows are gone: the registry's users of each
+    # room are its open members, and a fresh welcome counts them.
+    assert rec["stopped_process_rows_left"] == 0
+    assert rec["presence_mismatched_rooms"] == 0, rec["presence_sample"]
+    assert rec["welcome_online_mismatched_rooms"] == 0, rec["welcome_online_sample"]
+    assert rec["announced_mismatched_rooms"] == 0, rec["announced_sample"]
+    assert rec["presence_exact"]
 
 
 @pytest.mark.e2e
@@ -151,6 +243,7 @@ def test_storm_clients_of_a_stopped_process_all_come_back_missing_nothing_seen_t
         victim,
         out,
         *QUICK_STORM,
+        *("--publish-via", "survivor"),
         "--peer-url",
         survivor.url,
         "--peer-pid",
@@ -165,16 +258,51 @@ def test_storm_clients_of_a_stopped_process_all_come_back_missing_nothing_seen_t
     assert victim.proc.wait(10) == (-9 if sig == "KILL" else 0)
     assert survivor.proc.poll() is None
     assert rec["kind"] == "storm" and rec["kill_signal"] == sig
-    assert rec["opened"] == rec["still_open"] == 60
     on_victim = sum(member_placement(i, 4)[1] == 0 for i in range(60))  # 8 rounds of 4
-    assert rec["victims"] == rec["back"] == on_victim == 32 and rec["all_back"]
-    assert rec["stored"] > 0 and rec["sent"] >= rec["stored"]
-    assert (rec["lost"], rec["duplicated"]) == (0, 0), (
-        rec["lost_sample"],
-        rec["duplicated_sample"],
-    )
+    assert rec["victims"] == on_victim == 32
     assert rec["victim_drops"] == {"1006" if sig == "KILL" else "1012": 32}
-    assert rec["incomplete_welcomes"] == 0 and rec["unexpected_drops"] == {}
+    assert_all_back_nothing_lost_or_twice_presence_exact(rec)
+
+
+# A quick run of the restart variant on one embedded process (SQLite, in-memory layer)
+
+
+@pytest.mark.e2e
+@pytest.mark.chaos
+@pytest.mark.requires_app
+@pytest.mark.timeout(120)
+def test_storm_clients_of_a_restarted_embedded_process_all_come_back_to_it(
+    tmp_path: Path,
+) -> None:
+    env = servers.project_env(database_url=f"sqlite:///{tmp_path / 'db.sqlite3'}")
+    env.update(DRAIN_TIMEOUT="3", DRAIN_LINGER_SECONDS="0.2")
+    servers.migrate(env)
+    first = servers.start_project(env, log_path=tmp_path / "s0.log")
+    # Started again exactly as the first time, on its port, with its database.
+    restarter = servers.Restarter(
+        first,
+        lambda port: servers.start_project(env, port, log_path=tmp_path / "s1.log"),
+    )
+    try:
+        (rec,) = run_loadgen(
+            "storm",
+            "project",
+            first,
+            tmp_path / "storm.jsonl",
+            *QUICK_STORM,
+            *("--kill-pid", str(first.pid), "--kill-signal", "RESTART"),
+            env=env,
+            timeout=90,
+        )
+        assert first.proc.wait(10) == 0  # its drain, then a clean exit
+        assert restarter.error is None
+        assert restarter.restarted is not None
+        assert restarter.restarted.proc.poll() is None
+    finally:
+        restarter.stop()
+    assert rec["kind"] == "storm" and rec["kill_signal"] == "RESTART"
+    assert rec["victims"] == 60 and rec["victim_drops"] == {"1012": 60}
+    assert_all_back_nothing_lost_or_twice_presence_exact(rec)
 
 
 def test_the_script_refuses_a_storm_without_a_survivor() -> None:
@@ -191,13 +319,20 @@ def test_the_script_refuses_a_storm_without_a_survivor() -> None:
 
 
 @pytest.mark.parametrize("size", ["FULL", "QUICK"])
-def test_run_all_storm_arguments_pass_the_generator_checks(size: str) -> None:
+@pytest.mark.parametrize(
+    "how",
+    [["--peer-url", "ws://127.0.0.1:2"], ["--kill-signal", "RESTART"]],
+    ids=["cluster", "restart"],
+)
+def test_run_all_storm_arguments_pass_the_generator_checks(
+    size: str, how: list[str]
+) -> None:
     from bench import run_all
 
     parser = argparse.ArgumentParser()
     loadgen.add_arguments(parser)
     args = getattr(run_all, size)["storm"].split()
-    o = vars(parser.parse_args(["storm", *args, "--peer-url", "ws://127.0.0.1:2"]))
+    o = vars(parser.parse_args(["storm", *args, *how]))
     loadgen.validate(o)
     assert o["sockets"] == (10_000 if size == "FULL" else 60)
     assert o["rooms"] == (200 if size == "FULL" else 4)
@@ -239,3 +374,60 @@ def test_report_shows_each_storm_with_its_counts() -> None:
     assert "### storm" in text
     assert "| KILL | 10,000 | 200 | 20.0 | 5,000 | 5,000 | yes |" in text
     assert "3,100.0 / 9,000.5 / 9,800.0" in text
+
+
+def test_report_gives_presence_and_the_restart_target_a_verdict_each() -> None:
+    from bench import report
+
+    def storm(sig: str, p99: float, exact: bool, wrong: int) -> dict:
+        return {
+            "kind": "storm",
+            "scenario": "storm",
+            "target": "project",
+            "kill_signal": sig,
+            "sockets": 10_000,
+            "rooms": 200,
+            "rate": 20.0,
+            "victims": 10_000,
+            "back": 10_000,
+            "all_back": True,
+            "time_to_welcome": {"p50_ms": 4000.0, "p99_ms": p99, "max_ms": p99},
+            "back_per_s": 600.0,
+            "stored": 400,
+            "lost": 0,
+            "duplicated": 0,
+            "unexpected_drops": {},
+            "presence_exact": exact,
+            "presence_mismatched_rooms": wrong,
+            "welcome_online_mismatched_rooms": 0,
+            "announced_mismatched_rooms": 0,
+            "stopped_process_rows_left": 0,
+        }
+
+    machine = {"cpu": "c", "cores": "2", "kernel": "k", "python": "3", "packages": ""}
+    met = report.render(
+        {"embedded": [storm("RESTART", 12_000.0, True, 0)]},
+        command="x",
+        machine=machine,
+        plot=None,
+    )
+    assert "| 0 | yes |" in met  # no unexpected drop, presence exact
+    assert (
+        "| storm (RESTART): presence exact once all are back and the stopped "
+        "process's rows are gone (registry = open sockets; welcome counts and announced "
+        "users agree) | met (0 of 200 rooms wrong, 0 welcome counts wrong, 0 announced "
+        "wrong, 0 rows left) |"
+    ) in met
+    assert (
+        "| storm (RESTART): all back within 15 s (p99) of the SIGTERM, nothing lost or "
+        "twice | met (p99 12,000.0 ms, 10,000 of 10,000 back, lost 0, twice 0) |"
+    ) in met
+    missed = report.render(
+        {"embedded": [storm("RESTART", 16_000.0, False, 3)]},
+        command="x",
+        machine=machine,
+        plot=None,
+    )
+    assert "| 0 | no |" in missed
+    assert "MISSED (3 of 200 rooms wrong" in missed
+    assert "MISSED (p99 16,000.0 ms" in missed
