@@ -50,8 +50,18 @@ _TOKEN_PATTERNS = [
 ]
 
 
+#: a word every pattern above needs (case aside): a text without one has nothing to
+#: redact, and is passed in one scan instead of seven (every socket's open and close
+#: lines, with their extras, go through here)
+_MIGHT_HOLD = re.compile(
+    r"(?i)token|access|refresh|password|bearer|api-key|rtk_|whsec_|eyJ"
+)
+
+
 def redact(text: str) -> str:
     """Remove every credential-looking substring from `text`."""
+    if _MIGHT_HOLD.search(text) is None:
+        return text
     for pattern, repl in _TOKEN_PATTERNS:
         text = pattern.sub(repl, text)
     return text
