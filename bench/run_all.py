@@ -125,6 +125,26 @@ TIMEOUT = {
 }
 
 
+def merged(
+    earlier: bytes, fresh: list[dict], outdir: Path, args: argparse.Namespace
+) -> tuple[list[dict], list[str]]:
+    """With --merge: the earlier rows (and their load generator commands) of every
+    (scenario, target) this run did not run, to report beside the fresh ones."""
+    if not earlier:
+        return [], []
+    ran = {(s, t) for s in args.scenarios for t in args.targets}
+    ran |= {(r.get("scenario"), r.get("target")) for r in fresh}
+    rows = [orjson.loads(x) for x in earlier.splitlines() if x.strip()]
+    kept = [r for r in rows if (r.get("scenario"), r.get("target")) not in ran]
+    previous = outdir / "loadgen_commands.txt"
+    commands = [
+        c
+        for c in (previous.read_text().splitlines() if previous.exists() else [])
+        if not any(f" {s} " in c and f"--target {t} " in c for s, t in ran)
+    ]
+    return kept, commands
+
+
 def log(line: str) -> None:
     print(f"[run_all] {line}", file=sys.stderr, flush=True)
 
@@ -468,6 +488,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-pin", action="store_true", help="do not use taskset")
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/0")
     parser.add_argument(
+        "--merge",
+        action="store_true",
+        help="keep the earlier results of every scenario and target not run now "
+        "(bench/results/<mode>/results.jsonl is committed): a partial run updates "
+        "its rows of BENCHMARKS.md and leaves the others",
+    )
+    parser.add_argument(
         "--report-only",
         action="store_true",
         help="run nothing: rewrite the report from the results of earlier runs",
@@ -513,6 +540,7 @@ def main(argv: list[str] | None = None) -> int:
     for name in modes:
         out = outdir / name / "results.jsonl"
         out.parent.mkdir(parents=True, exist_ok=True)
+        earlier = out.read_bytes() if args.merge and out.exists() else b""
         out.write_bytes(b"")
         ran: list[str] = []
         with (
@@ -520,10 +548,14 @@ def main(argv: list[str] | None = None) -> int:
             Mode(name, args, Path(tmp)) as mode,
         ):
             ok = run_mode(mode, args, out, ran) and ok
-        (out.parent / "loadgen_commands.txt").write_text("".join(f"{c}\n" for c in ran))
-        by_mode[name] = [
-            orjson.loads(x) for x in out.read_bytes().splitlines() if x.strip()
-        ]
+        fresh = [orjson.loads(x) for x in out.read_bytes().splitlines() if x.strip()]
+        kept, kept_commands = merged(earlier, fresh, out.parent, args)
+        if kept:
+            out.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in kept + fresh))
+        (out.parent / "loadgen_commands.txt").write_text(
+            "".join(f"{c}\n" for c in kept_commands + ran)
+        )
+        by_mode[name] = kept + fresh
     # Keep the other mode's section when only one mode was run now.
     for other in ("embedded", "cluster"):
         prev = outdir / other / "results.jsonl"
@@ -550,9 +582,18 @@ def main(argv: list[str] | None = None) -> int:
     for name in ("embedded", "cluster"):
         recorded = outdir / name / "command.txt"
         if name in modes:
-            recorded.write_text(this_command + "\n")
+            before = (
+                recorded.read_text().splitlines()
+                if args.merge and recorded.exists()
+                else []
+            )
+            recorded.write_text(
+                "".join(f"{c}\n" for c in dict.fromkeys([*before, this_command]))
+            )
         if name in by_mode and recorded.exists():
-            command_lines.append(f"{name}: {recorded.read_text().strip()}")
+            command_lines += [
+                f"{name}: {c}" for c in recorded.read_text().splitlines() if c
+            ]
     text = report.render(
         by_mode,
         command="\n    ".join(command_lines or [this_command]),

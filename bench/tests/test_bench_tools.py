@@ -563,3 +563,31 @@ def test_a_missing_picows_fails_the_start_saying_what_to_install(
         servers.ServerError, match="pip install -r requirements-dev.txt"
     ):
         servers.start_picows_peer()
+
+
+def test_a_merged_run_keeps_the_earlier_rows_and_commands_of_what_it_did_not_run(
+    tmp_path,
+):
+    import argparse
+
+    earlier = [
+        {"scenario": "fanout", "target": "project", "x": 1},
+        {"scenario": "fanout", "target": "ws", "x": 2},
+        {"scenario": "rooms", "target": "project", "x": 3},
+    ]
+    (tmp_path / "loadgen_commands.txt").write_text(
+        "python bench/loadgen.py fanout --target project --url u\n"
+        "python bench/loadgen.py fanout --target ws --url u\n"
+        "python bench/loadgen.py rooms --target project --url u\n"
+    )
+    args = argparse.Namespace(scenarios=["fanout"], targets=["project"])
+    fresh = [{"scenario": "fanout", "target": "project", "x": 9}]
+    kept, commands = run_all.merged(
+        b"".join(orjson.dumps(r) + b"\n" for r in earlier), fresh, tmp_path, args
+    )
+    assert [r["x"] for r in kept] == [2, 3]
+    assert commands == [
+        "python bench/loadgen.py fanout --target ws --url u",
+        "python bench/loadgen.py rooms --target project --url u",
+    ]
+    assert run_all.merged(b"", fresh, tmp_path, args) == ([], [])
