@@ -10,7 +10,7 @@ import datetime as dt
 from collections.abc import Iterable
 
 from django.contrib.auth import get_user_model
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from chat import signals
@@ -18,6 +18,7 @@ from chat.models import AnnouncedPresence, Room
 from chat.schemas import presence_frame, user_out
 from chat.topics import ROUTE, chat_room_group
 from realtime.fanout import broadcast
+from realtime.registry import sql
 from realtime.registry.models import Connection
 
 
@@ -33,74 +34,106 @@ def presence_flush(*, room_keys: Iterable[str], interval: float) -> dict[str, fl
     keys = sorted({k for k in room_keys if k})
     if not keys:
         return {}
-    rooms = list(
-        Room.objects.select_for_update()
-        .filter(slug__in=keys)
-        .order_by("pk")
-        .only("pk", "slug", "presence_flushed_at")
-    )
+    # Plain SQL and tuples (realtime.registry.sql): this runs for every room whose
+    # sockets came or went, and the ORM's query building and model instances were a
+    # visible share of a handshake storm's CPU.
+    room_pk, slug_column = sql.column(Room, "id"), sql.column(Room, "slug")
+    lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
+    flushed_at = sql.converter(Room, "presence_flushed_at")
+    rooms = [
+        (pk, room_slug, flushed_at(last))
+        for pk, room_slug, last in sql.fetchall(
+            f"SELECT {room_pk}, {slug_column},"
+            f" {sql.column(Room, 'presence_flushed_at')} FROM {sql.table(Room)}"
+            f" WHERE {slug_column} IN ({sql.placeholders(len(keys))})"
+            f" ORDER BY {room_pk}{lock}",
+            keys,
+        )
+    ]
     now = timezone.now()
     gap = dt.timedelta(seconds=interval)
     deferred: dict[str, float] = {}
-    due: list[Room] = []
-    for room in rooms:
-        last = room.presence_flushed_at
+    due: dict[str, int] = {}  # slug -> room id
+    for pk, room_slug, last in rooms:
         if last is not None and now - last < gap:
-            deferred[room.slug] = (last + gap - now).total_seconds()
+            deferred[room_slug] = (last + gap - now).total_seconds()
         else:
-            due.append(room)
+            due[room_slug] = pk
     if not due:
         return deferred
-    slugs = {room.slug: room for room in due}
-    online: dict[int, set[int]] = {room.pk: set() for room in due}
-    for slug, user_id in (
-        Connection.objects.filter(route=ROUTE, room_key__in=list(slugs))
-        .values_list("room_key", "user_id")
-        .distinct()
+    online: dict[int, set[int]] = {pk: set() for pk in due.values()}
+    room_key, route = (
+        sql.column(Connection, "room_key"),
+        sql.column(Connection, "route"),
+    )
+    for room_slug, user_id in sql.fetchall(
+        f"SELECT DISTINCT {room_key}, {sql.column(Connection, 'user')}"
+        f" FROM {sql.table(Connection)} WHERE {route} = %s"
+        f" AND {room_key} IN ({sql.placeholders(len(due))})",
+        [ROUTE, *due],
     ):
-        online[slugs[slug].pk].add(user_id)
-    announced: dict[int, set[int]] = {room.pk: set() for room in due}
-    for room_id, user_id in AnnouncedPresence.objects.filter(
-        room_id__in=list(online)
-    ).values_list("room_id", "user_id"):
+        online[due[room_slug]].add(user_id)
+    announced: dict[int, set[int]] = {pk: set() for pk in online}
+    ap_room, ap_user = (
+        sql.column(AnnouncedPresence, "room"),
+        sql.column(AnnouncedPresence, "user"),
+    )
+    for room_id, user_id in sql.fetchall(
+        f"SELECT {ap_room}, {ap_user} FROM {sql.table(AnnouncedPresence)}"
+        f" WHERE {ap_room} IN ({sql.placeholders(len(online))})",
+        list(online),
+    ):
         announced[room_id].add(user_id)
 
     joins = {pk: online[pk] - announced[pk] for pk in online}
     leaves = {pk: announced[pk] - online[pk] for pk in online}
-    changed = [room for room in due if joins[room.pk] or leaves[room.pk]]
+    changed = [
+        (room_slug, pk) for room_slug, pk in due.items() if joins[pk] or leaves[pk]
+    ]
     if not changed:
         return deferred
-    AnnouncedPresence.objects.bulk_create(
-        [
-            AnnouncedPresence(room_id=room.pk, user_id=u)
-            for room in changed
-            for u in joins[room.pk]
-        ]
+    since = sql.db_value(AnnouncedPresence, "since", now)
+    sql.insert_rows(
+        AnnouncedPresence,
+        ("room", "user", "since"),
+        [(pk, u, since) for _, pk in changed for u in joins[pk]],
     )
-    for room in changed:
-        if leaves[room.pk]:
-            AnnouncedPresence.objects.filter(
-                room_id=room.pk, user_id__in=leaves[room.pk]
-            ).delete()
-    ids = set().union(*joins.values(), *leaves.values())
+    for _, pk in changed:
+        if leaves[pk]:
+            sql.execute(
+                f"DELETE FROM {sql.table(AnnouncedPresence)} WHERE {ap_room} = %s"
+                f" AND {ap_user} IN ({sql.placeholders(len(leaves[pk]))})",
+                [pk, *leaves[pk]],
+            )
+    ids = sorted(set().union(*joins.values(), *leaves.values()))
+    user_model = get_user_model()
+    user_pk = sql.column(user_model, user_model._meta.pk.name)
     names = dict(
-        get_user_model().objects.filter(pk__in=ids).values_list("pk", "username")
+        sql.fetchall(
+            f"SELECT {user_pk}, {sql.column(user_model, 'username')}"
+            f" FROM {sql.table(user_model)}"
+            f" WHERE {user_pk} IN ({sql.placeholders(len(ids))})",
+            ids,
+        )
     )
-    Room.objects.filter(pk__in=[room.pk for room in changed]).update(
-        presence_flushed_at=now
+    sql.execute(
+        f"UPDATE {sql.table(Room)}"
+        f" SET {sql.column(Room, 'presence_flushed_at')} = %s"
+        f" WHERE {room_pk} IN ({sql.placeholders(len(changed))})",
+        [sql.db_value(Room, "presence_flushed_at", now), *(pk for _, pk in changed)],
     )
     # A room with nobody announced that now has someone is occupied; the reverse, vacated.
-    occupied = [r.slug for r in changed if online[r.pk] and not announced[r.pk]]
-    vacated = [r.slug for r in changed if announced[r.pk] and not online[r.pk]]
+    occupied = [room for room, pk in changed if online[pk] and not announced[pk]]
+    vacated = [room for room, pk in changed if announced[pk] and not online[pk]]
     if occupied or vacated:
         signals.rooms_occupancy_changed.send(
             sender=Room, occupied=occupied, vacated=vacated
         )
-    for room in changed:
+    for _, pk in changed:
         frame = presence_frame(
-            joins=[user_out(u, names.get(u, "")) for u in sorted(joins[room.pk])],
-            leaves=[user_out(u, names.get(u, "")) for u in sorted(leaves[room.pk])],
-            count=len(online[room.pk]),
+            joins=[user_out(u, names.get(u, "")) for u in sorted(joins[pk])],
+            leaves=[user_out(u, names.get(u, "")) for u in sorted(leaves[pk])],
+            count=len(online[pk]),
         )
-        broadcast.publish(chat_room_group(room.pk), frame)
+        broadcast.publish(chat_room_group(pk), frame)
     return deferred

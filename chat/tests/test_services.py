@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
@@ -380,6 +381,34 @@ def test_presence_announces_a_user_once_however_many_tabs(
         }
     ]
     assert set(AnnouncedPresence.objects.values_list("user_id", flat=True)) == {bob.pk}
+
+
+def test_presence_flush_builds_no_model_instance(
+    lobby, alice, bob, published, django_capture_on_commit_callbacks, monkeypatch
+):
+    monkeypatch.setattr(
+        "chat.presence_batcher.batcher.mark_threadsafe", lambda keys: None
+    )
+    cap = django_capture_on_commit_callbacks
+    open_socket("a1", alice)
+    open_socket("b1", bob)
+    flush(published, cap)
+    close_socket("b1")
+
+    def refuse(self: Any, *args: Any, **kwargs: Any) -> None:
+        raise AssertionError(f"a {type(self).__name__} instance was built")
+
+    # It runs for every room whose sockets came or went: plain SQL and tuples only.
+    for model in (Room, AnnouncedPresence, get_user_model()):
+        monkeypatch.setattr(model, "__init__", refuse)
+    assert [f["leaves"] for f in flush(published, cap)] == [
+        [{"id": bob.pk, "username": "bob"}]
+    ]
+    monkeypatch.undo()
+    assert list(AnnouncedPresence.objects.values_list("user_id", flat=True)) == [
+        alice.pk
+    ]
+    assert Room.objects.get(pk=lobby.pk).presence_flushed_at is not None
 
 
 def test_a_user_who_joins_and_leaves_within_one_batch_is_in_neither_list(

@@ -116,7 +116,7 @@ class Relay:
         try:
             self._queue.put_nowait((topic, event.to_wire()))
         except asyncio.QueueFull:
-            metrics.FRAMES_DROPPED.labels(reason="relay_queue_full").inc()
+            metrics.child(metrics.FRAMES_DROPPED, "relay_queue_full").inc()
             log.error("relay queue full; event not relayed", extra={"topic": topic})
 
     async def joined(self, topic: str) -> None:
@@ -197,7 +197,7 @@ class Relay:
                 batch.append(item)
                 size += len(item[1].get("text") or "")
             if self.degraded or self.channel is None:
-                metrics.FRAMES_DROPPED.labels(reason="layer_down").inc(len(batch))
+                metrics.child(metrics.FRAMES_DROPPED, "layer_down").inc(len(batch))
                 continue
             by_topic: dict[str, list[dict[str, Any]]] = {}
             for topic, wire in batch:
@@ -210,7 +210,7 @@ class Relay:
                     "events": wires,
                 }
                 if not await self._layer_call(self.layer.group_send(topic, message)):
-                    metrics.FRAMES_DROPPED.labels(reason="layer_down").inc(len(wires))
+                    metrics.child(metrics.FRAMES_DROPPED, "layer_down").inc(len(wires))
 
     async def _receive_loop(self) -> None:
         """Deliver events that other processes published to topics held here.

@@ -105,8 +105,8 @@ def connections_open(
     Many handshakes at once (realtime.socket.door) cost a handful of statements, not a
     handful each: the users' rows are locked in id order (PostgreSQL; SQLite's
     IMMEDIATE transaction already holds the one write lock), their sockets counted with
-    one GROUP BY, and the rows go in with one executemany. Two sockets of one user in
-    the same batch count against the cap in order.
+    one GROUP BY, and the rows go in as plain tuples in one executemany. Two sockets of
+    one user in the same batch count against the cap in order.
     """
     if not openings:
         return []
@@ -145,8 +145,10 @@ def connections_open(
     )
     if known is None:
         process_register(process_id=process_id, lease_seconds=lease_seconds)
+    # One time for the batch: `opened` and `last_seen` (auto_now_add) of every row.
+    now = sql.db_value(Connection, "opened", timezone.now())
     allowed: list[bool] = []
-    rows: list[Connection] = []
+    rows: list[tuple[Any, ...]] = []
     for o in openings:
         held = counts.get(o.user_id, 0)
         if max_per_user > 0 and held >= max_per_user:
@@ -155,16 +157,22 @@ def connections_open(
         counts[o.user_id] = held + 1
         allowed.append(True)
         rows.append(
-            Connection(
-                id=o.connection_id,
-                process_id=process_id,
-                user_id=o.user_id,
-                route=o.route,
-                room_key=o.room_key,
-            )
+            (o.connection_id, process_id, o.user_id, o.route, o.room_key, now, now)
         )
-    sql.insert_many(rows)
+    sql.insert_rows(Connection, _CONNECTION_FIELDS, rows)
     return allowed
+
+
+#: a Connection row's columns, in the order connections_open() writes them
+_CONNECTION_FIELDS = (
+    "id",
+    "process",
+    "user",
+    "route",
+    "room_key",
+    "opened",
+    "last_seen",
+)
 
 
 @transaction.atomic

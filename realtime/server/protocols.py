@@ -288,7 +288,7 @@ class GuardedWebSocketProtocol(WebSocketsSansIOProtocol):
         from realtime.web import metrics
 
         path = getattr(self, "scope", {}).get("path", "")
-        metrics.BACKLOG_CLOSED.labels(route=route_of(path)).inc()
+        metrics.child(metrics.BACKLOG_CLOSED, route_of(path)).inc()
         log.info("pongs unread past the bound: closing 4503")
         self._close_paused(TOO_SLOW, "")
 

@@ -196,7 +196,7 @@ class SocketConsumer:
             raise
         except Exception:
             log.exception("consumer crashed", extra={"route": self.route})
-            metrics.ERRORS.labels(route=self.route, code="internal").inc()
+            metrics.child(metrics.ERRORS, self.route, "internal").inc()
             await self.close(CloseCode.INTERNAL_ERROR)
         finally:
             await self._teardown()
@@ -208,7 +208,7 @@ class SocketConsumer:
         self.credentials = self.scope.pop("credentials", None)
         self.user = self.scope.get("user")
         if self.requires_auth and self.credentials is None:
-            metrics.HANDSHAKES.labels(route=self.route, outcome="refused_auth").inc()
+            metrics.child(metrics.HANDSHAKES, self.route, "refused_auth").inc()
             await self._deny()
             return
         if self.credentials is not None:
@@ -239,9 +239,7 @@ class SocketConsumer:
                 outcome = await door().enter(self)
                 if isinstance(outcome, BadCredentials):
                     log.info("socket refused: %s", outcome, extra={"route": self.route})
-                    metrics.HANDSHAKES.labels(
-                        route=self.route, outcome="refused_auth"
-                    ).inc()
+                    metrics.child(metrics.HANDSHAKES, self.route, "refused_auth").inc()
                     await self._deny()
                     return
                 if isinstance(outcome, BaseException):
@@ -251,8 +249,8 @@ class SocketConsumer:
             await self._send_raw({"type": "websocket.accept"})
             self.accepted = True
             self._opened = time.monotonic()
-            metrics.SOCKETS_OPEN.labels(route=self.route).inc()
-            metrics.HANDSHAKES.labels(route=self.route, outcome="accepted").inc()
+            metrics.child(metrics.SOCKETS_OPEN, self.route).inc()
+            metrics.child(metrics.HANDSHAKES, self.route, "accepted").inc()
             log.info(
                 "socket open",
                 extra={
@@ -273,8 +271,8 @@ class SocketConsumer:
                 )
             await self.opened()
         except Refused as refusal:
-            metrics.HANDSHAKES.labels(
-                route=self.route, outcome=f"closed_{refusal.close_code}"
+            metrics.child(
+                metrics.HANDSHAKES, self.route, f"closed_{refusal.close_code}"
             ).inc()
             if not self.accepted:
                 await self._send_raw({"type": "websocket.accept"})
@@ -377,20 +375,20 @@ class SocketConsumer:
     async def _perform(self, action: Action) -> None:
         route = self.route
         if isinstance(action, Handle):
-            metrics.FRAMES_IN.labels(route=route, type=action.kind).inc()
+            metrics.child(metrics.FRAMES_IN, route, action.kind).inc()
             await self._handle(action)
         elif isinstance(action, Reply):
-            metrics.FRAMES_IN.labels(route=route, type=action.kind).inc()
+            metrics.child(metrics.FRAMES_IN, route, action.kind).inc()
             self.send_text(action.text, kind=action.kind)
         elif isinstance(action, Error):
-            metrics.ERRORS.labels(route=route, code=action.code).inc()
+            metrics.child(metrics.ERRORS, route, action.code).inc()
             if action.code == "rate_limited":
-                metrics.RATE_LIMITED.labels(route=route).inc()
+                metrics.child(metrics.RATE_LIMITED, route).inc()
             self.send_text(action.text, kind="error")
         elif isinstance(action, Passthrough):
             binary = isinstance(action.data, bytes)
-            metrics.FRAMES_IN.labels(
-                route=route, type="binary" if binary else "text"
+            metrics.child(
+                metrics.FRAMES_IN, route, "binary" if binary else "text"
             ).inc()
             if binary:
                 await self.receive_bytes(action.data)  # type: ignore[arg-type]
@@ -398,12 +396,10 @@ class SocketConsumer:
                 await self.receive_text(action.data)  # type: ignore[arg-type]
         elif isinstance(action, Close):
             if action.cause == "rate_limited":
-                metrics.RATE_LIMITED.labels(route=route).inc()
-                metrics.ERRORS.labels(route=route, code="rate_limited").inc()
+                metrics.child(metrics.RATE_LIMITED, route).inc()
+                metrics.child(metrics.ERRORS, route, "rate_limited").inc()
             elif action.cause in _CLOSE_LABELS:
-                metrics.ERRORS.labels(
-                    route=route, code=_CLOSE_LABELS[action.cause]
-                ).inc()
+                metrics.child(metrics.ERRORS, route, _CLOSE_LABELS[action.cause]).inc()
             await self.close(action.code)
 
     async def _handle(self, action: Handle) -> None:
@@ -422,7 +418,7 @@ class SocketConsumer:
             # The database is out: no acknowledgement, the socket stays; the service's
             # transaction is whole or absent, so a client_id resend stores exactly one.
             log.warning("database unavailable: %s", type(exc).__name__)
-            metrics.ERRORS.labels(route=self.route, code="unavailable").inc()
+            metrics.child(metrics.ERRORS, self.route, "unavailable").inc()
             self.send_text(
                 frames.error_frame(
                     "unavailable",
@@ -553,7 +549,7 @@ class SocketConsumer:
             problem,
             extra={"route": self.route, "frame": str(item[:300])},
         )
-        metrics.FRAMES_BROKEN.labels(route=self.route).inc()
+        metrics.child(metrics.FRAMES_BROKEN, self.route).inc()
         asyncio.get_running_loop().create_task(self.close(CloseCode.INTERNAL_ERROR))
         return False
 
@@ -564,8 +560,8 @@ class SocketConsumer:
 
     def _too_slow(self, close: Close, *, dropped: int) -> None:
         """The backlog passed its bound (frames or bytes): it is dropped; close 4503."""
-        metrics.BACKLOG_CLOSED.labels(route=self.route).inc()
-        metrics.FRAMES_DROPPED.labels(reason="backlog").inc(dropped)
+        metrics.child(metrics.BACKLOG_CLOSED, self.route).inc()
+        metrics.child(metrics.FRAMES_DROPPED, "backlog").inc(dropped)
         asyncio.get_running_loop().create_task(self.close(close.code))
 
     def _send_eagerly(self, item: str | bytes) -> None:
@@ -685,7 +681,7 @@ class SocketConsumer:
             except Exception:
                 log.exception("unsubscribe failed")
         if self.accepted:
-            metrics.SOCKETS_OPEN.labels(route=self.route).dec()
+            metrics.child(metrics.SOCKETS_OPEN, self.route).dec()
             log.info(
                 "socket close",
                 extra={

@@ -86,7 +86,7 @@ class SocketGate:
             return await self._refuse(receive, send, route, "refused_capacity")
         client = (scope.get("client") or ("unknown", 0))[0]
         if not self._handshake_buckets().take(client):
-            metrics.RATE_LIMITED.labels(route=route).inc()
+            metrics.child(metrics.RATE_LIMITED, route).inc()
             return await self._refuse(receive, send, route, "refused_rate")
         origin = next(
             (v.decode("latin-1") for k, v in headers if k.lower() == b"origin"), None
@@ -169,7 +169,7 @@ class SocketGate:
 
     @staticmethod
     async def _refuse(receive: Any, send: Any, route: str, outcome: str) -> None:
-        metrics.HANDSHAKES.labels(route=route, outcome=outcome).inc()
+        metrics.child(metrics.HANDSHAKES, route, outcome).inc()
         message = await receive()
         if message["type"] == "websocket.connect":
             await send({"type": "websocket.close", "code": int(CloseCode.REFUSED)})

@@ -5,13 +5,17 @@ from __future__ import annotations
 import pytest
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
 
+from accounts.services import user_credentials_revoke
 from realtime.socket.auth import (
     BadCredentials,
+    TokenCache,
     credentials_from_token,
     user_for_claims,
     validate_access_token,
+    validated_tokens,
 )
 from realtime.socket.tests import tokens
 
@@ -116,3 +120,115 @@ def test_a_token_from_before_a_password_change_no_longer_opens_a_socket(user):
     user.save()  # accounts' receiver bumps token_version: every older token is revoked
     with pytest.raises(BadCredentials, match="revoked"):
         credentials_from_token(raw)
+
+
+# --- the cache of validated tokens ---------------------------------------------------------
+
+
+@pytest.fixture
+def decodes(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The tokens simplejwt decodes, from an empty cache."""
+    validated_tokens.clear()
+    seen: list[str] = []
+
+    class Counted(AccessToken):
+        def __init__(self, token: str) -> None:
+            seen.append(token)
+            super().__init__(token)
+
+    monkeypatch.setattr("realtime.socket.auth.AccessToken", Counted)
+    yield seen
+    validated_tokens.clear()
+
+
+def test_a_token_validated_once_is_accepted_again_without_decoding(user, decodes):
+    raw = tokens.access(user.pk, settings.SECRET_KEY)
+    first = validate_access_token(raw)
+    assert validate_access_token(raw) == first
+    assert credentials_from_token(raw).user == user
+    assert decodes == [raw]
+
+
+def test_a_refused_token_is_never_cached(user, decodes):
+    raw = tokens.bad_tokens(user.pk, settings.SECRET_KEY)["forged_signature"]
+    for _ in range(2):
+        with pytest.raises(BadCredentials):
+            validate_access_token(raw)
+    assert decodes == [raw, raw] and len(validated_tokens) == 0
+
+
+def test_a_cached_token_past_its_exp_is_decoded_again_and_refused(
+    user, decodes, monkeypatch
+):
+    raw = tokens.access(user.pk, settings.SECRET_KEY, lifetime=300)
+    exp = validate_access_token(raw)["exp"]
+    monkeypatch.setattr(validated_tokens, "clock", lambda: exp + 1)
+
+    class Expired(AccessToken):  # simplejwt's answer at exp + 1
+        def __init__(self, token: str) -> None:
+            decodes.append(token)
+            raise TokenError("Token is expired")
+
+    monkeypatch.setattr("realtime.socket.auth.AccessToken", Expired)
+    with pytest.raises(BadCredentials, match="expired"):
+        validate_access_token(raw)
+    assert decodes == [raw, raw] and len(validated_tokens) == 0
+
+
+def test_the_cache_expires_a_token_by_the_decoders_rule_leeway_included(monkeypatch):
+    from rest_framework_simplejwt.state import token_backend
+
+    now = [0.0]
+    cache = TokenCache(10, clock=lambda: now[0])
+    cache.put("t", {"exp": 1000, "user_id": "1"})
+    now[0] = 999.5
+    assert cache.get("t") == {"exp": 1000, "user_id": "1"}
+    monkeypatch.setattr(token_backend, "leeway", 30)
+    now[0] = 1029.5
+    assert cache.get("t") is not None  # within LEEWAY, as simplejwt would accept it
+    now[0] = 1030.0  # exp <= now - leeway: simplejwt's "expired"
+    assert cache.get("t") is None
+
+
+@pytest.mark.parametrize(
+    "revoke", ["revocation", "password_change", "deactivation", "deletion"]
+)
+def test_a_cached_token_of_a_revoked_user_is_refused(user, decodes, revoke):
+    raw = str(AccessToken.for_user(user))  # carries `ver`, as the token endpoint's do
+    assert credentials_from_token(raw).user == user
+    if revoke == "revocation":
+        user_credentials_revoke(user_id=user.pk)  # "sign out everywhere"
+    elif revoke == "password_change":
+        user.set_password("a new one entirely")
+        user.save()
+    elif revoke == "deactivation":
+        get_user_model().objects.filter(pk=user.pk).update(is_active=False)
+    else:
+        user.delete()
+    with pytest.raises(BadCredentials):
+        credentials_from_token(raw)
+    # The cache answered (one decode in all): revocation is read from the user's row.
+    assert decodes == [raw]
+
+
+def test_the_cache_stays_bounded_and_forgets_the_oldest_first():
+    cache = TokenCache(3, clock=lambda: 0.0)
+    for name in "abcde":
+        cache.put(name, {"exp": 100})
+    assert len(cache) == 3
+    assert [cache.get(name) is not None for name in "abcde"] == [
+        False,
+        False,
+        True,
+        True,
+        True,
+    ]
+
+
+def test_expired_tokens_leave_the_cache_as_new_ones_come():
+    now = [0.0]
+    cache = TokenCache(100, clock=lambda: now[0])
+    cache.put("old", {"exp": 10})
+    now[0] = 20.0
+    cache.put("new", {"exp": 100})
+    assert len(cache) == 1 and cache.get("new") is not None
