@@ -5,6 +5,9 @@ from __future__ import annotations
 import pytest
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from hypothesis import given
+from hypothesis import settings as settings_hypothesis
+from hypothesis import strategies as st
 from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
 
@@ -127,8 +130,10 @@ def test_a_token_from_before_a_password_change_no_longer_opens_a_socket(user):
 
 @pytest.fixture
 def decodes(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """The tokens simplejwt decodes, from an empty cache."""
+    """The tokens simplejwt decodes, from an empty cache (the HS256 fast path off:
+    these tests are about the cache; the fast path has its own below)."""
     validated_tokens.clear()
+    monkeypatch.setattr("realtime.socket.auth.hs256_access_claims", lambda raw: None)
     seen: list[str] = []
 
     class Counted(AccessToken):
@@ -232,3 +237,109 @@ def test_expired_tokens_leave_the_cache_as_new_ones_come():
     now[0] = 20.0
     cache.put("new", {"exp": 100})
     assert len(cache) == 1 and cache.get("new") is not None
+
+
+# --- the HS256 fast path: it only ever accepts what simplejwt accepts ----------------
+
+
+def _segment(data: dict) -> str:
+    import base64
+
+    import orjson
+
+    return base64.urlsafe_b64encode(orjson.dumps(data)).rstrip(b"=").decode()
+
+
+def _signed(header: dict, claims: dict, key: bytes | None = None) -> str:
+    import base64
+    import hmac
+
+    head, body = _segment(header), _segment(claims)
+    mac = hmac.new(
+        key or settings.SECRET_KEY.encode(), f"{head}.{body}".encode(), "sha256"
+    )
+    sig = base64.urlsafe_b64encode(mac.digest()).rstrip(b"=").decode()
+    return f"{head}.{body}.{sig}"
+
+
+def _claims(**changes):
+    import time
+
+    now = int(time.time())
+    claims = {
+        "token_type": "access",
+        "exp": now + 300,
+        "iat": now,
+        "jti": "abc",
+        "user_id": "5",
+    }
+    claims.update(changes)
+    return {k: v for k, v in claims.items() if v is not None}
+
+
+def test_the_fast_path_reads_a_token_of_this_server_as_simplejwt_does(user):
+    from realtime.socket.auth import hs256_access_claims
+
+    raw = str(AccessToken.for_user(user))
+    assert hs256_access_claims(raw) == dict(AccessToken(raw).payload)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        _signed({"alg": "HS256"}, _claims(), key=b"not the key"),
+        _signed({"alg": "none"}, _claims()),
+        _signed({"alg": "HS512"}, _claims()),
+        _signed({"alg": "HS256", "kid": "x"}, _claims()),
+        _signed({"alg": "HS256"}, _claims(token_type="refresh")),
+        _signed({"alg": "HS256"}, _claims(exp=1)),
+        _signed({"alg": "HS256"}, _claims(exp=True)),
+        _signed({"alg": "HS256"}, _claims(jti=None)),
+        _signed({"alg": "HS256"}, _claims(iat=4_000_000_000)),
+        _signed({"alg": "HS256"}, _claims(aud="elsewhere")),
+        _signed({"alg": "HS256"}, _claims(nbf=4_000_000_000)),
+        "a.b",
+        "a.b.c.d",
+        "eyJ.eyJ.!!!",
+    ],
+)
+def test_the_fast_path_leaves_anything_unusual_to_simplejwt(raw):
+    from realtime.socket.auth import hs256_access_claims
+
+    assert hs256_access_claims(raw) is None
+
+
+@settings_hypothesis(derandomize=True, max_examples=200, deadline=None)
+@given(
+    st.fixed_dictionaries(
+        {},
+        optional={
+            "alg": st.sampled_from(["HS256", "HS384", "none", "hs256"]),
+            "typ": st.sampled_from(["JWT", "jwt", 1]),
+        },
+    ),
+    st.fixed_dictionaries(
+        {},
+        optional={
+            "token_type": st.sampled_from(["access", "refresh", 1]),
+            "exp": st.one_of(
+                st.integers(-10, 4_000_000_000), st.floats(0, 4e9), st.booleans()
+            ),
+            "iat": st.one_of(st.integers(-10, 4_000_000_000), st.text(max_size=3)),
+            "jti": st.one_of(st.text(max_size=5), st.integers(-(2**40), 2**40)),
+            "user_id": st.one_of(st.text(max_size=3), st.integers(0, 9)),
+            "ver": st.integers(0, 3),
+            "nbf": st.integers(0, 4_000_000_000),
+        },
+    ),
+    st.booleans(),
+)
+def test_whatever_the_fast_path_accepts_simplejwt_accepts_with_the_same_claims(
+    header, claims, right_key
+):
+    from realtime.socket.auth import hs256_access_claims
+
+    raw = _signed(header, claims, key=None if right_key else b"wrong")
+    fast = hs256_access_claims(raw)
+    if fast is not None:
+        assert fast == dict(AccessToken(raw).payload)
