@@ -138,10 +138,11 @@ class Relay:
     async def _membership(self, join: bool, topic: str) -> None:
         """Join or leave `topic`'s group, with every join and leave asked meanwhile.
 
-        As the door does with handshakes: the first goes at once, those that come while
-        it is under way wait for it and go next, together, in the order asked (a leave
-        never overtakes the join before it); a run of joins is one SUBSCRIBE per Redis
-        shard (realtime.fanout.layer). Each caller gets its batch's outcome.
+        As the door does with handshakes, after one turn of the loop: those asked in
+        that turn go together, those that come while it is under way wait for it and
+        go next, together, in the order asked (a leave never overtakes the join before
+        it); a run of joins is one SUBSCRIBE per Redis shard (realtime.fanout.layer).
+        Each caller gets its batch's outcome.
         """
         if self._next is None:
             self._next = asyncio.get_running_loop().create_future()
@@ -156,6 +157,9 @@ class Relay:
         await asyncio.shield(done)
 
     async def _change_memberships(self) -> None:
+        # One turn of the loop first: the handshakes it runs ask for their joins too,
+        # and go in this batch (one SUBSCRIBE) rather than one at a time.
+        await asyncio.sleep(0)
         while self._asked:
             asked, done = self._asked, self._next
             self._asked, self._next = [], None
