@@ -557,3 +557,13 @@ async def test_with_the_check_off_frames_go_out_unchecked(socket_for, settings):
     assert consumer._checked is None  # the one attribute the send path reads
     await comm.send_json_to({"type": "misbehave"})
     assert await next_frame(comm) == {"type": "said", "body": "x", "extra": 1}
+
+
+def test_connection_ids_are_distinct_random_and_url_safe():
+    import re
+
+    from realtime.socket.consumer import new_connection_id
+
+    ids = [new_connection_id() for _ in range(1000)]  # several reads of the source
+    assert len(set(ids)) == 1000
+    assert all(re.fullmatch(r"[A-Za-z0-9_-]{16}", i) for i in ids)
