@@ -15,6 +15,7 @@ import asyncio
 import base64
 import functools
 import logging
+import os
 import secrets
 import sys
 import time
@@ -93,6 +94,8 @@ class _ConnectionIds:
 
 
 new_connection_id = _ConnectionIds()
+# A forked worker must not hand out its parent's unused ids.
+os.register_at_fork(after_in_child=new_connection_id._ids.clear)
 
 
 def limits_from_settings() -> Limits:
