@@ -92,10 +92,13 @@ class _ConnectionIds:
             self._ids = [raw[i : i + 16].decode() for i in range(0, len(raw), 16)]
         return self._ids.pop()
 
+    def reset(self) -> None:
+        self._ids = []
+
 
 new_connection_id = _ConnectionIds()
 # A forked worker must not hand out its parent's unused ids.
-os.register_at_fork(after_in_child=new_connection_id._ids.clear)
+os.register_at_fork(after_in_child=new_connection_id.reset)
 
 
 def limits_from_settings() -> Limits:
