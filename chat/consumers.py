@@ -189,6 +189,13 @@ class ChatConsumer(SocketConsumer):
         # not sent again (PROTOCOL.md 4).
         self.seen_seq = self.history[-1]["seq"] if self.history else 0
 
+    def entered(self) -> None:
+        # Subscribed before admit() read the room: every seq up to that read's last is
+        # in this welcome's history, every later one comes live (or is repaired). In
+        # the order of the reads: a later read's higher seq set first would have the
+        # repair drop the live frames an earlier socket still needs.
+        repair.baseline(self.room.pk, self.room.last_seq)
+
     async def welcome(self) -> dict[str, Any]:
         frame = welcome_frame(
             room_slug=self.room.slug,
@@ -229,9 +236,6 @@ class ChatConsumer(SocketConsumer):
                 kind="error",
             )
         batcher.mark(self.room.slug)
-        # Subscribed before admit() read the room: every seq up to that read's last is
-        # in this welcome's history, every later one comes live (or is repaired).
-        repair.baseline(self.room.pk, self.room.last_seq)
         typists = typing_coalescer.current(self.room.pk)
         if typists is not None:  # someone types already: say so now, not at a change
             self.send_text(typists, kind="typing")

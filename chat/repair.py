@@ -12,7 +12,9 @@ fills what its room topics missed from the database:
   message the relay never brought (the last before a quiet spell shows no gap) is
   missing from then on;
 - a seq missing for GRACE seconds (a live frame late behind a slow relay is not a loss)
-  is read from the database and delivered to the topic's sockets, as it is now.
+  is read from the database and delivered to the topic's sockets, as it is now: all the
+  overdue of a round in one query (while Redis is down, every room's messages from the
+  other processes come this way, a second late).
 
 A topic is tracked from its first socket's welcome (its history held every seq up to the
 room's last at the handshake) or its first message, whichever comes first. Embedded
@@ -45,6 +47,8 @@ GRACE = 1.0
 CHECK_INTERVAL = 1.0
 #: seconds between looks for overdue seqs
 TICK = 0.25
+#: the most messages one round reads (a long outage's backlog goes over several)
+ROUND_MAX = 2000
 
 
 def room_id_of(topic: str) -> int | None:
@@ -121,12 +125,21 @@ class Repair:
             for room_id, last in latest.items():
                 self.seqs.latest(rooms[room_id], last, now)
         overdue = self.seqs.overdue(self.clock() - GRACE)
+        if not overdue:
+            return 0
+        budget, capped = ROUND_MAX, {}
+        for topic, seqs in overdue.items():  # one bounded query; the rest next round
+            if budget <= 0:
+                break
+            capped[topic], budget = seqs[:budget], budget - len(seqs)
+        overdue = capped
+        rooms = {t: room_id_of(t) for t in overdue}
+        found = await database_sync_to_async(selectors.messages_at)(
+            wanted={rooms[t]: seqs for t, seqs in overdue.items() if rooms[t]}
+        )
         delivered = 0
         for topic, seqs in overdue.items():
-            frames = await database_sync_to_async(selectors.messages_at)(
-                room_id=room_id_of(topic), seqs=seqs
-            )
-            for frame in frames:
+            for frame in found.get(rooms[topic], ()):  # type: ignore[arg-type]
                 event = Event(text=dumps(frame), kind="message", seq=frame["seq"])
                 delivered += bool(self.hub.deliver_local(topic, event))
             # Delivered, or gone with its room, or its topic let go meanwhile: settled.

@@ -478,26 +478,50 @@ def rooms_last_seq(*, room_ids: list[int]) -> dict[int, int]:
     return {room_id: int(last) for room_id, last in rows}
 
 
-def messages_at(*, room_id: int, seqs: list[int]) -> list[Frame]:
-    """The messages of these seqs in a room, as they are now, by seq (a seq whose room
-    is gone is left out)."""
-    wanted = sorted(set(seqs))
-    slug = sql.fetchone(
-        f"SELECT {sql.column(Room, 'slug')} FROM {sql.table(Room)}"
-        f" WHERE {sql.column(Room, 'id')} = %s",
-        [room_id],
+def messages_at(*, wanted: dict[int, list[int]]) -> dict[int, list[Frame]]:
+    """The messages of these seqs of these rooms (`{room id: [seq, ...]}`), as they
+    are now, by room and seq, in two queries (a room that is gone is left out)."""
+    ids = sorted(room_id for room_id, seqs in wanted.items() if seqs)
+    if not ids:
+        return {}
+    slugs = dict(
+        sql.fetchall(
+            f"SELECT {sql.column(Room, 'id')}, {sql.column(Room, 'slug')}"
+            f" FROM {sql.table(Room)}"
+            f" WHERE {sql.column(Room, 'id')} IN ({sql.placeholders(len(ids))})",
+            ids,
+        )
     )
-    if not wanted or slug is None:
-        return []
     m = sql.table(Message)
+    room, seq = (
+        f"{m}.{sql.column(Message, 'room')}",
+        f"{m}.{sql.column(Message, 'seq')}",
+    )
+    where, params = [], []
+    for room_id in ids:
+        seqs = sorted(set(wanted[room_id]))
+        where.append(f"({room} = %s AND {seq} IN ({sql.placeholders(len(seqs))}))")
+        params += [room_id, *seqs]
     select, joined = _message_select()
     rows = sql.fetchall(
-        f"SELECT {select} FROM {joined} WHERE {m}.{sql.column(Message, 'room')} = %s"
-        f" AND {m}.{sql.column(Message, 'seq')} IN ({sql.placeholders(len(wanted))})"
-        f" ORDER BY {m}.{sql.column(Message, 'seq')}",
-        [room_id, *wanted],
+        f"SELECT {m}.{sql.column(Message, 'room')}, {select} FROM {joined}"
+        f" WHERE {' OR '.join(where)} ORDER BY {room}, {seq}",
+        params,
     )
-    return message_frames(_converted(rows), room_slug=slug[0])
+    found: dict[int, list[Frame]] = {}
+    converted = _converted([row[1:] for row in rows])
+    reactions, replies = decorations(converted)
+    for (room_id, *_), row in zip(rows, converted, strict=True):
+        if room_id in slugs:
+            found.setdefault(room_id, []).append(
+                message_row_frame(
+                    row,
+                    room_slug=slugs[room_id],
+                    reactions=reactions,
+                    replies=replies,
+                )
+            )
+    return found
 
 
 def rooms_history(

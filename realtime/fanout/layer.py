@@ -60,11 +60,10 @@ async def groups_discard(layer: Any, groups: list[str], channel: str) -> None:
         members = inner.groups.get(name)
         if members is None or channel not in members:
             continue
-        members.discard(channel)
-        if members:
-            continue
-        del inner.groups[name]
-        by_shard.setdefault(inner._get_shard(name), []).append(name)
+        if members == {channel}:  # the last: forgotten once its shard unsubscribed
+            by_shard.setdefault(inner._get_shard(name), []).append(name)
+        else:
+            members.discard(channel)
     for shard, names in by_shard.items():
         async with shard._lock:
             gone = list(dict.fromkeys(n for n in names if n in shard._subscribed_to))
@@ -73,3 +72,7 @@ async def groups_discard(layer: Any, groups: list[str], channel: str) -> None:
                 shard._ensure_receiver()
                 await shard._pubsub.unsubscribe(*gone)
                 shard._subscribed_to.difference_update(gone)
+        # Only now: if a shard fails first, the groups of the shards after it are still
+        # held, and a retry (group_discard) leaves them.
+        for name in names:
+            inner.groups.pop(name, None)

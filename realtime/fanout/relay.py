@@ -163,19 +163,25 @@ class Relay:
         while self._asked:
             asked, done = self._asked, self._next
             self._asked, self._next = [], None
+            assert done is not None
             try:
-                start = 0
-                for end in range(1, len(asked) + 1):  # runs of joins, runs of leaves
-                    if end == len(asked) or asked[end][0] != asked[start][0]:
-                        change = groups_add if asked[start][0] else groups_discard
-                        topics = [topic for _, topic in asked[start:end]]
-                        await change(self.layer, topics, self.channel)
-                        start = end
-            except Exception as exc:
-                assert done is not None
-                done.set_exception(exc)
+                # Bounded here, not by each caller's _layer_call: a command that hangs
+                # holds the shard's lock, which every publish needs too.
+                async with asyncio.timeout(LAYER_TIMEOUT):
+                    start = 0
+                    for end in range(1, len(asked) + 1):  # runs of joins, of leaves
+                        if end == len(asked) or asked[end][0] != asked[start][0]:
+                            change = groups_add if asked[start][0] else groups_discard
+                            topics = [topic for _, topic in asked[start:end]]
+                            await change(self.layer, topics, self.channel)
+                            start = end
+            except BaseException as exc:  # cancelled too: the callers must not hang
+                done.set_exception(
+                    exc if isinstance(exc, Exception) else ConnectionError("stopped")
+                )
+                if not isinstance(exc, Exception):
+                    raise
             else:
-                assert done is not None
                 done.set_result(None)
 
     # --- the cross-process relay -------------------------------------------------------------

@@ -19,7 +19,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 #: the most seqs of one topic waited for at a time (a longer gap: the oldest are left to
-#: the clients' own backfill, as the protocol says)
+#: the clients' own backfill, as the protocol says; a late live frame of one of those is
+#: dropped as delivered, which a client's gap backfill covers too)
 MISSING_MAX = 1000
 
 

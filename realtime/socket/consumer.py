@@ -358,6 +358,10 @@ class SocketConsumer:
         several sockets (a room's history) is done once.
         """
 
+    def entered(self) -> None:
+        """On the event loop, once the door's batch of this socket is read, before the
+        next batch is: the sockets' calls come in the order their reads were made."""
+
     def subscriptions(self) -> list[str]:
         """The topics this socket listens to, besides its user's own."""
         return []

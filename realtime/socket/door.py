@@ -32,7 +32,9 @@ from realtime.socket.errors import Refused
 
 log = logging.getLogger("realtime.door")
 
-#: the most handshakes (or closes) in one batch
+#: the most handshakes (or closes) in one batch. chat's rooms_history reads a batch's
+#: rooms in one UNION ALL of at most two parts a room: SQLite takes 500 parts at most
+#: (SQLITE_MAX_COMPOUND_SELECT), so 250 is this batch's ceiling there.
 MAX_BATCH = 200
 
 
@@ -56,6 +58,8 @@ class Entering(Protocol):
     def before_prepare(cls, sockets: list[Any], memo: dict[Any, Any]) -> None: ...
 
     def prepare(self, memo: dict[Any, Any]) -> None: ...
+
+    def entered(self) -> None: ...
 
 
 class HandshakeFailed(Refused):
@@ -198,6 +202,9 @@ class Door:
                 # with each raise: each socket gets its own, without the trace.
                 outcomes = [HandshakeFailed(type(exc).__name__) for _ in batch]
             for (sock, future), outcome in zip(batch, outcomes, strict=True):
+                if outcome is True:
+                    # On the loop, in the order the batches read the database.
+                    sock.entered()
                 if not future.done():
                     future.set_result(outcome)
                 elif sock.registered:

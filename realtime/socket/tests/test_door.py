@@ -13,6 +13,8 @@ from realtime.socket.closecodes import CloseCode
 from realtime.socket.door import Door, HandshakeFailed, open_batch
 from realtime.socket.errors import Refused
 
+ENTERED: list[Any] = []
+
 
 class Anonymous:
     """A socket with no credentials (nothing to register) and a route's own hooks."""
@@ -29,6 +31,10 @@ class Anonymous:
 
     def room_key(self) -> str:
         return ""
+
+    def entered(self) -> None:
+        self.entered_at = len(ENTERED)
+        ENTERED.append(self)
 
     @classmethod
     def before_admit(cls, sockets: list[Any], memo: dict[Any, Any]) -> None:
@@ -77,3 +83,14 @@ async def test_a_failed_batch_gives_each_socket_its_own_1011_refusal(monkeypatch
     assert all(isinstance(o, HandshakeFailed) for o in outcomes)
     assert len({id(o) for o in outcomes}) == 3  # no traceback shared by every raise
     assert {o.close_code for o in outcomes} == {CloseCode.INTERNAL_ERROR}
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_entered_runs_on_the_loop_for_each_admitted_socket_in_batch_order():
+    ENTERED.clear()
+    gate = Door()
+    refused = Anonymous(admit=Refused(CloseCode.FORBIDDEN, "no"))
+    sockets = [Anonymous(), refused, Anonymous(), Anonymous()]
+    outcomes = await asyncio.gather(*(gate.enter(s) for s in sockets))  # type: ignore[arg-type]
+    assert outcomes[1] is refused.__dict__["_admit"]
+    assert ENTERED == [sockets[0], sockets[2], sockets[3]]
