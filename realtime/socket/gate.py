@@ -78,43 +78,16 @@ class SocketGate:
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> Any:
         route = route_of(scope.get("path", ""))
-        headers = scope.get("headers", [])
-        scope["trace_id"] = trace_from_headers(headers)
-        if hub.draining:
-            return await self._refuse(receive, send, route, "refused_draining")
-        if len(hub.sockets) >= int(settings.WS_MAX_CONNECTIONS):
-            return await self._refuse(receive, send, route, "refused_capacity")
-        client = (scope.get("client") or ("unknown", 0))[0]
-        if not self._handshake_buckets().take(client):
-            metrics.RATE_LIMITED.labels(route=route).inc()
-            return await self._refuse(receive, send, route, "refused_rate")
-        origin = next(
-            (v.decode("latin-1") for k, v in headers if k.lower() == b"origin"), None
-        )
-        if not origin_allowed(origin, list(settings.ALLOWED_HOSTS)):
-            return await self._refuse(receive, send, route, "refused_origin")
-
-        # keep_blank_values: an empty `?token=` is a bad credential, not an absent one
-        query = parse_qs(
-            scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True
-        )
-        raw = (query.get("token") or [None])[0]
-        if raw is None:
-            raw = bearer_from_headers(headers)
-        try:
-            creds = await self._credentials(scope, raw)
-        except BadCredentials as exc:
-            log.info(
-                "socket refused: %s",
-                exc,
-                extra={"route": route, "trace_id": scope["trace_id"]},
-            )
-            return await self._refuse(receive, send, route, "refused_auth")
-        scope["user"] = creds.user if creds else AnonymousUser()  # None: not loaded yet
-        scope["credentials"] = creds
+        # The checks run in a frame of their own: this one lasts as long as the socket,
+        # and must not keep the token, its claims and the parsed query (about 1 KB on
+        # each idle socket).
+        refusal = await self._admit(scope, route)
+        if refusal is not None:
+            return await self._refuse(receive, send, route, refusal)
         cap = int(settings.WS_MAX_ANON_CONNECTIONS_PER_IP)
-        if creds is not None or cap <= 0:
+        if scope["credentials"] is not None or cap <= 0:
             return await self._route(scope, receive, send, route)
+        client = (scope.get("client") or ("unknown", 0))[0]
         if self.anonymous.get(client, 0) >= cap:
             log.info(
                 "socket refused: anonymous sockets of this client at the cap",
@@ -131,6 +104,45 @@ class SocketGate:
                 self.anonymous[client] = left
             else:
                 del self.anonymous[client]
+
+    async def _admit(self, scope: dict[str, Any], route: str) -> str | None:
+        """The handshake outcome label of a refusal, or None: then the scope has the
+        `trace_id`, `user` and `credentials` (None without any) the consumer reads."""
+        headers = scope.get("headers", [])
+        scope["trace_id"] = trace_from_headers(headers)
+        if hub.draining:
+            return "refused_draining"
+        if len(hub.sockets) >= int(settings.WS_MAX_CONNECTIONS):
+            return "refused_capacity"
+        client = (scope.get("client") or ("unknown", 0))[0]
+        if not self._handshake_buckets().take(client):
+            metrics.RATE_LIMITED.labels(route=route).inc()
+            return "refused_rate"
+        origin = next(
+            (v.decode("latin-1") for k, v in headers if k.lower() == b"origin"), None
+        )
+        if not origin_allowed(origin, list(settings.ALLOWED_HOSTS)):
+            return "refused_origin"
+
+        # keep_blank_values: an empty `?token=` is a bad credential, not an absent one
+        query = parse_qs(
+            scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True
+        )
+        raw = (query.get("token") or [None])[0]
+        if raw is None:
+            raw = bearer_from_headers(headers)
+        try:
+            creds = await self._credentials(scope, raw)
+        except BadCredentials as exc:
+            log.info(
+                "socket refused: %s",
+                exc,
+                extra={"route": route, "trace_id": scope["trace_id"]},
+            )
+            return "refused_auth"
+        scope["user"] = creds.user if creds else AnonymousUser()  # None: not loaded yet
+        scope["credentials"] = creds
+        return None
 
     async def _route(
         self, scope: dict[str, Any], receive: Any, send: Any, route: str
