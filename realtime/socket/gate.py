@@ -80,30 +80,39 @@ class SocketGate:
         route = route_of(scope.get("path", ""))
         # The checks run in a frame of their own: this one lasts as long as the socket,
         # and must not keep the token, its claims and the parsed query (about 1 KB on
-        # each idle socket).
+        # each idle socket). For the same reason the route is awaited here, not in a
+        # helper coroutine (a frame more per socket).
         refusal = await self._admit(scope, route)
         if refusal is not None:
             return await self._refuse(receive, send, route, refusal)
         cap = int(settings.WS_MAX_ANON_CONNECTIONS_PER_IP)
-        if scope["credentials"] is not None or cap <= 0:
-            return await self._route(scope, receive, send, route)
-        client = (scope.get("client") or ("unknown", 0))[0]
-        if self.anonymous.get(client, 0) >= cap:
-            log.info(
-                "socket refused: anonymous sockets of this client at the cap",
-                extra={"route": route},
-            )
-            return await self._refuse(receive, send, route, "refused_anon_cap")
-        self.anonymous[client] = self.anonymous.get(client, 0) + 1
+        client = None  # counted against the cap: a socket without credentials
+        if scope["credentials"] is None and cap > 0:
+            client = (scope.get("client") or ("unknown", 0))[0]
+            if self.anonymous.get(client, 0) >= cap:
+                log.info(
+                    "socket refused: anonymous sockets of this client at the cap",
+                    extra={"route": route},
+                )
+                return await self._refuse(receive, send, route, "refused_anon_cap")
+            self.anonymous[client] = self.anonymous.get(client, 0) + 1
         try:
-            return await self._route(scope, receive, send, route)
+            return await self.inner(scope, receive, send)
+        except ValueError as exc:
+            # The router (SocketRouter, as Channels' URLRouter) raises this for an
+            # unknown path before reading anything: refuse like the others (HTTP 403).
+            if not str(exc).startswith("No route found"):
+                raise
+            log.info("socket refused: no such path", extra={"route": route})
+            return await self._refuse(receive, send, route, "refused_no_route")
         finally:
-            # However the socket ended: refused, failed, closed, cancelled.
-            left = self.anonymous[client] - 1
-            if left:
-                self.anonymous[client] = left
-            else:
-                del self.anonymous[client]
+            if client is not None:
+                # However the socket ended: refused, failed, closed, cancelled.
+                left = self.anonymous[client] - 1
+                if left:
+                    self.anonymous[client] = left
+                else:
+                    del self.anonymous[client]
 
     async def _admit(self, scope: dict[str, Any], route: str) -> str | None:
         """The handshake outcome label of a refusal, or None: then the scope has the
@@ -143,19 +152,6 @@ class SocketGate:
         scope["user"] = creds.user if creds else AnonymousUser()  # None: not loaded yet
         scope["credentials"] = creds
         return None
-
-    async def _route(
-        self, scope: dict[str, Any], receive: Any, send: Any, route: str
-    ) -> Any:
-        try:
-            return await self.inner(scope, receive, send)
-        except ValueError as exc:
-            # Channels' URLRouter raises this for an unknown path before reading
-            # anything: refuse like the others (HTTP 403), not a 500 and a traceback.
-            if not str(exc).startswith("No route found"):
-                raise
-            log.info("socket refused: no such path", extra={"route": route})
-            return await self._refuse(receive, send, route, "refused_no_route")
 
     async def _credentials(
         self, scope: dict[str, Any], raw: str | None

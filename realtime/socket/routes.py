@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from channels.routing import URLRouter
-from django.urls import URLPattern, Resolver404, path, re_path
+from django.urls import Resolver404, URLPattern, path, re_path
 
 from realtime.web import metrics
 

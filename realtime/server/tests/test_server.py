@@ -209,7 +209,9 @@ async def test_an_unparsable_handshake_is_answered_and_closed(limits):
     assert transport.closed
 
 
-async def test_an_accepted_socket_keeps_no_handshake_request_response_or_headers(limits):
+async def test_an_accepted_socket_keeps_no_handshake_request_response_or_headers(
+    limits,
+):
     seen: list[list[tuple[bytes, bytes]]] = []
 
     async def app(scope: dict, receive: Any, send: Any) -> None:
