@@ -7,7 +7,7 @@ from django.core.asgi import get_asgi_application
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "realtime.settings")
 django_asgi_app = get_asgi_application()  # set up Django before importing consumers
 
-from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+from channels.routing import ProtocolTypeRouter  # noqa: E402
 
 from chat.presence_batcher import batcher  # noqa: E402
 from chat.repair import repair  # noqa: E402
@@ -19,6 +19,7 @@ from realtime.registry.leases import ProcessLease  # noqa: E402
 from realtime.routing import websocket_urlpatterns  # noqa: E402
 from realtime.server.lifecycle import Lifecycle, LifespanApp  # noqa: E402
 from realtime.socket.gate import socket_gate  # noqa: E402
+from realtime.socket.routes import SocketRouter  # noqa: E402
 
 #: Every background part of the serving process, started in this order, stopped in
 #: reverse: the process's registry row first up and last down; the webhook deliverer
@@ -40,7 +41,7 @@ application = LifespanApp(
     ProtocolTypeRouter(
         {
             "http": django_asgi_app,
-            "websocket": socket_gate(URLRouter(websocket_urlpatterns)),
+            "websocket": socket_gate(SocketRouter(websocket_urlpatterns)),
         }
     ),
     lifecycle,

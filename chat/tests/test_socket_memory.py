@@ -23,6 +23,7 @@ import websockets
 from chat.tests.conftest import token_for
 from realtime.asgi import application
 from realtime.server.protocols import GuardedHttpProtocol, GuardedWebSocketProtocol
+from realtime.socket.auth import Credentials
 from realtime.socket.consumer import SocketConsumer
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -41,9 +42,8 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-async def test_closed_chat_sockets_leave_nothing_for_the_cyclic_collector(alice, lobby):
-    port = free_port()
-    server = uvicorn.Server(
+def chat_server(port: int) -> uvicorn.Server:
+    return uvicorn.Server(
         uvicorn.Config(
             application,
             host="127.0.0.1",
@@ -57,6 +57,11 @@ async def test_closed_chat_sockets_leave_nothing_for_the_cyclic_collector(alice,
             access_log=False,
         )
     )
+
+
+async def test_closed_chat_sockets_leave_nothing_for_the_cyclic_collector(alice, lobby):
+    port = free_port()
+    server = chat_server(port)
     serving = asyncio.create_task(server.serve())
     url = f"ws://127.0.0.1:{port}/ws/chat/{lobby.slug}/?token={token_for(alice)}"
     gc.collect()
@@ -79,5 +84,35 @@ async def test_closed_chat_sockets_leave_nothing_for_the_cyclic_collector(alice,
         assert socket_state() == []
     finally:
         gc.enable()
+        server.should_exit = True
+        await serving
+
+
+async def test_an_open_chat_socket_keeps_no_handshake_leftovers(alice, lobby):
+    """Issue 13: the request, its headers, the token and its claims are handshake-only;
+    an idle socket that kept them cost about 6 KB more."""
+    port = free_port()
+    server = chat_server(port)
+    serving = asyncio.create_task(server.serve())
+    token = token_for(alice)
+    url = f"ws://127.0.0.1:{port}/ws/chat/{lobby.slug}/?token={token}"
+    try:
+        while not server.started:  # noqa: ASYNC110
+            await asyncio.sleep(0.01)
+        async with websockets.connect(url) as ws:
+            assert '"welcome"' in await asyncio.wait_for(ws.recv(), 10)
+            (protocol,) = server.server_state.connections
+            assert isinstance(protocol, GuardedWebSocketProtocol)
+            assert protocol.request is None and protocol.response is None
+            assert protocol.scope["headers"] == []
+            assert "credentials" not in protocol.scope  # the consumer took them
+            kept = protocol.conn.parser.gi_frame.f_locals["request"]
+            assert kept.path == "" and not list(kept.headers.raw_items())
+            creds = [o for o in gc.get_objects() if type(o) is Credentials]
+            assert creds and all(c.claims is None for c in creds)
+            # the socket still answers
+            await ws.send('{"type":"heartbeat"}')
+            assert '"heartbeat"' in await asyncio.wait_for(ws.recv(), 10)
+    finally:
         server.should_exit = True
         await serving

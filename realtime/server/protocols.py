@@ -237,6 +237,13 @@ class GuardedWebSocketProtocol(WebSocketsSansIOProtocol):
 
     def handle_connect(self, event: Any) -> None:
         super().handle_connect(event)
+        # The scope has what the app reads of the request (path, query, headers), and
+        # nothing reads the websockets Request again; but its parser generator keeps it
+        # in a local for the whole connection (about 3 KB of header strings and the
+        # token in the path on each idle socket): emptied, and not kept here either.
+        self.request = None  # type: ignore[assignment]
+        event.headers.clear()
+        event.path = ""
         # The scope was just made and its app task not yet run: offer the fast path,
         # and the count of bytes the transport holds (the consumer's backlog bound).
         extensions = self.scope["extensions"]
@@ -331,6 +338,14 @@ class GuardedWebSocketProtocol(WebSocketsSansIOProtocol):
             )
             return
         await super().send(message)
+        if self.handshake_complete and self.response is not None:
+            # The handshake is answered: its response (about 1 KB of headers) is not
+            # sent again, and nobody reads the request's headers after it (the gate
+            # read Origin, token and cookie before accept). The list is the one this
+            # protocol built for the scope, so it is emptied in place, every copy of
+            # the scope with it.
+            self.response = None  # type: ignore[assignment]
+            self.scope["headers"].clear()
         if self.close_sent and self.close_timer is not None:
             self.close_timer.cancel()
             self.close_timer = self.loop.call_later(

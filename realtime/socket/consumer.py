@@ -37,6 +37,7 @@ from realtime.socket.auth import (
     validate_access_token,
 )
 from realtime.socket.closecodes import CloseCode
+from realtime.socket.deadlines import deadlines
 from realtime.socket.door import door
 from realtime.socket.errors import FrameError, Refused
 from realtime.socket.frames import (
@@ -146,7 +147,9 @@ class SocketConsumer:
         self.topics: list[str] = []
         self.session: Session | None = None
         self._writer: asyncio.Task[None] | None = None
-        self._timer: asyncio.TimerHandle | None = None
+        self._slot: int | None = (
+            None  # of the deadlines' timers (realtime.socket.deadlines)
+        )
         self._timer_at = 0.0
         self._opened = 0.0
         self._close_code: int | None = None
@@ -486,7 +489,7 @@ class SocketConsumer:
         self._arm_timer()
         self.send_text(frames.auth_frame(self.credentials.exp or 0), kind="auth")
 
-    # --- deadlines: one timer, at the session's next deadline -------------------------------------
+    # --- deadlines: the session's next one, in the shared timers' slots ----------------------------
     def _set_expiry(self) -> None:
         """Hand the session the credentials' end, in its clock (monotonic)."""
         assert self.session is not None
@@ -496,7 +499,7 @@ class SocketConsumer:
         )
 
     def _arm_timer(self) -> None:
-        """A timer at the session's next deadline (moved only when it must come sooner).
+        """Be called at the session's next deadline (moved only when it must come sooner).
 
         Frames push the silence deadline later without touching the timer: when it fires
         early the session says nothing is due and it is set again at the new deadline.
@@ -506,18 +509,15 @@ class SocketConsumer:
         when = self.session.deadline()
         if when is None:
             return
-        if self._timer is not None:
+        if self._slot is not None:
             if self._timer_at <= when:
                 return
-            self._timer.cancel()
-        loop = asyncio.get_running_loop()
+            deadlines.discard(self, self._slot)
         self._timer_at = when
-        self._timer = loop.call_at(
-            loop.time() + max(0.0, when - time.monotonic()), self._deadline
-        )
+        self._slot = deadlines.add(self, when)
 
     def _deadline(self) -> None:
-        self._timer = None
+        self._slot = None
         if self.closed or self.session is None:
             return
         action = self.session.check(time.monotonic())
@@ -702,9 +702,9 @@ class SocketConsumer:
         self.closed = True
         if self.session is not None:
             self.session.drop_backlog()
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+        if self._slot is not None:
+            deadlines.discard(self, self._slot)
+            self._slot = None
         hub.discard_socket(self)
         for topic in self.topics:
             try:

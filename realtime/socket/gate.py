@@ -78,21 +78,60 @@ class SocketGate:
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> Any:
         route = route_of(scope.get("path", ""))
+        # The checks run in a frame of their own: this one lasts as long as the socket,
+        # and must not keep the token, its claims and the parsed query (about 1 KB on
+        # each idle socket). For the same reason the route is awaited here, not in a
+        # helper coroutine (a frame more per socket).
+        refusal = await self._admit(scope, route)
+        if refusal is not None:
+            return await self._refuse(receive, send, route, refusal)
+        cap = int(settings.WS_MAX_ANON_CONNECTIONS_PER_IP)
+        client = None  # counted against the cap: a socket without credentials
+        if scope["credentials"] is None and cap > 0:
+            client = (scope.get("client") or ("unknown", 0))[0]
+            if self.anonymous.get(client, 0) >= cap:
+                log.info(
+                    "socket refused: anonymous sockets of this client at the cap",
+                    extra={"route": route},
+                )
+                return await self._refuse(receive, send, route, "refused_anon_cap")
+            self.anonymous[client] = self.anonymous.get(client, 0) + 1
+        try:
+            return await self.inner(scope, receive, send)
+        except ValueError as exc:
+            # The router (SocketRouter, as Channels' URLRouter) raises this for an
+            # unknown path before reading anything: refuse like the others (HTTP 403).
+            if not str(exc).startswith("No route found"):
+                raise
+            log.info("socket refused: no such path", extra={"route": route})
+            return await self._refuse(receive, send, route, "refused_no_route")
+        finally:
+            if client is not None:
+                # However the socket ended: refused, failed, closed, cancelled.
+                left = self.anonymous[client] - 1
+                if left:
+                    self.anonymous[client] = left
+                else:
+                    del self.anonymous[client]
+
+    async def _admit(self, scope: dict[str, Any], route: str) -> str | None:
+        """The handshake outcome label of a refusal, or None: then the scope has the
+        `trace_id`, `user` and `credentials` (None without any) the consumer reads."""
         headers = scope.get("headers", [])
         scope["trace_id"] = trace_from_headers(headers)
         if hub.draining:
-            return await self._refuse(receive, send, route, "refused_draining")
+            return "refused_draining"
         if len(hub.sockets) >= int(settings.WS_MAX_CONNECTIONS):
-            return await self._refuse(receive, send, route, "refused_capacity")
+            return "refused_capacity"
         client = (scope.get("client") or ("unknown", 0))[0]
         if not self._handshake_buckets().take(client):
             metrics.child(metrics.RATE_LIMITED, route).inc()
-            return await self._refuse(receive, send, route, "refused_rate")
+            return "refused_rate"
         origin = next(
             (v.decode("latin-1") for k, v in headers if k.lower() == b"origin"), None
         )
         if not origin_allowed(origin, list(settings.ALLOWED_HOSTS)):
-            return await self._refuse(receive, send, route, "refused_origin")
+            return "refused_origin"
 
         # keep_blank_values: an empty `?token=` is a bad credential, not an absent one
         query = parse_qs(
@@ -109,41 +148,10 @@ class SocketGate:
                 exc,
                 extra={"route": route, "trace_id": scope["trace_id"]},
             )
-            return await self._refuse(receive, send, route, "refused_auth")
+            return "refused_auth"
         scope["user"] = creds.user if creds else AnonymousUser()  # None: not loaded yet
         scope["credentials"] = creds
-        cap = int(settings.WS_MAX_ANON_CONNECTIONS_PER_IP)
-        if creds is not None or cap <= 0:
-            return await self._route(scope, receive, send, route)
-        if self.anonymous.get(client, 0) >= cap:
-            log.info(
-                "socket refused: anonymous sockets of this client at the cap",
-                extra={"route": route},
-            )
-            return await self._refuse(receive, send, route, "refused_anon_cap")
-        self.anonymous[client] = self.anonymous.get(client, 0) + 1
-        try:
-            return await self._route(scope, receive, send, route)
-        finally:
-            # However the socket ended: refused, failed, closed, cancelled.
-            left = self.anonymous[client] - 1
-            if left:
-                self.anonymous[client] = left
-            else:
-                del self.anonymous[client]
-
-    async def _route(
-        self, scope: dict[str, Any], receive: Any, send: Any, route: str
-    ) -> Any:
-        try:
-            return await self.inner(scope, receive, send)
-        except ValueError as exc:
-            # Channels' URLRouter raises this for an unknown path before reading
-            # anything: refuse like the others (HTTP 403), not a 500 and a traceback.
-            if not str(exc).startswith("No route found"):
-                raise
-            log.info("socket refused: no such path", extra={"route": route})
-            return await self._refuse(receive, send, route, "refused_no_route")
+        return None
 
     async def _credentials(
         self, scope: dict[str, Any], raw: str | None

@@ -14,7 +14,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.urls import URLPattern, path, re_path
+from channels.routing import URLRouter
+from django.urls import Resolver404, URLPattern, path, re_path
 
 from realtime.web import metrics
 
@@ -95,3 +96,46 @@ def route_of(path: str) -> str:
 def published() -> tuple[SocketRoute, ...]:
     """Every published socket route, by path (the order apps load in is no contract)."""
     return tuple(sorted(_published.values(), key=lambda route: route.address))
+
+
+class SocketRouter(URLRouter):
+    """Channels' URLRouter, routing the connection's scope in place instead of a copy.
+
+    URLRouter hands the consumer `dict(scope, ...)` while its own frame keeps the
+    original for the socket's life: one more scope on each idle socket, and whatever the
+    consumer takes out of its copy (the gate's credentials, with the token's claims)
+    stays in the original. There is one scope per connection and nothing reads it
+    outside this chain, so `path_remaining` and `url_route` are set on it directly.
+    The matching and the errors are URLRouter's; every route is a consumer
+    (socket_path), never a nested router, so no other route is tried after one matched.
+    """
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> Any:
+        path = scope.get("path_remaining", scope.get("path", None))
+        if path is None:
+            raise ValueError("No 'path' key in connection scope, cannot route URLs")
+        if "path_remaining" not in scope:
+            # The outermost router: strip root_path, as URLRouter does.
+            root_path = scope.get("root_path", "")
+            if root_path and not path.startswith(root_path):
+                raise ValueError(f"No route found for path {path!r}.")
+            path = path[len(root_path) :]
+        path = path.lstrip("/")  # Django's matching has no leading slash
+        for route in self.routes:
+            try:
+                match = route.pattern.match(path)
+            except Resolver404:
+                continue
+            if match:
+                new_path, args, kwargs = match
+                kwargs.update(route.default_args)
+                outer = scope.get("url_route", {})
+                scope["path_remaining"] = new_path
+                scope["url_route"] = {
+                    "args": outer.get("args", ()) + args,
+                    "kwargs": {**outer.get("kwargs", {}), **kwargs},
+                }
+                return await route.callback(scope, receive, send)
+        if "path_remaining" in scope:
+            raise Resolver404(f"No route found for path {path!r}.")
+        raise ValueError(f"No route found for path {path!r}.")

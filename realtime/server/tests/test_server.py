@@ -207,3 +207,42 @@ async def test_an_unparsable_handshake_is_answered_and_closed(limits):
     protocol.data_received(_upgrade("/ws/echo/?" + "a" * 9000))
     assert transport.written.startswith(b"HTTP/1.1 414")
     assert transport.closed
+
+
+async def test_an_accepted_socket_keeps_no_handshake_request_response_or_headers(
+    limits,
+):
+    seen: list[list[tuple[bytes, bytes]]] = []
+
+    async def app(scope: dict, receive: Any, send: Any) -> None:
+        await receive()
+        seen.append(list(scope["headers"]))  # the app reads them before accept
+        await send({"type": "websocket.accept"})
+        while (await receive())["type"] != "websocket.disconnect":
+            pass
+
+    config = uvicorn.Config(
+        app, ws=GuardedWebSocketProtocol, ws_per_message_deflate=False, lifespan="off"
+    )
+    config.load()
+    protocol = GuardedWebSocketProtocol(config, ServerState(), {})
+    protocol.connection_made(FakeTransport())  # type: ignore[arg-type]
+    protocol.data_received(_upgrade("/ws/echo/?token=secret"))
+    for _ in range(20):
+        if protocol.handshake_complete:
+            break
+        await asyncio.sleep(0)
+    assert protocol.handshake_complete
+    assert (b"Upgrade", b"websocket") in seen[0]
+
+    assert protocol.request is None
+    assert protocol.response is None
+    assert protocol.scope["headers"] == []
+    # websockets' parser keeps the Request in its generator for the connection's life
+    kept = protocol.conn.parser.gi_frame.f_locals["request"]
+    assert (kept.path, list(kept.headers.raw_items())) == ("", [])
+    # and the socket still works: a ping is answered
+    protocol.data_received(_ping(b"still here"))
+    assert protocol.transport.written.endswith(b"still here")
+    protocol.connection_lost(None)
+    await asyncio.sleep(0)
