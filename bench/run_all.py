@@ -540,18 +540,22 @@ def main(argv: list[str] | None = None) -> int:
     for name in modes:
         out = outdir / name / "results.jsonl"
         out.parent.mkdir(parents=True, exist_ok=True)
+        # With --merge the earlier rows stay in the file while the load generators
+        # append theirs (a run that dies loses nothing); sorted out when it is done.
         earlier = out.read_bytes() if args.merge and out.exists() else b""
-        out.write_bytes(b"")
+        if earlier and not earlier.endswith(b"\n"):
+            earlier += b"\n"
+        out.write_bytes(earlier)
         ran: list[str] = []
         with (
             tempfile.TemporaryDirectory(prefix=f"bench-{name}-") as tmp,
             Mode(name, args, Path(tmp)) as mode,
         ):
             ok = run_mode(mode, args, out, ran) and ok
-        fresh = [orjson.loads(x) for x in out.read_bytes().splitlines() if x.strip()]
+        appended = out.read_bytes()[len(earlier) :]
+        fresh = [orjson.loads(x) for x in appended.splitlines() if x.strip()]
         kept, kept_commands = merged(earlier, fresh, out.parent, args)
-        if kept:
-            out.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in kept + fresh))
+        out.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in kept + fresh))
         (out.parent / "loadgen_commands.txt").write_text(
             "".join(f"{c}\n" for c in kept_commands + ran)
         )
