@@ -306,6 +306,23 @@ class Server:
 _started: list[Server] = []
 
 
+def run_probe(
+    probe: Path | str, env: dict[str, str], *args: str, timeout: float = 180
+) -> dict[str, Any]:
+    """Run a probe script (a test module's `__main__`: its scenario against the database
+    of `env`) and return the JSON object it prints last; its stderr on failure."""
+    out = subprocess.run(
+        [sys.executable, str(probe), *args],
+        env=env,
+        cwd=BASE_DIR,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
 def broken_frames_anywhere() -> list[str]:
     """What every server started here logged about broken frames since the last call.
 

@@ -2,11 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 
 from chat.tests import handshake_probe
@@ -25,15 +20,6 @@ def test_batched_handshake_reads_answer_as_the_one_socket_reads_on_postgresql(
 ):
     env = harness.base_env(DATABASE_URL=pg_database)
     harness.migrate(env)
-    out = subprocess.run(
-        [sys.executable, str(Path(handshake_probe.__file__))],
-        env=env,
-        cwd=harness.BASE_DIR,
-        capture_output=True,
-        text=True,
-        timeout=180,
-    )
-    assert out.returncode == 0, out.stderr
-    result = json.loads(out.stdout.strip().splitlines()[-1])
+    result = harness.run_probe(handshake_probe.__file__, env)
     assert result["vendor"] == "postgresql"
     handshake_probe.check(result)

@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import importlib
 import io
-import json
 import re
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -39,16 +36,7 @@ def test_search_finds_by_prefix_accent_and_case_only_readable_live_messages_on_p
 ):
     env = harness.base_env(DATABASE_URL=pg_database)
     harness.migrate(env)
-    out = subprocess.run(
-        [sys.executable, str(PROBE)],
-        env=env,
-        cwd=harness.BASE_DIR,
-        capture_output=True,
-        text=True,
-        timeout=180,
-    )
-    assert out.returncode == 0, out.stderr
-    result = json.loads(out.stdout.strip().splitlines()[-1])
+    result = harness.run_probe(PROBE, env)
     assert result["vendor"] == "postgresql"
     search_probe.check(result)
 
@@ -113,16 +101,7 @@ def test_search_migration_reverses_and_reapplies_on_postgresql(pg_database):
     harness.migrate(env)
     harness.manage(env, "migrate", "chat", "0004", "--noinput", "-v0")
     harness.manage(env, "migrate", "chat", "--noinput", "-v0")
-    out = subprocess.run(
-        [sys.executable, str(PROBE)],
-        env=env,
-        cwd=harness.BASE_DIR,
-        capture_output=True,
-        text=True,
-        timeout=180,
-    )
-    assert out.returncode == 0, out.stderr
-    search_probe.check(json.loads(out.stdout.strip().splitlines()[-1]))
+    search_probe.check(harness.run_probe(PROBE, env))
 
 
 @pytest.mark.django_db

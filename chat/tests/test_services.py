@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -77,16 +75,7 @@ def test_seq_has_no_gap_or_duplicate_under_concurrent_writers_on_postgresql(
 ):
     env = harness.base_env(DATABASE_URL=pg_database)
     harness.migrate(env)
-    out = subprocess.run(
-        [sys.executable, str(PROBE), "--threads", "8", "--messages", "25"],
-        env=env,
-        cwd=harness.BASE_DIR,
-        capture_output=True,
-        text=True,
-        timeout=180,
-    )
-    assert out.returncode == 0, out.stderr
-    result = json.loads(out.stdout.strip().splitlines()[-1])
+    result = harness.run_probe(PROBE, env, "--threads", "8", "--messages", "25")
     assert result["vendor"] == "postgresql"
     assert result["errors"] == []
     assert result["seqs"] == list(range(1, 201))

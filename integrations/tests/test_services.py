@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import subprocess
-import sys
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -292,16 +289,7 @@ def test_concurrent_claims_take_different_rows_on_sqlite():
 def test_concurrent_claims_skip_each_others_rows_on_postgresql(pg_database):
     env = harness.base_env(DATABASE_URL=pg_database)
     harness.manage(env, "migrate", "--noinput", "-v0")
-    out = subprocess.run(
-        [sys.executable, str(Path(claim_probe.__file__))],
-        env=env,
-        cwd=harness.BASE_DIR,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert out.returncode == 0, out.stderr
-    result = json.loads(out.stdout.strip().splitlines()[-1])
+    result = harness.run_probe(claim_probe.__file__, env, timeout=120)
     assert result["vendor"] == "postgresql" and result["errors"] == []
     assert len(result["a"]) == 2 and len(result["b"]) == claim_probe.ROWS - 2
     assert not set(result["a"]) & set(result["b"])
