@@ -5,8 +5,9 @@ PY     := $(VENV)/bin/python
 PIP    := $(VENV)/bin/pip
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
-# Test processes: the suite mostly waits on real servers, so three keep two cores busy.
-TEST_WORKERS ?= 3
+# Test processes: the suite mostly waits on real servers; on two cores four finished
+# in 4 min 37 s where three took 5 min 54 s to 6 min 12 s.
+TEST_WORKERS ?= 4
 export HOST PORT
 
 .PHONY: run test venv dev-venv migrate demo lint format bench bench-quick cluster browser-deps asyncapi-deps clean
