@@ -369,16 +369,6 @@ def changes_page(
     return message_frames(_converted(rows[:limit]), room_slug=room.slug), more
 
 
-def room_rev(*, room_id: int) -> int:
-    """The room's change counter as committed now (0 when there is no such room)."""
-    row = sql.fetchone(
-        f"SELECT {sql.column(Room, 'rev')} FROM {sql.table(Room)}"
-        f" WHERE {sql.column(Room, 'id')} = %s",
-        [room_id],
-    )
-    return int(row[0]) if row is not None else 0
-
-
 def message_get(*, room: Room, message_id: int) -> Message | None:
     """A message of this room (its author and answered message loaded), or None."""
     return (
@@ -452,7 +442,8 @@ def room_history(*, room: Room, since: int | None) -> tuple[list[Frame], bool]:
 
 
 def room_revs(*, room_ids: list[int]) -> dict[int, int]:
-    """room_rev() of many rooms in one query (a room that is gone is left out)."""
+    """The change counter of each of these rooms as committed now, in one query (a room
+    that is gone is left out)."""
     ids = sorted(set(room_ids))
     if not ids:
         return {}
@@ -606,7 +597,9 @@ def rooms_history(
 def online_summaries(
     *, room_slugs: list[str], limit: int = ONLINE_LIST_MAX
 ) -> dict[str, tuple[list[Frame], int]]:
-    """online_summary() of many rooms in one query (a room nobody is in is left out)."""
+    """At most `limit` online users of each of these rooms (by username) and how many
+    there are, in one query (a room nobody is in is left out): every welcome's
+    `online`. online_users() is the same set, as a QuerySet."""
     slugs = sorted(set(room_slugs))
     if not slugs:
         return {}
@@ -637,7 +630,7 @@ def room_changes(*, room: Room, since: int, rev: int) -> tuple[list[Frame], bool
     """The welcome's `changes`: messages at or before `since` changed after `rev`, in
     their current state, oldest change first, at most 500; and whether that is all.
 
-    Read the room's rev (room_rev) before this: a change committed in between is then
+    Read the room's rev (room_revs) before this: a change committed in between is then
     here as well as after the welcome's rev, seen twice (harmless), never missed.
     """
     changes, more = changes_page(
@@ -654,38 +647,6 @@ def online_users(*, room_slug: str) -> QuerySet[Any]:
         .objects.filter(pk__in=live.values("user_id"))
         .order_by("username")
     )
-
-
-def online_summary(
-    *, room_slug: str, limit: int = ONLINE_LIST_MAX
-) -> tuple[list[Frame], int]:
-    """At most `limit` online users (by username), and how many there are.
-
-    Prepared SQL: every welcome runs it (online_users() is the same set, as a QuerySet).
-    """
-    user_model = get_user_model()
-    live = (
-        f"SELECT {sql.column(Connection, 'user')} FROM {sql.table(Connection)}"
-        f" WHERE {sql.column(Connection, 'route')} = %s"
-        f" AND {sql.column(Connection, 'room_key')} = %s"
-    )
-    name = sql.column(user_model, user_model.USERNAME_FIELD)
-    pk = sql.column(user_model, user_model._meta.pk.name)
-    rows = sql.fetchall(
-        f"SELECT {pk}, {name} FROM {sql.table(user_model)} WHERE {pk} IN ({live})"
-        f" ORDER BY {name} LIMIT %s",
-        [ROUTE, room_slug, limit],
-    )
-    listed = [user_out(user_id, username) for user_id, username in rows]
-    if len(listed) < limit:
-        return listed, len(listed)
-    count = sql.fetchone(
-        f"SELECT COUNT(DISTINCT {sql.column(Connection, 'user')})"
-        f" FROM {sql.table(Connection)} WHERE {sql.column(Connection, 'route')} = %s"
-        f" AND {sql.column(Connection, 'room_key')} = %s",
-        [ROUTE, room_slug],
-    )
-    return listed, count[0] if count else 0
 
 
 def presence_stale_rooms() -> list[str]:

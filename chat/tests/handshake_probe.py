@@ -1,12 +1,12 @@
-"""The handshake batch's reads answer what the per-socket reads answer, on both databases.
+"""The handshake batch's reads answer what reads of their own answer, on both databases.
 
 A reconnect storm's batch brings handshakes to many rooms, each with its own `since`;
 the door reads for all of them at once (selectors.rooms_access, room_revs,
 rooms_history, online_summaries). This probe seeds rooms (public, private, a room of
 more than one `since` page, an empty one), whitelist rows and live sockets, then
-compares each batched answer with the one-socket selector's, pair by pair. Imported by
-the SQLite test and run as a subprocess against PostgreSQL, where it prints one JSON
-line:
+compares each batched answer with a read of its own (the one-socket selector, or the
+ORM for revs and who is online), pair by pair. Imported by the SQLite test and run as a
+subprocess against PostgreSQL, where it prints one JSON line:
 
     DATABASE_URL=postgres://... python chat/tests/handshake_probe.py
 """
@@ -104,22 +104,28 @@ def run() -> dict[str, Any]:
     revs = selectors.room_revs(room_ids=[r.pk for r in rooms])
     online_many = selectors.online_summaries(room_slugs=[r.slug for r in rooms])
     online_one = selectors.online_summaries(room_slugs=[big.slug], limit=1)
-    online = {
-        room.slug: [
-            list(online_many.get(room.slug, ([], 0))),
-            list(selectors.online_summary(room_slug=room.slug)),
+
+    def online_by_orm(slug: str, limit: int = 100) -> list[Any]:
+        """The same answer read through the ORM's own query (online_users)."""
+        users = selectors.online_users(room_slug=slug)
+        return [
+            [{"id": u.pk, "username": u.username} for u in users[:limit]],
+            len(users),
         ]
+
+    online = {
+        room.slug: [list(online_many.get(room.slug, ([], 0))), online_by_orm(room.slug)]
         for room in rooms
     }
-    online["limit 1"] = [
-        list(online_one[big.slug]),
-        list(selectors.online_summary(room_slug=big.slug, limit=1)),
-    ]
+    online["limit 1"] = [list(online_one[big.slug]), online_by_orm(big.slug, 1)]
     return {
         "vendor": connection.vendor,
         "access": access,
         "history": history,
-        "revs": [[revs.get(r.pk, 0), selectors.room_rev(room_id=r.pk)] for r in rooms],
+        "revs": [
+            [revs.get(r.pk, 0), Room.objects.values_list("rev", flat=True).get(pk=r.pk)]
+            for r in rooms
+        ],
         "online": online,
         "big_since_10_complete": histories[big.pk, 10][1],
         "online_big_count": online_many[big.slug][1],
@@ -136,7 +142,7 @@ def _history(found: tuple[list[dict[str, Any]], bool]) -> list[Any]:
 
 
 def check(result: dict[str, Any]) -> None:
-    """Each batched read equals its one-socket read; the seed reached the cases meant."""
+    """Each batched read equals its own read; the seed reached the cases meant."""
     for part in ("access", "history", "online"):
         differ = {k: v for k, v in result[part].items() if v[0] != v[1]}
         assert not differ, (part, differ)

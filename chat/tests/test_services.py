@@ -501,12 +501,12 @@ def test_stale_rooms_are_those_whose_announced_presence_drifted(
     assert selectors.presence_stale_rooms() == ["lobby", "secret"]
 
 
-def test_online_summary_counts_distinct_users_and_lists_at_most_the_limit(
+def test_online_summaries_count_distinct_users_and_list_at_most_the_limit(
     lobby, alice, bob, carol
 ):
     open_socket("a1", alice)
     open_socket("a2", alice)
     open_socket("b1", bob)
     open_socket("c1", carol, "elsewhere")
-    online, count = selectors.online_summary(room_slug="lobby", limit=1)
+    online, count = selectors.online_summaries(room_slugs=["lobby"], limit=1)["lobby"]
     assert count == 2 and online == [{"id": alice.pk, "username": "alice"}]

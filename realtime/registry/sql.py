@@ -119,44 +119,14 @@ def _attnames(model: type[Model], fields: tuple[str, ...]) -> list[str]:
     return [model._meta.get_field(f).attname for f in fields]
 
 
-def insert(obj: Model) -> None:
-    """INSERT one new instance, every concrete field (defaults and auto_now_add applied)."""
-    meta = obj._meta
-    fields = [f for f in meta.concrete_fields if not getattr(f, "db_returning", False)]
-    values = [f.get_db_prep_save(f.pre_save(obj, add=True), connection) for f in fields]
-    sql = _insert_sql(connection.vendor, type(obj), tuple(f.column for f in fields))
-    execute(sql, values)
-    obj._state.adding = False
-    obj._state.db = connection.alias
-
-
-def insert_many(objs: Sequence[Model]) -> None:
-    """insert() for several new instances of one model, in one executemany."""
-    if not objs:
-        return
-    meta = objs[0]._meta
-    fields = [f for f in meta.concrete_fields if not getattr(f, "db_returning", False)]
-    rows = [
-        [f.get_db_prep_save(f.pre_save(obj, add=True), connection) for f in fields]
-        for obj in objs
-    ]
-    sql = _insert_sql(connection.vendor, type(objs[0]), tuple(f.column for f in fields))
-    with connection.cursor() as cursor:
-        cursor.executemany(sql, rows)
-    for obj in objs:
-        obj._state.adding = False
-        obj._state.db = connection.alias
-
-
 def insert_rows(
     model: type[Model], fields: tuple[str, ...], rows: Sequence[Sequence[Any]]
 ) -> None:
     """INSERT plain rows of `fields` in one executemany, no model instance built.
 
     Each value must be as the database takes it: ids and strings as they are, a
-    datetime through db_value(). Building instances to insert them (bulk_create,
-    insert_many) cost about 5% of the server's CPU in a handshake storm, most of it in
-    Model.__init__. No default or auto_now_add is applied: name every column.
+    datetime through db_value(). Building instances to insert them (bulk_create) cost
+    about 5% of the server's CPU in a handshake storm, most of it in Model.__init__. No default or auto_now_add is applied: name every column.
     """
     if not rows:
         return

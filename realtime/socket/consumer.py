@@ -147,9 +147,9 @@ class SocketConsumer:
         self.topics: list[str] = []
         self.session: Session | None = None
         self._writer: asyncio.Task[None] | None = None
-        self._slot: int | None = (
-            None  # of the deadlines' timers (realtime.socket.deadlines)
-        )
+        # the slot of the shared deadline timers this socket is in
+        # (realtime.socket.deadlines)
+        self._slot: int | None = None
         self._timer_at = 0.0
         self._opened = 0.0
         self._close_code: int | None = None
