@@ -243,8 +243,11 @@ class Storm:
         )
         return u if since is None else f"{u}&since={since}"
 
-    async def connect(self, m: Member, server: int, since: int | None) -> bool:
-        """Open m's socket on `server`; True once its welcome came."""
+    async def open_socket(
+        self, m: Member, server: int, since: int | None, room: int, on_text: Any
+    ) -> tuple[WSClient, bool]:
+        """A socket of m's on `server` (its frames to `on_text`, counted as `room`),
+        and whether its welcome came within the handshake timeout."""
         host, port = self.addrs[server]
         timeout = self.o["handshake_timeout"]
         c = await open_client(
@@ -252,16 +255,20 @@ class Storm:
             host,
             port,
             m.index,
-            m.room,
-            self.on_text,
+            room,
+            on_text,
             local_addr=self.r.local_addr(m.index),
             handshake_timeout=timeout,
         )
         try:
-            ok = await asyncio.wait_for(asyncio.shield(c.ready), timeout)
+            return c, await asyncio.wait_for(asyncio.shield(c.ready), timeout)
         except TimeoutError:
-            ok = False
             c.error = c.error or "welcome_timeout"
+            return c, False
+
+    async def connect(self, m: Member, server: int, since: int | None) -> bool:
+        """Open m's socket on `server`; True once its welcome came."""
+        c, ok = await self.open_socket(m, server, since, m.room, self.on_text)
         if not ok:
             self.connect_failures[
                 c.error or (f"close_{c.close_code}" if c.close_code else "failed")
@@ -546,23 +553,8 @@ class Storm:
             )
             if member is None:
                 return None
-            host, port = self.addrs[member.server]
-            timeout = self.o["handshake_timeout"]
             async with sem:
-                c = await open_client(
-                    self.url(member, member.server, None),
-                    host,
-                    port,
-                    member.index,
-                    k,
-                    on_text,
-                    local_addr=self.r.local_addr(member.index),
-                    handshake_timeout=timeout,
-                )
-                try:
-                    ok = await asyncio.wait_for(asyncio.shield(c.ready), timeout)
-                except TimeoutError:
-                    ok = False
+                c, ok = await self.open_socket(member, member.server, None, k, on_text)
                 await self.r.close_many([c])
             return c.welcome["online_count"] if ok and c.welcome else None
 
