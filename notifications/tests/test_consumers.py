@@ -401,3 +401,22 @@ async def test_a_follow_under_way_ends_as_the_last_order_says(
     assert (sock in hub.local_subscribers(topic)) is held
     await sock.closed_hook()
     assert hub.local_subscribers(topic) == ()
+
+
+async def test_a_follow_order_in_a_run_of_frames_is_carried_out_not_sent(monkeypatch):
+    from chat.topics import FOLLOW, chat_activity_topic
+    from realtime.fanout.events import Event
+    from realtime.fanout.hub import hub
+
+    sock = NotifyConsumer()
+    sock._early = None  # past its welcome
+    sent: list[str] = []
+    monkeypatch.setattr(sock, "send_text", lambda text, kind="": sent.append(kind))
+    topic = chat_activity_topic(8)
+    sock.deliver_frames(
+        (Event(text=topic, kind=FOLLOW), Event(text="{}", kind="notification"))
+    )
+    await asyncio.gather(*sock._follows)
+    assert topic in sock.followed and sent == ["notification"]
+    await sock.closed_hook()
+    assert hub.local_subscribers(topic) == ()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -44,3 +45,8 @@ class Subscriber(Protocol):
     """A local socket: takes an event without awaiting (it queues, or closes itself)."""
 
     def deliver(self, event: Event) -> None: ...
+
+    def deliver_frames(self, run: Sequence[Event]) -> None:
+        """deliver() of each event of `run`, in order: frames of one topic, each with a
+        text, for every user, none a close (realtime.fanout.hub.Hub.deliver_run)."""
+        ...

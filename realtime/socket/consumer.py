@@ -19,7 +19,7 @@ import os
 import secrets
 import sys
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, ClassVar
 
 from channels.db import database_sync_to_async
@@ -46,6 +46,7 @@ from realtime.socket.frames import (
     dumps,
     outbound_problem,
     wire_frame,
+    wire_frames,
 )
 from realtime.socket.schemas import PLUMBING_OUTBOUND, AuthIn, HeartbeatIn, by_type
 from realtime.socket.session import (
@@ -674,6 +675,47 @@ class SocketConsumer:
             return
         if event.text is not None and self.accepts(event):
             self.send_text(event.text, kind=event.kind)
+
+    def deliver_frames(self, run: Sequence[Event]) -> None:
+        """deliver() of a run of one topic's frames (text, for every user), in order.
+
+        The frames this socket takes go to its transport in one write when it takes
+        them at once (see Hub.deliver_run); otherwise each goes as deliver() sends it.
+        """
+        if self._early is not None:
+            self._early.extend(run)
+            return
+        kept = [event for event in run if self.accepts(event)]
+        if not kept:
+            return
+        session = self.session
+        if (
+            len(kept) > 1
+            and self._write_frame is not None
+            and self._writer is None
+            and session is not None
+            and not session.outbox
+            and not self.closed
+            and (
+                self._checked is None
+                or all(
+                    self._keeps_schema(event.text, self._checked)  # type: ignore[arg-type]
+                    for event in kept
+                )
+            )
+            and self._write_frame(
+                wire_frames(run, [event.text for event in kept])  # type: ignore[misc]
+            )
+        ):
+            kind = kept[0].kind
+            if all(event.kind == kind for event in kept):
+                metrics.frames_out(self.route, kind).inc(len(kept))
+            else:
+                for event in kept:
+                    metrics.frames_out(self.route, event.kind).inc()
+            return
+        for event in kept:
+            self.send_text(event.text, kind=event.kind)  # type: ignore[arg-type]
 
     async def close(self, code: int = CloseCode.NORMAL) -> None:
         """Flush what is queued, then close with `code` (once)."""

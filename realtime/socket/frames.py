@@ -15,7 +15,7 @@ No Django and no asyncio here: the server imports this before the app is loaded.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import orjson
@@ -180,6 +180,7 @@ FRAME_WRITER = "realtime.frame_writer"
 QUEUED_BYTES = "realtime.queued_bytes"
 
 _last: tuple[str, bytes] | None = None
+_last_run: tuple[Sequence[Any], bytes] | None = None
 
 
 def text_frame(text: str) -> bytes:
@@ -208,3 +209,20 @@ def wire_frame(text: str) -> bytes:
     frame = text_frame(text)
     _last = (text, frame)
     return frame
+
+
+def wire_frames(run: Sequence[Any], texts: Sequence[str]) -> bytes:
+    """The text frames of `texts`, back to back: one write for several frames.
+
+    `run` is what the hub handed every member (realtime.fanout.hub.Hub.deliver_run):
+    a member that takes all of it gets the bytes the first member built, by the same
+    identity check as wire_frame(); a member that skips some builds its own.
+    """
+    global _last_run
+    last = _last_run
+    if last is not None and last[0] is run and len(texts) == len(run):
+        return last[1]
+    data = b"".join([wire_frame(text) for text in texts])
+    if len(texts) == len(run):
+        _last_run = (run, data)
+    return data

@@ -64,9 +64,75 @@ async def test_a_failed_join_still_lets_the_waiting_subscribers_on():
 class Member:
     def __init__(self) -> None:
         self.kinds: list[str] = []
+        self.calls: list[tuple[str, ...]] = []  # the kinds of each call, in order
 
     def deliver(self, event: Any) -> None:
         self.kinds.append(event.kind)
+        self.calls.append((event.kind,))
+
+    def deliver_frames(self, run: Any) -> None:
+        self.kinds.extend(event.kind for event in run)
+        self.calls.append(tuple(event.kind for event in run))
+
+
+class Relayed:
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, str]] = []
+
+    async def joined(self, topic: str) -> None:
+        pass
+
+    def relay(self, topic: str, event: Any) -> None:
+        self.sent.append((topic, event.kind))
+
+
+async def test_a_batchs_consecutive_frames_of_one_topic_reach_each_socket_as_one_run():
+    hub, room, user = Hub(), Member(), Member()
+    hub.relay = Relayed()  # type: ignore[assignment]
+    await hub.subscribe("room.1", room)  # type: ignore[arg-type]
+    await hub.subscribe("user.1", user)  # type: ignore[arg-type]
+    hub.loop = asyncio.get_running_loop()  # a service's batch, published on the loop
+    hub.publish_threadsafe(
+        [
+            ("room.1", Event(text="{}", kind="m1")),
+            ("room.1", Event(text="{}", kind="m2")),
+            ("user.1", Event(text="{}", kind="read")),
+            ("room.1", Event(text="{}", kind="m3")),
+        ]
+    )
+    assert room.calls == [("m1", "m2"), ("m3",)]
+    assert user.calls == [("read",)]
+    # Every event still goes to the other processes, each once, in order.
+    assert hub.relay.sent == [  # type: ignore[union-attr]
+        ("room.1", "m1"),
+        ("room.1", "m2"),
+        ("user.1", "read"),
+        ("room.1", "m3"),
+    ]
+
+
+async def test_a_run_holding_a_close_or_one_users_frame_goes_event_by_event():
+    hub, member = Hub(), Member()
+    await hub.subscribe("user.1", member)  # type: ignore[arg-type]
+    hub.deliver_run(
+        "user.1",
+        [
+            Event(text="{}", kind="a"),
+            Event(close_code=4401, kind="close"),
+            Event(text="{}", kind="b", user_id=7),
+        ],
+    )
+    assert member.calls == [("a",), ("close",), ("b",)]
+
+
+async def test_a_run_passes_each_event_through_its_kinds_guard_and_tap():
+    hub, member = Hub(), Member()
+    await hub.subscribe("room.1", member)  # type: ignore[arg-type]
+    hub.guard("m", lambda topic, event: event.seq != 2)
+    hub.tap("hint", lambda topic, event: False)
+    events = [Event(text="{}", kind="m", seq=n) for n in (1, 2, 3)]
+    assert hub.deliver_run("room.1", [*events, Event(text="{}", kind="hint")]) == 1
+    assert member.calls == [("m", "m")]
 
 
 async def test_a_tap_sees_each_event_of_its_kind_once_and_decides_if_sockets_get_it():

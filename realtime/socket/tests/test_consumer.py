@@ -21,7 +21,7 @@ from realtime.fanout.hub import Event, hub
 from realtime.fanout.topics import user_topic
 from realtime.registry.models import Connection
 from realtime.socket.closecodes import CloseCode
-from realtime.socket.frames import QUEUED_BYTES, system_frame
+from realtime.socket.frames import FRAME_WRITER, QUEUED_BYTES, system_frame, text_frame
 from realtime.socket.tests import tokens
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -494,6 +494,47 @@ async def test_the_byte_bound_counts_what_the_transport_holds(
     consumer.send_text(frame)
     code, _frames = await close_code(comm)
     assert code == CloseCode.TOO_SLOW
+
+
+def writer_for(comm) -> tuple[list[bytes], list[bool]]:
+    """Offer the consumer our server's fast path (FRAME_WRITER): (what it wrote, a
+    switch: off, the transport refuses and frames go through the ASGI send)."""
+    writes: list[bytes] = []
+    takes = [False]
+
+    def write_frame(data: bytes) -> bool:
+        if takes[0]:
+            writes.append(data)
+        return takes[0]
+
+    comm.scope["extensions"] = {FRAME_WRITER: write_frame}
+    return writes, takes
+
+
+async def test_a_run_of_frames_reaches_the_transport_as_one_write(communicator, alice):
+    comm = communicator(f"/ws/test/?token={alice.token}")
+    writes, takes = writer_for(comm)
+    await opened(comm)
+    takes[0] = True
+    texts = [system_frame("one"), system_frame("two")]
+    before = metric("realtime_frames_out_total", route="test", type="system")
+    hub.deliver_run(user_topic(alice.pk), [Event(text=t, kind="system") for t in texts])
+    assert writes == [b"".join(text_frame(t) for t in texts)]
+    assert (
+        metric("realtime_frames_out_total", route="test", type="system") == before + 2
+    )
+
+
+async def test_a_run_the_transport_will_not_take_now_goes_frame_by_frame_in_order(
+    communicator, alice
+):
+    comm = communicator(f"/ws/test/?token={alice.token}")
+    writes, _takes = writer_for(comm)
+    await opened(comm)
+    texts = [system_frame("one"), system_frame("two"), system_frame("three")]
+    hub.deliver_run(user_topic(alice.pk), [Event(text=t, kind="system") for t in texts])
+    assert [(await next_frame(comm))["body"] for _ in texts] == ["one", "two", "three"]
+    assert writes == []
 
 
 # --- crashes ------------------------------------------------------------------------------------------

@@ -21,3 +21,14 @@ def test_the_same_text_is_encoded_once_and_another_text_afresh():
     equal_but_other = "".join(["{", "x" * 200, "}"])
     assert frames.wire_frame(equal_but_other) == frames.text_frame(first)
     assert frames.wire_frame("other") == frames.text_frame("other")
+
+
+def test_a_run_is_encoded_once_for_the_members_that_take_all_of_it():
+    texts = ["{" + "x" * 10 + "}", "{" + "y" * 300 + "}"]
+    run = tuple(texts)
+    whole = frames.wire_frames(run, texts)
+    assert whole == frames.text_frame(texts[0]) + frames.text_frame(texts[1])
+    assert frames.wire_frames(run, list(texts)) is whole
+    # A member whose welcome held the first frame already: its own bytes, the rest kept.
+    assert frames.wire_frames(run, texts[1:]) == frames.text_frame(texts[1])
+    assert frames.wire_frames(run, texts) is whole
