@@ -68,9 +68,16 @@ VARIANT_SCENARIOS = ("capacity", "fanout", "rooms")
 
 # Scenario arguments, full size (issue 7's anchors) and quick (CI smoke, seconds).
 FULL = {
-    "capacity": "--sockets 10000 --room-size 100 --concurrency 100 --hold 5 --settle 3",
+    # Issue 13 asks for 50,000; this machine's RLIMIT_NOFILE is 20,000 (hard), for the
+    # server and for the load generator: 19,000 is the most both can hold. Four source
+    # addresses: from one, the TIME_WAIT ports of earlier runs slowed connects past
+    # 14,000 (the server was waiting, not busy).
+    "capacity": "--sockets 19000 --room-size 100 --concurrency 100 --hold 5 --settle 3"
+    " --source-ips 4",
+    # 300 and 400: since frames of one commit go out as one write, the saturation point
+    # lies between 200 and 500 for the project and for picows.
     "fanout": "--members 1000 --publishers 10 --duration 10 --settle 3 --drain 10"
-    " --sweep 1,2,5,10,15,20,30,50,100,200,500",
+    " --sweep 1,2,5,10,15,20,30,50,100,200,300,400,500",
     # Issue 15: fanout's room, every member also on a notify socket (2,000 sockets).
     "fanout_activity": "--members 1000 --publishers 10 --duration 10 --settle 3"
     " --drain 10 --sweep 1,2,5,10,15,20,30,50,100,200,500",

@@ -376,7 +376,7 @@ def test_report_shows_each_storm_with_its_counts() -> None:
     assert "3,100.0 / 9,000.5 / 9,800.0" in text
 
 
-def test_report_gives_presence_and_the_restart_target_a_verdict_each() -> None:
+def test_report_gives_presence_and_each_storms_time_target_a_verdict() -> None:
     from bench import report
 
     def storm(sig: str, p99: float, exact: bool, wrong: int) -> dict:
@@ -431,3 +431,40 @@ def test_report_gives_presence_and_the_restart_target_a_verdict_each() -> None:
     assert "| 0 | no |" in missed
     assert "MISSED (3 of 200 rooms wrong" in missed
     assert "MISSED (p99 16,000.0 ms" in missed
+    killed = report.render(
+        {"cluster": [storm("KILL", 10_500.0, True, 0)]},
+        command="x",
+        machine=machine,
+        plot=None,
+    )
+    assert (
+        "| storm (KILL): all back within 10 s (p99) of the SIGKILL, nothing lost or "
+        "twice | MISSED (p99 10,500.0 ms"
+    ) in killed
+
+
+def test_the_report_holds_capacity_to_issue_13s_door_targets_by_mode():
+    from bench import report
+
+    cap = {
+        "kind": "capacity",
+        "target": "project",
+        "sockets": 19_000,
+        "opened": 19_000,
+        "still_open": 19_000,
+        "handshakes_per_s": 1_100.0,
+        "server_cpu_ms_per_handshake": 0.79,
+        "rss_per_socket_kb": 15.8,
+    }
+    embedded = dict(report.capacity_checks({**cap, "label": "embedded"}))
+    assert embedded["capacity: >= 1,200 authenticated handshakes/s (embedded)"] == (
+        "MISSED (1,100.0/s)"
+    )
+    assert embedded["capacity: server CPU per handshake <= 0.8 ms"] == "met (0.79 ms)"
+    cluster = dict(report.capacity_checks({**cap, "label": "cluster", "still_open": 1}))
+    assert cluster["capacity: >= 1,000 authenticated handshakes/s (cluster)"] == (
+        "met (1,100.0/s)"
+    )
+    assert "capacity: server CPU per handshake <= 0.8 ms" not in cluster
+    held = "capacity: <= 20 KB per idle socket, every one still open after the hold"
+    assert cluster[held] == "MISSED (15.80 KB, 1 of 19,000 open)"
