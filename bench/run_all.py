@@ -152,6 +152,21 @@ def merged(
     return kept, commands
 
 
+def superseded(command: str, args: argparse.Namespace) -> bool:
+    """Whether this run re-ran every (scenario, target) of an earlier run_all `command`:
+    none of its rows are left in the report, so neither is its line."""
+    words = shlex.split(command)
+
+    def value(flag: str) -> list[str]:
+        return words[words.index(flag) + 1].split(",") if flag in words else []
+
+    return all(
+        s in args.scenarios and t in args.targets
+        for s in value("--scenarios")
+        for t in value("--targets")
+    ) and bool(value("--scenarios") and value("--targets"))
+
+
 def log(line: str) -> None:
     print(f"[run_all] {line}", file=sys.stderr, flush=True)
 
@@ -593,11 +608,15 @@ def main(argv: list[str] | None = None) -> int:
     for name in ("embedded", "cluster"):
         recorded = outdir / name / "command.txt"
         if name in modes:
-            before = (
-                recorded.read_text().splitlines()
-                if args.merge and recorded.exists()
-                else []
-            )
+            before = [
+                c
+                for c in (
+                    recorded.read_text().splitlines()
+                    if args.merge and recorded.exists()
+                    else []
+                )
+                if not superseded(c, args)
+            ]
             recorded.write_text(
                 "".join(f"{c}\n" for c in dict.fromkeys([*before, this_command]))
             )
