@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from typing import Any
 
 from asgiref.sync import async_to_sync
@@ -149,14 +149,6 @@ class NotifyConsumer(SocketConsumer):
                 task.add_done_callback(self._follows.discard)
             return
         super().deliver(event)
-
-    def deliver_frames(self, run: Sequence[Event]) -> None:
-        # The follow orders are carried out, not sent: one among them, event by event.
-        if any(event.kind in (FOLLOW, UNFOLLOW) for event in run):
-            for event in run:
-                self.deliver(event)
-            return
-        super().deliver_frames(run)
 
     async def closed_hook(self) -> None:
         # Left here, not through self.topics: the group leaves (cluster mode) of a

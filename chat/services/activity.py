@@ -224,7 +224,9 @@ def follow_events(
     takes the room's activity topic or leaves it; internal, never sent to a client.
     """
     event = Event(
-        text=chat_activity_topic(room_id), kind=FOLLOW if follow else UNFOLLOW
+        text=chat_activity_topic(room_id),
+        kind=FOLLOW if follow else UNFOLLOW,
+        order=True,
     )
     return [(notify_topic(user_id), event) for user_id in sorted(set(user_ids))]
 
@@ -243,7 +245,7 @@ def activity_close(*, room_id: int) -> None:
     """After commit: every notify socket on the room's activity topic leaves it (the
     room is gone; nothing more comes there, so its sockets need not hold it)."""
     topic = chat_activity_topic(room_id)
-    broadcast.publish_events([(topic, Event(text=topic, kind=UNFOLLOW))])
+    broadcast.publish_events([(topic, Event(text=topic, kind=UNFOLLOW, order=True))])
 
 
 def belonging_user_ids(*, room_id: int, kind: str) -> set[int]:

@@ -403,20 +403,31 @@ async def test_a_follow_under_way_ends_as_the_last_order_says(
     assert hub.local_subscribers(topic) == ()
 
 
-async def test_a_follow_order_in_a_run_of_frames_is_carried_out_not_sent(monkeypatch):
-    from chat.topics import FOLLOW, chat_activity_topic
+async def test_a_socket_takes_no_frame_of_a_run_past_the_order_that_made_it_leave(
+    monkeypatch,
+):
+    from chat.services.activity import follow_events
+    from chat.topics import UNFOLLOW, chat_activity_topic
     from realtime.fanout.events import Event
     from realtime.fanout.hub import hub
 
     sock = NotifyConsumer()
     sock._early = None  # past its welcome
     sent: list[str] = []
-    monkeypatch.setattr(sock, "send_text", lambda text, kind="": sent.append(kind))
+    monkeypatch.setattr(sock, "send_text", lambda text, kind="": sent.append(text))
     topic = chat_activity_topic(8)
-    sock.deliver_frames(
-        (Event(text=topic, kind=FOLLOW), Event(text="{}", kind="notification"))
-    )
+    ((_, follow),) = follow_events(room_id=8, user_ids=[1])
+    sock.deliver(follow)
     await asyncio.gather(*sock._follows)
-    assert topic in sock.followed and sent == ["notification"]
-    await sock.closed_hook()
-    assert hub.local_subscribers(topic) == ()
+    assert topic in sock.followed
+    # The room's activity, then its close (every socket leaves), then more activity.
+    hub.deliver_run(
+        topic,
+        [
+            Event(text="before", kind="notification"),
+            Event(text=topic, kind=UNFOLLOW, order=True),
+            Event(text="after", kind="notification"),
+        ],
+    )
+    assert sent == ["before"]
+    assert topic not in sock.followed and hub.local_subscribers(topic) == ()

@@ -18,6 +18,10 @@ class Event:
     #: the frame's place in its topic's sequence (a room message's seq): a socket whose
     #: welcome already carried it skips it, so each seq reaches a socket once
     seq: int | None = None
+    #: an instruction the socket carries out, never a frame it sends (a notify socket's
+    #: FOLLOW or UNFOLLOW of a room's activity topic): it may change the socket's topics,
+    #: so the hub never hands it over within a run (Hub.deliver_run)
+    order: bool = False
 
     def to_wire(self) -> dict[str, Any]:
         """The channel-layer and outbox form (msgpack- and JSON-safe)."""
@@ -27,6 +31,7 @@ class Event:
             "close": self.close_code,
             "user": self.user_id,
             "seq": self.seq,
+            "order": self.order,
         }
 
     @classmethod
@@ -38,6 +43,7 @@ class Event:
             close_code=data.get("close"),
             user_id=data.get("user"),
             seq=data.get("seq"),
+            order=bool(data.get("order")),
         )
 
 
@@ -48,5 +54,5 @@ class Subscriber(Protocol):
 
     def deliver_frames(self, run: Sequence[Event]) -> None:
         """deliver() of each event of `run`, in order: frames of one topic, each with a
-        text, for every user, none a close (realtime.fanout.hub.Hub.deliver_run)."""
+        text, for every user, none a close or an order (Hub.deliver_run)."""
         ...

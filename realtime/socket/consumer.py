@@ -74,6 +74,11 @@ Handler = Callable[[Any, Any], Awaitable[None]]
 #: table (a fan-out hands the same str to every member: checked once, not per member)
 _last_kept: tuple[str | bytes, Mapping[str, type[BaseModel]]] | None = None
 
+#: the most bytes a run of frames hands the transport in one write (deliver_frames).
+#: Past the transport's high-water mark the protocol leaves the excess of one write out
+#: of the WS_MAX_OUTBOUND_BYTES bound (its overshoot); a longer run goes frame by frame,
+#: so a peer that stops reading is held to the bound after one run's 64 KB at most.
+RUN_WRITE_MAX = 64 * 1024
 #: the error label of each close the session decides, for metrics
 _CLOSE_LABELS = {"too_large": "too_large", "binary": "binary"}
 
@@ -686,6 +691,10 @@ class SocketConsumer:
             self._early.extend(run)
             return
         kept = [event for event in run if self.accepts(event)]
+        if self._checked is not None:
+            # A frame that breaks its schema is reported (once) and not sent.
+            checked = self._checked
+            kept = [e for e in kept if self._keeps_schema(e.text, checked)]  # type: ignore[arg-type]
         if not kept:
             return
         session = self.session
@@ -696,24 +705,16 @@ class SocketConsumer:
             and session is not None
             and not session.outbox
             and not self.closed
-            and (
-                self._checked is None
-                or all(
-                    self._keeps_schema(event.text, self._checked)  # type: ignore[arg-type]
-                    for event in kept
-                )
-            )
-            and self._write_frame(
-                wire_frames(run, [event.text for event in kept])  # type: ignore[misc]
-            )
         ):
-            kind = kept[0].kind
-            if all(event.kind == kind for event in kept):
-                metrics.frames_out(self.route, kind).inc(len(kept))
-            else:
-                for event in kept:
-                    metrics.frames_out(self.route, event.kind).inc()
-            return
+            data = wire_frames(run, [event.text for event in kept])  # type: ignore[misc]
+            if len(data) <= RUN_WRITE_MAX and self._write_frame(data):
+                kind = kept[0].kind
+                if all(event.kind == kind for event in kept):
+                    metrics.frames_out(self.route, kind).inc(len(kept))
+                else:
+                    for event in kept:
+                        metrics.frames_out(self.route, event.kind).inc()
+                return
         for event in kept:
             self.send_text(event.text, kind=event.kind)  # type: ignore[arg-type]
 

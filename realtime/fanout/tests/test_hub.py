@@ -168,3 +168,18 @@ def test_a_kind_has_one_tap():
         hub.tap("hint", repr)
     hub.untap("hint")
     hub.tap("hint", repr)
+
+
+async def test_a_guard_that_fails_drops_its_event_alone_not_the_rest_of_the_run():
+    hub, member = Hub(), Member()
+    await hub.subscribe("room.1", member)  # type: ignore[arg-type]
+
+    def guard(topic: str, event: Any) -> bool:
+        if event.seq == 2:
+            raise TypeError("a malformed seq from a peer")
+        return True
+
+    hub.guard("m", guard)
+    events = [Event(text="{}", kind="m", seq=n) for n in (1, 2, 3)]
+    assert hub.deliver_run("room.1", events) == 1
+    assert member.calls == [("m", "m")]

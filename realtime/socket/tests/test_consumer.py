@@ -525,6 +525,19 @@ async def test_a_run_of_frames_reaches_the_transport_as_one_write(communicator, 
     )
 
 
+async def test_a_run_longer_than_one_write_may_be_goes_frame_by_frame(
+    communicator, alice
+):
+    comm = communicator(f"/ws/test/?token={alice.token}")
+    writes, takes = writer_for(comm)
+    await opened(comm)
+    takes[0] = True
+    # Past RUN_WRITE_MAX, one write could leave the socket's byte bound behind.
+    texts = [system_frame("x" * 40_000), system_frame("y" * 40_000)]
+    hub.deliver_run(user_topic(alice.pk), [Event(text=t, kind="system") for t in texts])
+    assert writes == [text_frame(t) for t in texts]
+
+
 async def test_a_run_the_transport_will_not_take_now_goes_frame_by_frame_in_order(
     communicator, alice
 ):
