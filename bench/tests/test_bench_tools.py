@@ -594,3 +594,18 @@ def test_a_merged_run_keeps_the_earlier_rows_and_commands_of_what_it_did_not_run
         "python bench/loadgen.py rooms --target project --url u",
     ]
     assert run_all.merged(b"", fresh, tmp_path, args) == ([], [])
+
+
+def test_a_merged_run_names_no_earlier_run_whose_every_row_it_replaced():
+    import argparse
+
+    args = argparse.Namespace(scenarios=["capacity", "soak"], targets=["project", "ws"])
+    replaced = (
+        "python bench/run_all.py --mode embedded --targets project --scenarios soak"
+    )
+    partly = "python bench/run_all.py --merge --targets project,stock --scenarios soak"
+    other = "python bench/run_all.py --merge --targets project --scenarios fanout"
+    assert run_all.superseded(replaced, args)
+    assert not run_all.superseded(partly, args)
+    assert not run_all.superseded(other, args)
+    assert not run_all.superseded("python bench/run_all.py --quick", args)
