@@ -20,10 +20,12 @@ import secrets
 import sys
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import replace
 from typing import Any, ClassVar
 
 from channels.db import database_sync_to_async
 from django.conf import settings
+from django.core.signals import setting_changed
 from django.db import InterfaceError, OperationalError
 from pydantic import BaseModel
 
@@ -108,9 +110,23 @@ new_connection_id = _ConnectionIds()
 os.register_at_fork(after_in_child=new_connection_id.reset)
 
 
-def limits_from_settings() -> Limits:
-    """The session limits of the current settings (read per socket, never at import)."""
-    return Limits.from_settings(lambda name: getattr(settings, name))
+@functools.cache
+def limits_from_settings(body_limit: bool = True) -> Limits:
+    """The session limits of the current settings (read at the first socket, never at
+    import; again after a setting changes): one frozen Limits shared by every socket.
+    `body_limit=False`: no WS_MAX_BODY_CHARS (a route with no body to bound)."""
+    limits = Limits.from_settings(lambda name: getattr(settings, name))
+    if not body_limit:
+        limits = replace(limits, max_body_chars=None)
+    return limits
+
+
+def _settings_changed(*, setting: str, **kwargs: Any) -> None:
+    if setting.startswith("WS_"):  # override_settings, tests' settings fixture
+        limits_from_settings.cache_clear()
+
+
+setting_changed.connect(_settings_changed)
 
 
 class SocketConsumer:
@@ -249,11 +265,8 @@ class SocketConsumer:
             return
         if self.credentials is not None:
             log_user_id.set(self.credentials.user_id)
-        limits = limits_from_settings()
-        if not self.body_limit:
-            limits = Limits(**{**_fields(limits), "max_body_chars": None})
         self.session = Session(
-            limits=limits,
+            limits=limits_from_settings(self.body_limit),
             schemas=self._dispatch()[0],
             now=time.monotonic(),
             json_only=self.json_only,
@@ -774,7 +787,3 @@ class SocketConsumer:
             await self.closed_hook()
         except Exception:
             log.exception("close hook failed")
-
-
-def _fields(limits: Limits) -> dict[str, Any]:
-    return {name: getattr(limits, name) for name in Limits.__dataclass_fields__}
