@@ -14,6 +14,9 @@ server meets:
   after a short grace, so a peer that never reads cannot pin a socket or its memory.
   Pongs are the one thing written regardless of flow control: a peer that pings and
   never reads is closed 4503 the same way once they pass WS_MAX_OUTBOUND_BYTES.
+- A handshake is parsed once: httptools' parse becomes websockets' Request directly,
+  where uvicorn wrote the request out again for websockets to parse a second time;
+  anything websockets' own parser might answer otherwise takes that road, as before.
 - A handshake request that websockets' own parser refuses (a request line over 8 KB, a
   header line too long, a non-ASCII path) is answered (414, 431, 400) and closed; uvicorn
   left the answer unsent and the connection open.
@@ -24,11 +27,16 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import re
 from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.protocols.utils import is_ssl
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+from websockets.datastructures import Headers
+from websockets.http11 import MAX_LINE_LENGTH, MAX_NUM_HEADERS, Request
 from websockets.protocol import State
+from websockets.server import ServerProtocol
 
 from realtime.socket.frames import FRAME_WRITER, QUEUED_BYTES
 
@@ -92,7 +100,29 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         super().on_headers_complete()
 
     def handle_websocket_upgrade(self) -> None:
-        super().handle_websocket_upgrade()
+        request = None
+        if self.ws_protocol_class is GuardedWebSocketProtocol:
+            request = parsed_request(
+                self.scope["method"],
+                self.scope["http_version"],
+                self.url,
+                self.scope["headers"],
+            )
+        if request is None:
+            # uvicorn writes the request out again for websockets to parse, which
+            # answers what it refuses (414, 431, 400).
+            super().handle_websocket_upgrade()
+        else:
+            # httptools parsed it already: websockets gets the Request, not the bytes
+            # to parse a second time (about 7% of a handshake's CPU).
+            self.connections.discard(self)
+            protocol = GuardedWebSocketProtocol(
+                config=self.config,
+                server_state=self.server_state,
+                app_state=self.app_state,
+            )
+            protocol.take_over(self.transport, self.server, self.client, request)
+            self.transport.set_protocol(protocol)
         # The WebSocket protocol owns the transport now. The parser holds this protocol's
         # bound callbacks (a reference cycle uvicorn breaks only in connection_lost, which
         # an upgraded protocol never gets): drop it so this object is freed at once.
@@ -124,6 +154,36 @@ class GuardedHttpProtocol(HttpToolsProtocol):
                 % (status, reason)
             )
             self.transport.close()
+
+
+_TOKEN = re.compile(rb"[-!#$%&\'*+.^_`|~0-9a-zA-Z]+")  # websockets.http11's own
+_VALUE = re.compile(rb"[\x09\x20-\x7e\x80-\xff]*")
+
+
+def parsed_request(
+    method: str, http_version: str, url: bytes, headers: list[tuple[bytes, bytes]]
+) -> Request | None:
+    """websockets' Request for a handshake httptools parsed; None when websockets' own
+    parser could answer it otherwise (not GET over HTTP/1.1, a line or a header count
+    past its bounds, a byte it refuses, a body): that one is parsed again, as before."""
+    if method != "GET" or http_version != "1.1":
+        return None
+    if len(url) + 14 > MAX_LINE_LENGTH or len(headers) > MAX_NUM_HEADERS:
+        return None
+    if not url.isascii():
+        return None
+    items = []
+    for name, value in headers:
+        if (
+            len(name) + len(value) + 4 > MAX_LINE_LENGTH
+            or not _TOKEN.fullmatch(name)
+            or not _VALUE.fullmatch(value)
+            or name == b"transfer-encoding"
+            or (name == b"content-length" and value != b"0")
+        ):
+            return None
+        items.append((name.decode("ascii"), value.decode("latin-1")))
+    return Request(url.decode("ascii"), Headers(items))
 
 
 class Inbox:
@@ -214,6 +274,26 @@ class GuardedWebSocketProtocol(WebSocketsSansIOProtocol):
         self.queue = Inbox()  # type: ignore[assignment]
         self.writable = Writable()  # type: ignore[assignment]
         self.writable.set()
+
+    def take_over(
+        self,
+        transport: asyncio.Transport,
+        server: tuple[str, int | None] | None,
+        client: tuple[str, int] | None,
+        request: Request,
+    ) -> None:
+        """connection_made() and data_received() of a handshake the HTTP protocol
+        parsed (GuardedHttpProtocol.handle_websocket_upgrade): its addresses and its
+        Request, so neither the socket's addresses nor the request are read again."""
+        self.connections.add(self)
+        self.transport = transport
+        self.server, self.client = server, client
+        self.scheme = "wss" if is_ssl(transport) else "ws"
+        # Where websockets' own parser goes once it has read a request: to frames.
+        conn = self.conn
+        conn.parser = super(ServerProtocol, conn).parse()
+        next(conn.parser)
+        self.handle_connect(request)
 
     def data_received(self, data: bytes) -> None:
         super().data_received(data)

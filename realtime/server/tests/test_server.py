@@ -16,7 +16,7 @@ import uvicorn
 from uvicorn.server import ServerState
 
 from realtime.server import protocols
-from realtime.server.protocols import GuardedWebSocketProtocol
+from realtime.server.protocols import GuardedHttpProtocol, GuardedWebSocketProtocol
 from realtime.socket.frames import QUEUED_BYTES
 
 HIGH_WATER = 1024  # the fake transport's flow-control mark
@@ -63,6 +63,9 @@ class FakeTransport:
 
     def resume_reading(self) -> None:
         pass
+
+    def set_protocol(self, protocol: Any) -> None:  # the HTTP protocol's upgrade
+        self.protocol = protocol
 
 
 async def _app(scope: dict, receive: Any, send: Any) -> None:
@@ -246,3 +249,97 @@ async def test_an_accepted_socket_keeps_no_handshake_request_response_or_headers
     assert protocol.transport.written.endswith(b"still here")
     protocol.connection_lost(None)
     await asyncio.sleep(0)
+
+
+async def _upgraded(raw: bytes) -> tuple[Any, FakeTransport, list[dict]]:
+    """`raw` fed to our HTTP protocol: (the WebSocket protocol it upgraded to, the
+    transport, the scopes the app saw)."""
+    scopes: list[dict] = []
+
+    async def app(scope: dict, receive: Any, send: Any) -> None:
+        scopes.append({**scope, "headers": list(scope["headers"])})
+        await _app(scope, receive, send)
+
+    config = uvicorn.Config(
+        app,
+        http=GuardedHttpProtocol,
+        ws=GuardedWebSocketProtocol,
+        ws_per_message_deflate=False,
+        lifespan="off",
+    )
+    config.load()
+    http = GuardedHttpProtocol(config, ServerState(), {})
+    transport = FakeTransport()
+    http.connection_made(transport)  # type: ignore[arg-type]
+    http.data_received(raw)
+    protocol = getattr(transport, "protocol", None)
+    for _ in range(20):
+        if protocol is None or protocol.handshake_complete:
+            break
+        await asyncio.sleep(0)
+    return protocol, transport, scopes
+
+
+SCOPE_KEYS = ("path", "raw_path", "query_string", "headers", "client", "server")
+
+
+async def test_a_handshake_parsed_once_reaches_the_app_as_the_second_parse_did(
+    limits, monkeypatch
+):
+    raw = _upgrade("/ws/echo/?token=a%20b&since=3").replace(
+        b"\r\n\r\n", b"\r\nOrigin: http://127.0.0.1\r\nX-Odd: caf\xe9\r\n\r\n"
+    )
+    once, once_transport, once_scopes = await _upgraded(raw)
+    assert once.request is None and once.handshake_complete  # took the one-parse road
+    monkeypatch.setattr(protocols, "parsed_request", lambda *args: None)
+    twice, twice_transport, twice_scopes = await _upgraded(raw)
+    assert twice.handshake_complete
+    assert [once_scopes[0][k] for k in SCOPE_KEYS] == [
+        twice_scopes[0][k] for k in SCOPE_KEYS
+    ]
+    assert once_transport.written.startswith(b"HTTP/1.1 101")
+    assert (
+        once_transport.written.split(b"\r\n")[0:3]
+        == (twice_transport.written.split(b"\r\n")[0:3])
+    )
+    once.data_received(_ping(b"open"))
+    assert once_transport.written.endswith(b"open")  # frames are read after it
+    for protocol in (once, twice):
+        protocol.connection_lost(None)
+    await asyncio.sleep(0)
+
+
+async def test_a_request_websockets_would_refuse_is_still_refused_by_websockets(limits):
+    _, transport, scopes = await _upgraded(_upgrade("/ws/echo/?" + "a" * 9000))
+    assert transport.written.startswith(b"HTTP/1.1 414")
+    assert transport.closed and scopes == []
+
+
+@pytest.mark.parametrize(
+    ("method", "version", "url", "headers"),
+    [
+        ("POST", "1.1", b"/ws/", []),
+        ("GET", "1.0", b"/ws/", []),
+        ("GET", "1.1", "/ws/é".encode(), []),
+        ("GET", "1.1", b"/ws/?" + b"a" * 8200, []),
+        ("GET", "1.1", b"/ws/", [(b"x-long", b"v" * 8200)]),
+        ("GET", "1.1", b"/ws/", [(b"bad name", b"v")]),
+        ("GET", "1.1", b"/ws/", [(b"x", b"a\x00b")]),
+        ("GET", "1.1", b"/ws/", [(b"transfer-encoding", b"chunked")]),
+        ("GET", "1.1", b"/ws/", [(b"content-length", b"5")]),
+        ("GET", "1.1", b"/ws/", [(b"x", b"v")] * 129),
+    ],
+)
+def test_what_websockets_parser_might_answer_otherwise_is_left_to_it(
+    method, version, url, headers
+):
+    assert protocols.parsed_request(method, version, url, headers) is None
+
+
+def test_a_plain_handshake_becomes_websockets_request_as_is():
+    request = protocols.parsed_request(
+        "GET", "1.1", b"/ws/x/?a=1", [(b"host", b"h"), (b"content-length", b"0")]
+    )
+    assert request is not None
+    assert request.path == "/ws/x/?a=1"
+    assert list(request.headers.raw_items()) == [("host", "h"), ("content-length", "0")]
