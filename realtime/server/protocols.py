@@ -168,14 +168,18 @@ def parsed_request(
     past its bounds, a byte it refuses, a body): that one is parsed again, as before."""
     if method != "GET" or http_version != "1.1":
         return None
-    if len(url) + 14 > MAX_LINE_LENGTH or len(headers) > MAX_NUM_HEADERS:
+    # The line websockets would read: "GET " url " HTTP/1.1\r\n".
+    if len(url) + 15 > MAX_LINE_LENGTH or len(headers) > MAX_NUM_HEADERS:
         return None
     if not url.isascii():
         return None
     items = []
-    for name, value in headers:
+    for name, raw in headers:
+        # httptools drops a value's leading blanks, not its trailing ones; websockets
+        # strips both (a trailing blank after a Sec-WebSocket-Key would refuse it).
+        value = raw.strip(b" \t")
         if (
-            len(name) + len(value) + 4 > MAX_LINE_LENGTH
+            len(name) + len(raw) + 4 > MAX_LINE_LENGTH
             or not _TOKEN.fullmatch(name)
             or not _VALUE.fullmatch(value)
             or name == b"transfer-encoding"
