@@ -34,7 +34,9 @@ def test_markdown_and_links_render_as_safe_nodes(server_factory, new_context):
     say(
         page_a,
         "**ship** it _today_, see `make run` and https://example.com/docs?x=1. "
-        "not a link: javascript:alert(1) @bob",
+        # "@bob" not last: with bob online, Enter right after it would pick the
+        # mention from the completion list (as it should) instead of sending.
+        "not a link: javascript:alert(1) @bob, thanks",
     )
     last = page_b.locator("[data-messages] .msg").last
     expect(last.locator(".msg__body strong")).to_have_text("ship")
