@@ -68,8 +68,7 @@ class Hub:
         if is_cluster():
             self.relay = Relay(
                 topics=self.topics,
-                deliver=self.deliver_local,
-                deliver_run=self.deliver_run,
+                deliver=self.deliver_run,
                 broadcast=self.broadcast_all,
             )
             await self.relay.start()
@@ -238,8 +237,11 @@ class Hub:
         writes the run as one system call instead of one per frame: at saturation the
         writer's batches hold several messages, and the write was most of a member's
         cost. A run holding anything else (a close, one user's frame, an order) goes
-        event by event, each to the sockets on the topic as the one before left them.
+        event by event, each to the sockets on the topic as the one before left them;
+        a single event is deliver_local().
         """
+        if len(events) == 1:
+            return self.deliver_local(topic, events[0])
         subs = self.topics.get(topic)
         if not subs:
             return 0
@@ -296,10 +298,7 @@ class Hub:
             stop = start + 1
             while stop < end and batch[stop][0] == topic:
                 stop += 1
-            if stop - start == 1:
-                self.deliver_local(topic, batch[start][1])
-            else:
-                self.deliver_run(topic, [event for _, event in batch[start:stop]])
+            self.deliver_run(topic, [event for _, event in batch[start:stop]])
             if self.relay is not None:
                 for _, event in batch[start:stop]:
                     self.relay.relay(topic, event)

@@ -56,22 +56,20 @@ def probe_group() -> str:
 class Relay:
     """The cross-process half of the hub (cluster mode only); see the module docstring.
 
-    `topics` is the hub's own map (the topics held here), `deliver` and `deliver_run`
-    its local delivery (of one event, of a run of one topic's events) and `broadcast`
-    its hand to every local socket (the degraded notices).
+    `topics` is the hub's own map (the topics held here), `deliver` its local delivery
+    of one topic's events (Hub.deliver_run) and `broadcast` its hand to every local
+    socket (the degraded notices).
     """
 
     def __init__(
         self,
         *,
         topics: dict[str, Any],
-        deliver: Callable[[str, Event], int],
-        deliver_run: Callable[[str, Sequence[Event]], int],
+        deliver: Callable[[str, Sequence[Event]], int],
         broadcast: Callable[[Event], None],
     ) -> None:
         self.topics = topics
-        self.deliver_local = deliver
-        self.deliver_run = deliver_run
+        self.deliver = deliver
         self.broadcast_all = broadcast
         self.layer: Any = None
         self.channel: str | None = None
@@ -267,10 +265,8 @@ class Relay:
                 message["event"]
             ]  # one event, as broadcast.dispatch sends from commands
         events = [Event.from_wire(w) for w in wires or () if isinstance(w, dict)]
-        if len(events) == 1:
-            self.deliver_local(topic, events[0])
-        elif events:
-            self.deliver_run(topic, events)
+        if events:
+            self.deliver(topic, events)
 
     async def _layer_call(self, awaitable: Any) -> bool:
         """Await a layer call, bounded; a failure flips degraded mode instead of raising.

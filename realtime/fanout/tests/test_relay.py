@@ -27,12 +27,7 @@ class SlowLayer:
 
 
 def relay_on(layer: Any) -> Relay:
-    relay = Relay(
-        topics={},
-        deliver=lambda topic, event: 0,
-        deliver_run=lambda topic, events: 0,
-        broadcast=lambda e: None,
-    )
+    relay = Relay(topics={}, deliver=lambda topic, events: 0, broadcast=lambda e: None)
     relay.layer, relay.channel = layer, "proc.test"
     return relay
 
